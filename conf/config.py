@@ -1,0 +1,165 @@
+"""Typed pipeline configuration, loaded once from YAML.
+
+This is the only module that reads environment variables for pipeline settings:
+``PIPELINE_CONFIG`` (path of the YAML file) and ``PIPELINE_DATA_ROOT`` (overrides ``data_root``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "pipeline.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    path: str
+    partitioning: Literal["ds", "version"]
+
+
+class BeamConfig(_Strict):
+    runner: str = "DirectRunner"
+    options: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = 10000
+
+
+class DatagenConfig(_Strict):
+    seed: int = 0
+    users_per_day: int = 2000
+    start_date: str = "2026-01-01"
+    duplicate_rate: float = 0.15
+    spam_rate: float = 0.05
+    malformed_rate: float = 0.005
+
+
+class CleanConfig(_Strict):
+    min_age: int = 16
+    max_age: int = 100
+    max_activity_count: int = 10000
+    default_phone_country_code: str = "44"
+
+
+class PreprocessConfig(_Strict):
+    window_days: int = 3
+    eval_fraction: float = 0.2
+    split_salt: str = "user_pipeline.v1"
+
+
+class TrainConfig(_Strict):
+    epochs: int = 8
+    batch_size: int = 256
+    learning_rate: float = 0.01
+    seed: int = 7
+
+
+class LineageConfig(_Strict):
+    namespace: str = "user_pipeline"
+    openlineage: dict[str, Any] = Field(default_factory=dict)
+    # Set by load_config from the environment: True when the standard OpenLineage variables are
+    # present, in which case openlineage-python configures itself from them.
+    use_openlineage_env: bool = False
+
+
+class AirflowConfig(_Strict):
+    dag_id: str = "user_pipeline"
+    schedule: str | None = "@daily"
+    catchup: bool = False
+    start_date: str = "2026-01-01"
+
+
+class PipelineConfig(_Strict):
+    data_root: str
+    datasets: dict[str, DatasetSpec]
+    beam: BeamConfig = BeamConfig()
+    datagen: DatagenConfig = DatagenConfig()
+    clean: CleanConfig = CleanConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
+    train: TrainConfig = TrainConfig()
+    lineage: LineageConfig = LineageConfig()
+    airflow: AirflowConfig = AirflowConfig()
+    # Where this configuration was read from, so subprocesses (Beam jobs) load the same one.
+    source_path: str = ""
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The registry entry of a logical dataset name, with a clear error for unknown names."""
+        try:
+            return self.datasets[name]
+        except KeyError:
+            raise KeyError(f"unknown dataset {name!r}; registered: {sorted(self.datasets)}") from None
+
+    def openlineage_client_config(self) -> dict[str, Any]:
+        """The openlineage-python config dict with ``{data_root}`` expanded."""
+        return _expand(copy.deepcopy(self.openlineage_raw), self.data_root)
+
+    @property
+    def openlineage_raw(self) -> dict[str, Any]:
+        return self.lineage.openlineage
+
+
+def _expand(value: Any, data_root: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{data_root}", data_root)
+    if isinstance(value, dict):
+        return {k: _expand(v, data_root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, data_root) for v in value]
+    return value
+
+
+def _resolve_root(root: str) -> str:
+    if "://" in root:
+        return root.rstrip("/")
+    path = Path(root).expanduser()
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return str(path.resolve())
+
+
+_OPENLINEAGE_ENV = ("OPENLINEAGE_CONFIG", "OPENLINEAGE_URL")
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> PipelineConfig:
+    """Load the pipeline configuration.
+
+    ``path`` defaults to ``$PIPELINE_CONFIG`` or ``conf/pipeline.yaml``; ``data_root`` may be
+    overridden by ``$PIPELINE_DATA_ROOT`` or by the ``data_root`` keyword (keywords win).
+    Top-level ``overrides`` replace whole sections (used by tests and the benchmark).
+    """
+    env = os.environ
+    cfg_path = Path(path or env.get("PIPELINE_CONFIG") or DEFAULT_CONFIG_PATH).resolve()
+    with open(cfg_path, encoding="utf-8") as fh:
+        raw: dict[str, Any] = yaml.safe_load(fh) or {}
+    if env.get("PIPELINE_DATA_ROOT"):
+        raw["data_root"] = env["PIPELINE_DATA_ROOT"]
+    for key, value in overrides.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    raw["data_root"] = _resolve_root(str(raw.get("data_root", "_data")))
+    lineage = dict(raw.get("lineage") or {})
+    lineage["use_openlineage_env"] = any(k in env for k in _OPENLINEAGE_ENV) or any(
+        k.startswith("OPENLINEAGE__") for k in env
+    )
+    raw["lineage"] = lineage
+    raw["source_path"] = str(cfg_path)
+    return PipelineConfig.model_validate(raw)
+
+
+@lru_cache(maxsize=8)
+def cached_config(path: str | None = None) -> PipelineConfig:
+    """Load once per process (DAG parsing re-imports the DAG file often)."""
+    return load_config(path)

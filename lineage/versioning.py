@@ -1,0 +1,107 @@
+"""Content and code versions (DESIGN §3).
+
+A content version identifies data, not files: Parquet datasets are hashed as a multiset of rows
+(independent of row order and of how a runner sharded the files), so identical data gets the
+same version whatever produced it. Opaque files (raw drops, SavedModels) are hashed by bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_NULL = "\x00<null>"
+# Two independent 64-bit row hashes summed modulo 2**64 give a 128-bit multiset hash.
+_HASH_KEYS = ("lineage.v1.key.a", "lineage.v1.key.b")
+_MASK = (1 << 64) - 1
+
+
+def _schema_fingerprint(schema: pa.Schema) -> str:
+    return ";".join(f"{f.name}:{f.type}" for f in schema)
+
+
+def _row_hash_sums(table: pa.Table) -> tuple[int, int]:
+    if table.num_rows == 0:
+        return 0, 0
+    columns = {}
+    for name in table.column_names:
+        col = table.column(name)
+        as_text = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
+        columns[name] = pc.fill_null(as_text, _NULL).to_numpy(zero_copy_only=False)
+    frame = pd.DataFrame(columns)
+    sums = []
+    for key in _HASH_KEYS:
+        hashes = pd.util.hash_pandas_object(frame, index=False, hash_key=key).to_numpy()
+        sums.append(int(hashes.sum(dtype="uint64")) & _MASK)
+    return sums[0], sums[1]
+
+
+class TableHasher:
+    """Accumulates the order-independent content hash of a table seen in batches."""
+
+    def __init__(self, schema: pa.Schema):
+        self.schema = schema
+        self.rows = 0
+        self._a = 0
+        self._b = 0
+
+    def update(self, batch: pa.Table | pa.RecordBatch) -> None:
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        a, b = _row_hash_sums(table.select(self.schema.names))
+        self._a = (self._a + a) & _MASK
+        self._b = (self._b + b) & _MASK
+        self.rows += table.num_rows
+
+    def version(self) -> str:
+        payload = f"{_schema_fingerprint(self.schema)}|{self.rows}|{self._a:016x}|{self._b:016x}"
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def table_version(table: pa.Table) -> str:
+    """Content version of an Arrow table: same rows (any order) and schema -> same version."""
+    hasher = TableHasher(table.schema)
+    hasher.update(table)
+    return hasher.version()
+
+
+def bytes_version(named_blobs: Iterable[tuple[str, bytes]]) -> str:
+    """Content version of a set of files: sha256 over (relative name, sha256 of bytes), sorted."""
+    digest = hashlib.sha256()
+    for name, blob in sorted((n, hashlib.sha256(b).hexdigest()) for n, b in named_blobs):
+        digest.update(f"{name}\0{blob}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def derivation_version(**parts: object) -> str:
+    """Version of an artifact named by what it was derived from (inputs, code, config).
+
+    Used for models, whose bytes are not reproducible run to run (TF writes fresh ids), so
+    two trainings from the same inputs and code get the same version id by construction.
+    """
+    payload = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def code_version(*modules: ModuleType | str, config: object = None) -> str:
+    """Hash of the source of the given modules (or package directories) plus step config.
+
+    A step whose inputs and code version match the existing manifest may skip (DESIGN §3).
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        path = Path(module if isinstance(module, str) else inspect.getfile(module))
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
+    if config is not None:
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
