@@ -57,6 +57,11 @@ class Producer:
     run_id: str
     parent: dict[str, Any] | None = None
 
+    @classmethod
+    def of(cls, run_id: str, job: str, parent: Any = None) -> Producer:
+        """A producer record; ``parent`` is a dataclass (``lineage.emit.ParentRun``) or None."""
+        return cls(job, run_id, asdict(parent) if parent is not None else None)
+
 
 @dataclass
 class Manifest:
@@ -186,7 +191,21 @@ class Catalog:
         found = self.fs.find(self._fs_path(staged.dir_uri))
         return sorted(posixpath.relpath(p, base) for p in found)
 
-    def commit(
+    def read_staged(self, staged: StagedPartition, columns: list[str] | None = None) -> pa.Table:
+        """Read back what a run staged (Parquet), before it is committed."""
+        tables = []
+        for name in self.staged_files(staged):
+            with self.fs.open(self._fs_path(f"{staged.partition_uri}/{name}"), "rb") as fh:
+                tables.append(pq.read_table(fh, columns=columns))
+        return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns or []})
+
+    def commit(self, staged: StagedPartition, **seal_args: Any) -> Manifest:
+        """Seal and publish in one go (see ``seal``)."""
+        manifest = self.seal(staged, **seal_args)
+        self.publish(staged, manifest)
+        return manifest
+
+    def seal(
         self,
         staged: StagedPartition,
         *,
@@ -197,7 +216,7 @@ class Catalog:
         version: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Manifest:
-        """Make the run's files the committed content of the partition.
+        """The manifest that would commit the run's files; nothing is visible until ``publish``.
 
         With ``schema`` the files are Parquet and the version is the row-multiset hash; without,
         the files are opaque and hashed by bytes. ``version`` overrides the content version
@@ -236,9 +255,12 @@ class Catalog:
             committed_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             extra={**(extra or {}), "content_version": content_version},
         )
-        self._atomic_put(f"{base}/{MANIFEST}", json.dumps(asdict(manifest), indent=2).encode())
-        self._collect_garbage(staged)
         return manifest
+
+    def publish(self, staged: StagedPartition, manifest: Manifest) -> None:
+        """The commit point: atomically replace the partition's manifest, then drop old runs."""
+        self._atomic_put(f"{staged.partition_uri}/{MANIFEST}", json.dumps(asdict(manifest), indent=2).encode())
+        self._collect_garbage(staged)
 
     def write_table(
         self,
