@@ -29,7 +29,7 @@ class DatasetSpec(_Strict):
 
 
 class BeamConfig(_Strict):
-    runner: str = "DirectRunner"
+    runner: str = "FnApiRunner"
     options: dict[str, Any] = Field(default_factory=dict)
     batch_size: int = 10000
 

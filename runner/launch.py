@@ -1,0 +1,25 @@
+"""Launch a job module from an Airflow task as a child process, with its lineage parent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def run_module(module: str, *, ds: str, ti, dag_run_id: str, logical_date, config: str) -> str:
+    """Run ``python -m <module> --ds <ds> ...`` and return the last line it printed."""
+    from airflow.providers.openlineage.plugins.macros import lineage_parent_id, lineage_root_parent_id
+
+    cmd = [
+        sys.executable, "-m", module, f"--ds={ds}", f"--config={config}",
+        f"--ol_parent_id={lineage_parent_id(ti)}", f"--ol_root_parent_id={lineage_root_parent_id(ti)}",
+        f"--dag_run_id={dag_run_id}", f"--logical_date={logical_date.isoformat()}",
+        f"--try_number={ti.try_number}",
+    ]
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed with exit code {done.returncode}: {done.stderr.strip()[-2000:]}")
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
