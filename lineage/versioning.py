@@ -19,6 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _NULL = "\x00<null>"
+# Columns that record which run wrote a row. They are provenance, not content: excluding them
+# keeps the version of identical data identical when a date is re-run (idempotence, DESIGN §3).
+PROVENANCE_COLUMNS = frozenset({"run_id", "ingest_run_id", "clean_run_id"})
 # Two independent 64-bit row hashes summed modulo 2**64 give a 128-bit multiset hash.
 _HASH_KEYS = ("lineage.v1.key.a", "lineage.v1.key.b")
 _MASK = (1 << 64) - 1
@@ -49,24 +52,27 @@ class TableHasher:
 
     def __init__(self, schema: pa.Schema):
         self.schema = schema
+        self.hashed = [name for name in schema.names if name not in PROVENANCE_COLUMNS]
         self.rows = 0
         self._a = 0
         self._b = 0
 
     def update(self, batch: pa.Table | pa.RecordBatch) -> None:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-        a, b = _row_hash_sums(table.select(self.schema.names))
+        a, b = _row_hash_sums(table.select(self.hashed))
         self._a = (self._a + a) & _MASK
         self._b = (self._b + b) & _MASK
         self.rows += table.num_rows
 
     def version(self) -> str:
-        payload = f"{_schema_fingerprint(self.schema)}|{self.rows}|{self._a:016x}|{self._b:016x}"
+        schema = _schema_fingerprint(pa.schema([self.schema.field(n) for n in self.hashed]))
+        payload = f"{schema}|{self.rows}|{self._a:016x}|{self._b:016x}"
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def table_version(table: pa.Table) -> str:
-    """Content version of an Arrow table: same rows (any order) and schema -> same version."""
+    """Content version of an Arrow table: same rows (any order) and schema -> same version;
+    the run-id columns (``PROVENANCE_COLUMNS``) do not count."""
     hasher = TableHasher(table.schema)
     hasher.update(table)
     return hasher.version()

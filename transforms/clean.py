@@ -81,10 +81,12 @@ def clean_emails(emails: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def clean_phones(phones: pd.Series, default_country_code: str) -> tuple[pd.Series, pd.Series]:
     """E.164 phone numbers and the mask of present-but-invalid ones (set to null)."""
-    text = phones.astype("string").str.strip().str.replace("(0)", "", regex=False)
+    text = phones.astype("string").str.strip()
     plus = text.str.startswith("+").fillna(False)
+    intl = plus | text.str.startswith("00").fillna(False)
+    # "(0)" is the optional trunk prefix: dropped after a country code, a national "0" without.
+    text = text.str.replace("(0)", "", regex=False).where(intl, text.str.replace("(0)", "0", regex=False))
     digits = text.str.replace(r"\D", "", regex=True)
-    intl = plus | digits.str.startswith("00").fillna(False)
     digits = digits.where(~(~plus & digits.str.startswith("00").fillna(False)), digits.str.slice(2))
     national = ~intl & digits.str.startswith("0").fillna(False)
     digits = digits.where(~national, default_country_code + digits.str.slice(1))

@@ -75,8 +75,8 @@ def _reason(bad: pd.Series, column: str, what: str, text: pd.Series) -> pd.Serie
 
 
 def _text(values: pd.Series) -> pd.Series:
-    text = values.astype("string")
-    return text.where(~_blank(values), None)
+    text = values.astype("string").str.strip()
+    return text.where(text != "", None)
 
 
 def _days_before(ds: date, dates: pd.Series) -> pd.Series:

@@ -1,0 +1,85 @@
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lineage.catalog import MANIFEST, Catalog, PartitionRef, Producer
+from lineage.versioning import table_version
+
+
+def _table(n=5, offset=0):
+    return pa.table({"id": [f"u{i}" for i in range(offset, offset + n)], "x": list(range(n))})
+
+
+def test_write_and_read_back_with_manifest(cfg):
+    catalog = Catalog(cfg)
+    inputs = [PartitionRef("raw.users_web", "ds", "2026-01-01", "abc")]
+    manifest = catalog.write_table("curated.users_clean", "2026-01-01", _table(),
+                                   producer=Producer("job", "run-1"), inputs=inputs, code_version="c1")
+    assert manifest.row_count == 5
+    assert manifest.version == table_version(_table())
+    assert manifest.inputs == [{"dataset": "raw.users_web", "partition": "ds=2026-01-01", "version": "abc"}]
+    assert catalog.committed("curated.users_clean") == ["2026-01-01"]
+    assert catalog.read_table("curated.users_clean", "2026-01-01").equals(_table())
+    partition = catalog.partition_uri("curated.users_clean", "2026-01-01")
+    on_disk = json.loads(Path(f"{partition}/{MANIFEST}").read_text())
+    assert on_disk["schema"][0] == {"name": "id", "type": "string"}
+
+
+def test_version_ignores_row_order_but_not_content():
+    table = _table(50)
+    shuffled = table.take(list(reversed(range(50))))
+    assert table_version(table) == table_version(shuffled)
+    changed = table.set_column(1, "x", pa.array([0] * 50))
+    assert table_version(changed) != table_version(table)
+    assert table_version(pa.concat_tables([table, table.slice(0, 1)])) != table_version(table)
+
+
+def test_rewriting_a_partition_replaces_it_and_removes_old_files(cfg):
+    catalog = Catalog(cfg)
+    for run, table in [("r1", _table(5)), ("r2", _table(3, offset=10))]:
+        catalog.write_table("curated.users_clean", "2026-01-01", table,
+                            producer=Producer("job", run), inputs=[], code_version="c")
+    assert catalog.read_table("curated.users_clean", "2026-01-01").num_rows == 3
+    manifest = catalog.require("curated.users_clean", "2026-01-01")
+    assert manifest.files == ["run=r2/part-00000-of-00001.parquet"]
+    assert manifest.producer["run_id"] == "r2"
+
+
+def test_a_crash_before_publish_leaves_nothing_committed(cfg):
+    catalog = Catalog(cfg)
+    staged = catalog.stage("curated.users_clean", "2026-01-02", "crashed-run")
+    with catalog.fs.open(staged.path("part-0.parquet"), "wb") as fh:
+        fh.write(b"half a file")
+    assert catalog.manifest("curated.users_clean", "2026-01-02") is None
+    assert catalog.committed("curated.users_clean") == []
+    with pytest.raises(FileNotFoundError, match="no committed partition ds=2026-01-02"):
+        catalog.read_table("curated.users_clean", "2026-01-02")
+
+
+def test_a_crash_while_replacing_keeps_the_previous_version_readable(cfg):
+    catalog = Catalog(cfg)
+    first = catalog.write_table("curated.users_clean", "2026-01-01", _table(),
+                                producer=Producer("job", "r1"), inputs=[], code_version="c")
+    staged = catalog.stage("curated.users_clean", "2026-01-01", "r2")
+    with catalog.fs.open(staged.path("part-0.parquet"), "wb") as fh:
+        fh.write(b"garbage")
+    assert catalog.require("curated.users_clean", "2026-01-01").version == first.version
+    assert catalog.read_table("curated.users_clean", "2026-01-01").num_rows == 5
+
+
+def test_seal_rejects_files_with_another_schema(cfg):
+    catalog = Catalog(cfg)
+    staged = catalog.stage("curated.users_clean", "2026-01-01", "r1")
+    import pyarrow.parquet as pq
+
+    pq.write_table(_table(), staged.path("part-0.parquet"))
+    with pytest.raises(ValueError, match="does not match"):
+        catalog.seal(staged, producer=Producer("j", "r1"), inputs=[], code_version="c",
+                     schema=pa.schema([("id", pa.string())]))
+
+
+def test_unknown_dataset_names_are_a_clear_error(cfg):
+    with pytest.raises(KeyError, match="unknown dataset 'curated.nope'"):
+        Catalog(cfg).dataset_uri("curated.nope")
