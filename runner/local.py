@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -63,8 +64,8 @@ def migrate_airflow_db(env: dict[str, str]) -> None:
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def run_dag(cfg: PipelineConfig, dates: list[str]) -> list[tuple[str, str]]:
-    """``dag.test`` for each date, in order; returns (date, state) and stops at a failure."""
+def run_dag(cfg: PipelineConfig, dates: list[str]) -> list[tuple[str, str, float]]:
+    """``dag.test`` for each date, in order; returns (date, state, seconds), stops at a failure."""
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
@@ -74,9 +75,10 @@ def run_dag(cfg: PipelineConfig, dates: list[str]) -> list[tuple[str, str]]:
     dag = bag.get_dag(cfg.airflow.dag_id)
     results = []
     for ds in dates:
+        start = time.perf_counter()
         run = dag.test(logical_date=pendulum.parse(ds))
         state = str(getattr(run.state, "value", run.state))
-        results.append((ds, state))
+        results.append((ds, state, time.perf_counter() - start))
         if state != "success":
             break
     return results
@@ -142,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     console.print("preparing the Airflow metadata database (SQLite)")
     migrate_airflow_db(env)
     results = run_dag(cfg, dates)
-    for ds, state in results:
-        console.print(f"{cfg.airflow.dag_id} {ds}: {state}")
-    summary(cfg, [ds for ds, _ in results])
-    return 0 if all(state == "success" for _, state in results) and len(results) == len(dates) else 1
+    for ds, state, seconds in results:
+        console.print(f"DAG RUN {cfg.airflow.dag_id} {ds}: {state} in {seconds:.1f}s")
+    summary(cfg, [ds for ds, _, _ in results])
+    return 0 if all(state == "success" for _, state, _ in results) and len(results) == len(dates) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""``make bench``: step timings on 100k users against plain pandas (not part of the tests)."""
