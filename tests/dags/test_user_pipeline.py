@@ -1,0 +1,35 @@
+"""The DAG file parses fast, without heavy imports, into the expected chain of tasks."""
+
+import json
+import os
+import subprocess
+import sys
+
+PROBE = """
+import json, sys, time
+start = time.perf_counter()
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder="dags")
+dag = bag.dags["user_pipeline"]
+print(json.dumps({
+    "errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "order": [t.task_id for t in dag.topological_sort()],
+    "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+    "heavy": [m for m in ("apache_beam", "tensorflow", "tensorflow_transform") if m in sys.modules],
+    "catchup": dag.catchup,
+}))
+"""
+
+
+def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PIPELINE"))}
+    env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__LOAD_EXAMPLES="False",
+               AIRFLOW__CORE__DAGS_FOLDER=os.path.abspath("dags"))
+    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {}
+    assert parsed["order"] == ["ingest", "clean", "preprocess", "train"]
+    assert parsed["upstream"] == {"ingest": [], "clean": ["ingest"], "preprocess": ["clean"], "train": ["preprocess"]}
+    assert parsed["heavy"] == []
+    assert parsed["catchup"] is False
