@@ -125,3 +125,27 @@ def _small_batches_config(cfg):
     with open(path, "w") as fh:
         yaml.safe_dump(raw, fh)
     return path
+
+
+def test_a_job_killed_with_sigkill_mid_run_leaves_no_committed_partition(cfg, commit_raw):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    commit_raw(DS, web=[web_line(i) for i in range(30000)], mobile=[mobile_line(1)], partner=[partner_line(1)])
+    partition = Path(Catalog(cfg).partition_uri("staging.users_ingested", DS))
+    proc = subprocess.Popen([sys.executable, "-m", "beam_jobs.ingest", "--ds", DS], env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(partition.glob("run=*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("the job finished before it could be killed")
+    time.sleep(0.5)  # into the pipeline
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(partition.glob("run=*")), "the run had started writing"
+    assert Catalog(cfg).manifest("staging.users_ingested", DS) is None
+    assert Catalog(cfg).committed("staging.users_ingested") == []
