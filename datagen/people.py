@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ STREAM_TYPOS = 3
 STREAM_MALFORMED = 4
 STREAM_BAD_DROP = 5
 STREAM_REFERENCE = 6
+STREAM_RENDER = 7
 
 SOURCES = ("web", "mobile", "partner")
 SOURCE_SHARES = np.array([0.45, 0.35, 0.20])
@@ -38,8 +40,8 @@ DUPLICATE_LAG_SHARES = np.array([0.5, 0.3, 0.2])  # second record same day / +1 
 EMPLOYMENT = ("employed", "unemployed", "student", "self_employed", "retired")
 EMPLOYMENT_SHARES = np.array([0.52, 0.13, 0.14, 0.10, 0.11])
 # Contribution of each status to the latent job-seeking score (same order as EMPLOYMENT).
-EMPLOYMENT_EFFECT = np.array([0.0, 2.6, 1.5, 0.2, -2.2])
-LATENT_INTERCEPT = -1.75
+EMPLOYMENT_EFFECT = np.array([0.0, 3.0, 1.8, 0.3, -2.6])
+LATENT_INTERCEPT = -1.6
 
 
 def day_ordinal(day: date) -> int:
@@ -47,15 +49,16 @@ def day_ordinal(day: date) -> int:
     return (day - EPOCH).days
 
 
-def day_rng(seed: int, day: date, stream: int) -> np.random.Generator:
-    """The generator of one (seed, day, stream): independent of every other day and stream."""
-    return np.random.default_rng([seed, day_ordinal(day), stream])
+def day_rng(seed: int, day: date, stream: int, *sub: int) -> np.random.Generator:
+    """The generator of one (seed, day, stream[, sub...]): independent of every other day and stream."""
+    return np.random.default_rng([seed, day_ordinal(day), stream, *sub])
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+@lru_cache(maxsize=4096)
 def ascii_fold(text: str) -> str:
     """Lower-case ASCII letters of a name for e-mail local parts ("Müller" -> "muller")."""
     text = text.replace("ß", "ss")
@@ -98,27 +101,33 @@ def _national_numbers(rng: np.random.Generator, countries: np.ndarray) -> np.nda
 
 def _postcodes(rng: np.random.Generator, countries: np.ndarray) -> np.ndarray:
     n = len(countries)
-    num = rng.integers(0, 100000, n)
-    pick = rng.integers(0, 1000, (n, 4))
+    num = rng.integers(0, 100000, n).tolist()
+    a, b, c, d = (col.tolist() for col in rng.integers(0, 1000, (4, n)))
     letters = "ABDEFGHJLNPQRSTUWXYZ"  # GB inward-code letters (no C I K M O V)
     alnum = "0123456789ACDEFHKNPRTVWXY"
+    areas, keys = vocab.GB_POSTCODE_AREAS, vocab.IE_ROUTING_KEYS
     out = []
-    for i, country in enumerate(countries):
-        a, b, c, d = pick[i]
+    for i, country in enumerate(countries.tolist()):
         if country == "GB":
-            area = vocab.GB_POSTCODE_AREAS[a % len(vocab.GB_POSTCODE_AREAS)]
-            out.append(f"{area}{1 + b % 20} {c % 10}{letters[d % 20]}{letters[(d // 20) % 20]}")
+            out.append(f"{areas[a[i] % len(areas)]}{1 + b[i] % 20} "
+                       f"{c[i] % 10}{letters[d[i] % 20]}{letters[(d[i] // 20) % 20]}")
         elif country == "IE":
-            key = vocab.IE_ROUTING_KEYS[a % len(vocab.IE_ROUTING_KEYS)]
-            code = "".join(alnum[(v + j * 7) % len(alnum)] for j, v in enumerate((b, c, d, a)))
-            out.append(f"{key} {code}")
+            code = alnum[b[i] % 25] + alnum[c[i] % 25] + alnum[d[i] % 25] + alnum[(a[i] // 7) % 25]
+            out.append(f"{keys[a[i] % len(keys)]} {code}")
         elif country == "NL":
-            out.append(f"{1000 + num[i] % 9000} {letters[b % 20]}{letters[c % 20]}")
+            out.append(f"{1000 + num[i] % 9000} {letters[b[i] % 20]}{letters[c[i] % 20]}")
         elif country == "ES":
             out.append(f"{1000 + num[i] % 51000:05d}")
         else:  # DE, FR
             out.append(f"{1000 + num[i] % 98000:05d}")
     return np.asarray(out, dtype=object)
+
+
+def _random_strings(rng: np.random.Generator, n: int, alphabet: str, low: int, high: int) -> list[str]:
+    """``n`` strings of ``low``..``high`` characters from ``alphabet`` (one vectorised draw)."""
+    chars = np.asarray(list(alphabet))[rng.integers(0, len(alphabet), (n, high))]
+    lengths = rng.integers(low, high + 1, n).tolist()
+    return ["".join(row[:k]) for row, k in zip(chars.tolist(), lengths, strict=True)]
 
 
 def _dates_from_ages(rng: np.random.Generator, day: date, ages: np.ndarray) -> np.ndarray:
@@ -161,7 +170,7 @@ def _identities(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def _draw_people(rng: np.random.Generator, day: date, n: int) -> pd.DataFrame:
+def draw_people(rng: np.random.Generator, day: date, n: int) -> pd.DataFrame:
     """Ordinary people: identity, employment, tenure, age and the job-seeking latent."""
     frame = pd.DataFrame(_identities(rng, n))
     status = rng.choice(len(EMPLOYMENT), n, p=EMPLOYMENT_SHARES)
@@ -180,7 +189,7 @@ def _draw_people(rng: np.random.Generator, day: date, n: int) -> pd.DataFrame:
     latent = (
         LATENT_INTERCEPT
         + EMPLOYMENT_EFFECT[status]
-        + np.where(working, -0.7 * (np.log1p(tenure) - 3.3), 0.0)
+        + np.where(working, -0.8 * (np.log1p(tenure) - 3.3), 0.0)
         - 0.02 * (ages - 35)
         + rng.normal(0.0, 0.9, n)
     )
@@ -194,12 +203,12 @@ def _draw_people(rng: np.random.Generator, day: date, n: int) -> pd.DataFrame:
     return frame
 
 
-def _draw_spammers(rng: np.random.Generator, day: date, n: int) -> pd.DataFrame:
+def draw_spammers(rng: np.random.Generator, day: date, n: int) -> pd.DataFrame:
     """Throwaway accounts: gibberish or spammy names, disposable e-mail, no real life behind them."""
     frame = pd.DataFrame(_identities(rng, n))
     kind = rng.random(n)
-    gibberish = ["".join(chr(97 + v) for v in rng.integers(0, 26, 5 + k % 4)) for k in range(n)]
-    gibberish2 = ["".join(chr(97 + v) for v in rng.integers(0, 26, 4 + k % 5)) for k in range(n)]
+    gibberish = _random_strings(rng, n, "abcdefghijklmnopqrstuvwxyz", 5, 8)
+    gibberish2 = _random_strings(rng, n, "abcdefghijklmnopqrstuvwxyz", 4, 8)
     spammy = [vocab.SPAMMY_NAMES[k] for k in rng.integers(0, len(vocab.SPAMMY_NAMES), n)]
     first = np.where(kind < 0.5, [g.title() for g in gibberish],
                      np.where(kind < 0.75, [s[0] for s in spammy], frame["first_name"]))
@@ -207,8 +216,7 @@ def _draw_spammers(rng: np.random.Generator, day: date, n: int) -> pd.DataFrame:
                     np.where(kind < 0.75, [s[1] for s in spammy], frame["last_name"]))
     frame["first_name"] = first.astype(object)
     frame["last_name"] = last.astype(object)
-    local = ["".join("abcdefghijklmnopqrstuvwxyz0123456789"[v] for v in rng.integers(0, 36, 8 + k % 5))
-             for k in range(n)]
+    local = _random_strings(rng, n, "abcdefghijklmnopqrstuvwxyz0123456789", 8, 12)
     domain = _pick(rng, vocab.DISPOSABLE_DOMAINS, n)
     frame["email"] = [f"{loc}@{d}" for loc, d in zip(local, domain, strict=True)]
     frame["date_of_birth"] = _dates_from_ages(rng, day, rng.integers(18, 70, n))
@@ -225,12 +233,19 @@ def people_of_day(seed: int, day: date, n_people: int, n_spammers: int) -> pd.Da
 
     Columns: identity fields, ``date_of_birth`` (datetime64[D]), ``employment``,
     ``tenure_months``, ``latent``, ``looking_true`` (-1 for spam), ``is_spam``,
-    ``primary_source``, ``has_duplicate``, ``duplicate_lag`` (days), ``duplicate_source``.
+    ``primary_source``, ``duplicate_source``, ``duplicate_draw`` (uniform: the person has a
+    second record when it is below the duplicate rate), ``duplicate_lag`` (days).
     Deterministic in ``(seed, day, n_people, n_spammers)`` alone.
     """
+    # Cached: a range run needs each day's people three times (its own and two later days').
+    return _people_of_day(seed, day, n_people, n_spammers).copy()
+
+
+@lru_cache(maxsize=4)
+def _people_of_day(seed: int, day: date, n_people: int, n_spammers: int) -> pd.DataFrame:
     rng = day_rng(seed, day, STREAM_PEOPLE)
-    people = _draw_people(rng, day, n_people)
-    spammers = _draw_spammers(rng, day, n_spammers)
+    people = draw_people(rng, day, n_people)
+    spammers = draw_spammers(rng, day, n_spammers)
     frame = pd.concat([people, spammers], ignore_index=True)
     n = len(frame)
     ordinal = day_ordinal(day)
@@ -258,10 +273,11 @@ def behaviour_from_latent(rng: np.random.Generator, latent: np.ndarray) -> dict[
     n = len(latent)
     z = np.clip(latent, -6, 6)
     return {
-        "job_views_7d": rng.poisson(np.exp(0.9 + 0.45 * z + rng.normal(0, 0.6, n))).astype(float),
-        "applications_30d": rng.poisson(np.exp(-0.7 + 0.55 * z + rng.normal(0, 0.6, n))).astype(float),
-        "resume_updated_days": np.round(np.exp(4.2 - 0.45 * z + rng.normal(0, 0.9, n))),
-        "last_login_days": np.round(np.exp(1.4 - 0.35 * z + rng.normal(0, 0.9, n))),
+        "job_views_7d": rng.poisson(np.exp(0.9 + 0.5 * z + rng.normal(0, 0.5, n))).astype(float),
+        "applications_30d": rng.poisson(np.exp(-0.7 + 0.6 * z + rng.normal(0, 0.5, n))).astype(float),
+        # Capped at ten years: older CVs and logins are not kept by the sources.
+        "resume_updated_days": np.minimum(np.round(np.exp(4.2 - 0.45 * z + rng.normal(0, 0.9, n))), 3650),
+        "last_login_days": np.minimum(np.round(np.exp(1.4 - 0.35 * z + rng.normal(0, 0.9, n))), 3650),
     }
 
 

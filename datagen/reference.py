@@ -1,0 +1,206 @@
+"""Versioned reference data: spam labels (from the real SMS Spam Collection) and labelled ID pairs.
+
+Spam labels: the packaged UCI SMS Spam Collection (``datagen/data``, CC BY 4.0) is the gold
+standard. A fifth of the distinct texts (per label, by a stable hash of the text, so repeated
+texts never straddle the split) is held out for honest evaluation and never labelled. The rest
+is labelled by simulated annotators: each message by one, a ~10% sample by two. Most annotators
+agree with the gold label ~97% of the time; ``BIASED_LABELER`` calls promotional-but-legitimate
+ham (offers, free, discount, win...) spam about 60% of the time: the labelling inconsistency the
+data-centric workflow is meant to find.
+
+ID pairs: labelled record pairs drawn from generated people. Matches are one person against a
+re-typed copy of themselves (``typos``); non-matches include hard negatives (same surname, same
+postcode, same household).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from datagen.people import STREAM_REFERENCE, draw_people
+from datagen.records import format_phone
+from datagen.typos import apply_typos
+from datagen.vocab import PHONE_COUNTRY_CODES
+
+SMS_PATH = Path(__file__).resolve().parent / "data" / "sms_spam_collection.tsv"
+HOLDOUT_FRACTION = 0.2
+LABELERS = ("labeler_01", "labeler_02", "labeler_03", "labeler_04")
+BIASED_LABELER = "labeler_03"
+DOUBLE_LABEL_RATE = 0.10
+LABELER_ERROR = 0.03
+BIAS_RATE = 0.60
+PROMOTIONAL = re.compile(
+    r"\b(?:offers?|free|discounts?|win|won|winner|prizes?|deals?|sale|cash|claim|vouchers?|rewards?)\b",
+    re.IGNORECASE,
+)
+
+SPAM_LABELS = pa.schema([
+    ("message_id", pa.string()),
+    ("text", pa.string()),
+    ("label", pa.string()),
+    ("labeler_id", pa.string()),
+    ("is_double_labelled", pa.bool_()),
+])
+ID_PAIR_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "postcode")
+ID_PAIRS = pa.schema(
+    [("pair_id", pa.string())]
+    + [(f"{side}_{f}", pa.string()) for side in ("left", "right") for f in ID_PAIR_FIELDS]
+    + [("is_match", pa.int64())]
+)
+ID_PAIRS_DAY = date(2026, 1, 1)  # the "today" of ages in the pair pool: fixed, not the run's dates
+PAIR_PHONE_STYLES = ("intl_spaced", "intl_compact", "zero_zero_spaced", "intl_trunk")
+
+
+def reference_rng(seed: int, part: int) -> np.random.Generator:
+    """The generator of one reference artifact, independent of the daily streams."""
+    return np.random.default_rng([seed, STREAM_REFERENCE, part])
+
+
+def stable_hash(text: str) -> int:
+    """A hash that is the same in every process (Python's ``hash()`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+@lru_cache(maxsize=1)
+def load_sms() -> pd.DataFrame:
+    """The packaged SMS Spam Collection: ``message_id`` (``sms-00001`` = line 1), ``gold_label``, ``text``."""
+    rows = []
+    with open(SMS_PATH, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            label, text = line.rstrip("\n").split("\t", 1)
+            rows.append((f"sms-{number:05d}", label, text))
+    frame = pd.DataFrame(rows, columns=["message_id", "gold_label", "text"])
+    frame["is_promotional"] = frame["text"].str.contains(PROMOTIONAL)
+    frame["in_holdout"] = holdout_mask(frame)
+    return frame
+
+
+def holdout_mask(sms: pd.DataFrame) -> np.ndarray:
+    """Exactly ``HOLDOUT_FRACTION`` of the distinct texts of each label, ranked by stable hash."""
+    key = sms["text"].str.strip().str.lower()
+    held = set()
+    for _, texts in key.groupby(sms["gold_label"]):
+        distinct = sorted(set(texts), key=stable_hash)
+        held.update(distinct[: round(HOLDOUT_FRACTION * len(distinct))])
+    return key.isin(held).to_numpy()
+
+
+def spam_texts() -> list[str]:
+    """Every spam message of the collection: what spam accounts put in their profiles."""
+    sms = load_sms()
+    return sms.loc[sms["gold_label"] == "spam", "text"].tolist()
+
+
+def spam_labels(seed: int) -> pa.Table:
+    """``reference.spam_labels``: annotator labels of the non-held-out messages (see module doc)."""
+    sms = load_sms()
+    pool = sms[~sms["in_holdout"]].reset_index(drop=True)
+    rng = reference_rng(seed, 1)
+    n = len(pool)
+    first = rng.integers(0, len(LABELERS), n)
+    double = rng.random(n) < DOUBLE_LABEL_RATE
+    second = (first + rng.integers(1, len(LABELERS), n)) % len(LABELERS)  # never the same labeler
+    message = np.concatenate([np.arange(n), np.flatnonzero(double)])
+    labeler = np.concatenate([first, second[double]])
+    gold = pool["gold_label"].to_numpy()[message]
+    promo_ham = (pool["is_promotional"].to_numpy() & (pool["gold_label"] == "ham").to_numpy())[message]
+    biased = np.asarray(LABELERS)[labeler] == BIASED_LABELER
+    u = rng.random(len(message))
+    flipped = np.where(gold == "spam", "ham", "spam")
+    label = np.where(biased & promo_ham, np.where(u < BIAS_RATE, "spam", "ham"),
+                     np.where(u < LABELER_ERROR, flipped, gold))
+    frame = pd.DataFrame({
+        "message_id": pool["message_id"].to_numpy()[message],
+        "text": pool["text"].to_numpy()[message],
+        "label": label,
+        "labeler_id": np.asarray(LABELERS)[labeler],
+        "is_double_labelled": double[message],
+    }).sort_values(["message_id", "labeler_id"], kind="stable")
+    return pa.Table.from_pandas(frame, schema=SPAM_LABELS, preserve_index=False)
+
+
+def spam_holdout() -> pa.Table:
+    """The held-out messages with their gold labels (ground truth, not a pipeline dataset)."""
+    sms = load_sms()
+    held = sms[sms["in_holdout"]]
+    return pa.table({"message_id": held["message_id"].tolist(), "text": held["text"].tolist(),
+                     "label": held["gold_label"].tolist()})
+
+
+def spam_gold() -> pa.Table:
+    """Gold label of every message, whether it is promotional, and which side of the split it is."""
+    sms = load_sms()
+    return pa.Table.from_pandas(sms[["message_id", "gold_label", "is_promotional", "in_holdout"]],
+                                preserve_index=False)
+
+
+def _render_pair_side(people: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    n = len(people)
+    styles = np.asarray(PAIR_PHONE_STYLES, dtype=object)[rng.integers(0, len(PAIR_PHONE_STYLES), n)]
+    out = pd.DataFrame({
+        "first_name": people["first_name"].to_numpy(),
+        "last_name": people["last_name"].to_numpy(),
+        "email": people["email"].to_numpy(),
+        "phone": [format_phone(PHONE_COUNTRY_CODES[c], nsn, s) for c, nsn, s in
+                  zip(people["country"], people["phone_nsn"], styles, strict=True)],
+        "date_of_birth": np.datetime_as_string(people["date_of_birth"].to_numpy(dtype="datetime64[D]"),
+                                               unit="D").astype(object),
+        "postcode": people["postcode"].to_numpy(),
+    })
+    for field in ID_PAIR_FIELDS:  # a few gaps, as in the sources
+        out.loc[rng.random(n) < 0.03, field] = None
+    return out
+
+
+def id_pairs(seed: int, n_pairs: int = 2000, match_share: float = 0.4) -> pa.Table:
+    """``reference.id_pairs``: labelled pairs of person records (see module doc)."""
+    rng = reference_rng(seed, 2)
+    pool = draw_people(rng, ID_PAIRS_DAY, max(500, n_pairs))
+    n_match = round(n_pairs * match_share)
+    n_other = n_pairs - n_match
+    n_surname, n_postcode = round(0.35 * n_other), round(0.3 * n_other)
+    n_random = n_other - n_surname - n_postcode
+
+    left_idx = [rng.choice(len(pool), n_match, replace=False)]
+    right_people = [pool.iloc[left_idx[0]]]
+    # Same surname, different person.
+    by_surname = pool.groupby("last_name").indices
+    shared = [name for name, idx in by_surname.items() if len(idx) > 1]
+    names = np.asarray(shared, dtype=object)[rng.integers(0, len(shared), n_surname)]
+    pairs = [rng.choice(by_surname[name], 2, replace=False) for name in names]
+    left_idx.append(np.array([p[0] for p in pairs]))
+    right_people.append(pool.iloc[[p[1] for p in pairs]])
+    # Same postcode: neighbours, and half of them family (same surname too).
+    a = rng.integers(0, len(pool), n_postcode)
+    b = (a + rng.integers(1, len(pool), n_postcode)) % len(pool)
+    neighbours = pool.iloc[b].copy()
+    neighbours["postcode"] = pool["postcode"].to_numpy()[a]
+    family = rng.random(n_postcode) < 0.5
+    neighbours.loc[family, "last_name"] = pool["last_name"].to_numpy()[a][family]
+    left_idx.append(a)
+    right_people.append(neighbours)
+    a = rng.integers(0, len(pool), n_random)
+    b = (a + rng.integers(1, len(pool), n_random)) % len(pool)
+    left_idx.append(a)
+    right_people.append(pool.iloc[b])
+
+    left = pool.iloc[np.concatenate(left_idx)].reset_index(drop=True)
+    # Every right side is re-typed, matches or not, so typos alone do not give the answer away.
+    right = apply_typos(pd.concat(right_people, ignore_index=True), rng)
+    is_match = np.r_[np.ones(n_match, dtype=np.int64), np.zeros(n_other, dtype=np.int64)]
+    frame = pd.concat([
+        _render_pair_side(left, rng).add_prefix("left_"),
+        _render_pair_side(right, rng).add_prefix("right_"),
+    ], axis=1)
+    frame["is_match"] = is_match
+    frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+    frame.insert(0, "pair_id", [f"pair-{i:05d}" for i in range(len(frame))])
+    return pa.Table.from_pandas(frame, schema=ID_PAIRS, preserve_index=False)
