@@ -130,21 +130,22 @@ def _densify_with_flag(x, default_value):
 
 
 def _impute_and_scale(values, name: str):
-    """Mean-impute a [batch, <=1] float SparseTensor, then z-score; returns (z, missing flag)."""
-    import tensorflow as tf
+    """Z-score a [batch, <=1] float SparseTensor, imputing missing rows with the analysed mean.
+
+    Returns (z, missing flag). Mean and standard deviation are analysed over the present values
+    only; a missing row is imputed with that mean, which is exactly 0 after scaling. Scaling the
+    sparse values (rather than mean-imputing first and scaling after) keeps the scale of the
+    feature independent of how often it is missing, and needs one analysis pass instead of two
+    (a mean, then a variance of the imputed values), which halves TFT's tracing time.
+    """
     import tensorflow_transform as tft
 
-    # The mean of the present values only (the analyser sees the sparse values).
-    mean = tft.mean(values, name=f"{name}_mean")
-    # A feature absent from all training rows would have a NaN mean: impute 0 instead.
-    mean = tf.where(tf.math.is_nan(mean), tf.zeros_like(mean), mean)
-    dense, missing = _densify_with_flag(values, default_value=0.0)
-    imputed = tf.where(missing > 0, tf.fill(tf.shape(dense), mean), dense)
-    return tft.scale_to_z_score(imputed, name=f"{name}_z"), missing
+    scaled = tft.scale_to_z_score(values, name=f"{name}_z")
+    return _densify_with_flag(scaled, default_value=0.0)
 
 
 def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:
-    """TFT preprocessing: impute + flag + z-score numerics, vocabularies for categoricals,
+    """TFT preprocessing: z-score + mean-impute + flag numerics, vocabularies for categoricals,
     length of the profile text; the label passes through as int64."""
     import tensorflow as tf
     import tensorflow_transform as tft

@@ -82,3 +82,17 @@ def encode_examples(table: pa.Table) -> list[bytes]:
     if table.num_rows == 0:
         return []
     return RecordBatchToExamplesEncoder().encode(raw_record_batch(table, with_label=False))
+
+
+def flatten_singletons(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+    """TFT output batches (one-element list columns) as a table of scalars in ``schema``."""
+    columns = []
+    for field in schema:
+        column = batch.column(field.name)
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            lengths = pc.list_value_length(column)
+            if pc.any(pc.not_equal(lengths, 1)).as_py() or column.null_count:
+                raise ValueError(f"{field.name}: expected exactly one value per row")
+            column = column.flatten()
+        columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)

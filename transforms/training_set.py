@@ -4,6 +4,11 @@ A training row is a clean user row with a known outcome. The train/eval split is
 exact (DESIGN §8): each id gets a salted hash (hashlib, the same in every process); within each
 label the rows are ranked by that hash and the lowest ``eval_fraction`` go to eval. A pure
 hash threshold would be just as stable but leaves small data unbalanced.
+
+The price of the exact cut: an id's split is fixed for a given set of rows (re-runs, backfills
+and the serving parity check see the same split), but it can change when the window's rows
+change, because the cut is a rank. Each model is evaluated only on its own window's eval split,
+so this never puts a model's training row into its own evaluation.
 """
 
 from __future__ import annotations
