@@ -28,12 +28,11 @@ from lineage.catalog import Catalog
 
 console = Console(width=120)
 
-# The steps in DAG order with the datasets each reads and writes (for the summary only).
+# The daily steps in DAG order with the datasets each writes for a date (for the summary only).
 STEPS = [
-    ("ingest", ["raw.users_web", "raw.users_mobile", "raw.users_partner"],
-     ["staging.users_ingested", "staging.ingest_dead_letter"]),
-    ("clean", ["staging.users_ingested"], ["curated.users_clean"]),
-    ("preprocess", ["curated.users_clean"], ["features.users_transformed"]),
+    ("ingest", ["staging.users_ingested", "staging.ingest_dead_letter"]),
+    ("clean", ["curated.users_clean"]),
+    ("preprocess", ["features.users_transformed"]),
 ]
 
 
@@ -92,19 +91,21 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
         table.add_column(column)
     versions = []
     for ds in dates:
-        for step, inputs, outputs in STEPS:
-            found_in = [catalog.manifest(d, ds) for d in inputs]
-            found_out = [catalog.manifest(d, ds) for d in outputs]
-            rows_in = sum(m.row_count or 0 for m in found_in if m)
-            if step == "ingest":
-                out = found_out[0]
-                rows_in = out.extra.get("lines_read", 0) if out else 0
-            main, *side = found_out
-            table.add_row(
-                ds, step, str(rows_in), str(main.row_count if main else "-"),
-                ", ".join(f"{m.dataset}={m.row_count}" for m in side if m) or "-",
-            )
-            versions += [f"{m.dataset}@{m.version}  ({m.partition})" for m in found_out if m]
+        for step, outputs in STEPS:
+            main, *side = found = [catalog.manifest(d, ds) for d in outputs]
+            if main is None:
+                table.add_row(ds, step, "-", "-", "-")
+                continue
+            # Each step records what it read in its manifest: lines for ingest, rows otherwise.
+            rows_in = {"ingest": main.extra.get("lines_read"), "preprocess": main.extra.get("user_rows")}.get(
+                step, sum(catalog.require(i["dataset"], i["partition"].split("=", 1)[1]).row_count or 0
+                          for i in main.inputs))
+            notes = [f"{m.dataset}={m.row_count}" for m in side if m]
+            if step == "preprocess":
+                notes.append(f"unlabelled (not training rows)={main.extra.get('unlabelled_rows')}; "
+                             f"train={main.extra.get('train_rows')} eval={main.extra.get('eval_rows')}")
+            table.add_row(ds, step, str(rows_in), str(main.row_count), "; ".join(notes) or "-")
+            versions += [f"{m.dataset}@{m.version}  ({m.partition})" for m in found if m]
     console.print(table)
     console.print("artifacts written:")
     for line in versions:
@@ -112,8 +113,9 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
     for dataset in ("models.transform_fn", "models.job_seeker"):
         for version in catalog.committed(dataset):
             manifest = catalog.require(dataset, version)
-            metrics = manifest.extra.get("metrics", {})
-            console.print(f"{dataset}@{version}  {catalog.partition_uri(dataset, version)}  {metrics or ''}")
+            metrics = manifest.extra.get("eval_metrics", {})
+            shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)}
+            console.print(f"{dataset}@{version}  {catalog.partition_uri(dataset, version)}  {shown or ''}")
     log_path = cfg.openlineage_client_config().get("transport", {}).get("log_file_path")
     if log_path and Path(log_path).exists():
         events = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
