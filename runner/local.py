@@ -54,6 +54,10 @@ def airflow_env(cfg: PipelineConfig) -> dict[str, str]:
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
         "PIPELINE_CONFIG": cfg.source_path,
         "PIPELINE_DATA_ROOT": cfg.data_root,
+        # Keep the demo's output readable: task logs at WARNING, TensorFlow's C++ chatter off.
+        # (--verbose keeps Airflow at INFO.)
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
     }
 
 
@@ -130,12 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-date")
     parser.add_argument("--users-per-day", type=int)
     parser.add_argument("--no-generate", action="store_true", help="use the raw data already there")
+    parser.add_argument("--verbose", action="store_true", help="Airflow task logs at INFO")
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config)
     start = date.fromisoformat(args.start_date or cfg.datagen.start_date)
     dates = [(start + timedelta(days=i)).isoformat() for i in range(args.days)]
     env = airflow_env(cfg)
+    if args.verbose:
+        env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
     os.environ.update(env)  # before the first Airflow import: Airflow reads its settings once
 
     if not args.no_generate:
