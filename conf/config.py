@@ -50,6 +50,41 @@ class CleanConfig(_Strict):
     default_phone_country_code: str = "44"
 
 
+
+class SpamModelConfig(_Strict):
+    """The text model: word n-gram TF-IDF + logistic regression (``transforms.spam.build_text_model``)."""
+
+    c: float = 10.0
+    max_ngram: int = 2
+    seed: int = 7
+
+
+class SpamSignalsConfig(_Strict):
+    """Thresholds of the account signals (``transforms.spam.account_signals``)."""
+
+    burst_min_signups: int = 5
+    min_link_phone_density: float = 0.05
+    min_profile_completeness: float = 0.75
+    max_job_page_views_7d: int = 300
+    max_applications_30d: int = 100
+
+
+class SpamConfig(_Strict):
+    """Spam filter training, de-spam scoring and the label tooling (see ``conf/pipeline.yaml``)."""
+
+    labels_version: str = "v1"
+    threshold: float = Field(0.5, gt=0, le=1)
+    text_only_threshold: float = Field(0.8, gt=0, le=1)
+    model: SpamModelConfig = SpamModelConfig()
+    cv_folds: int = Field(5, ge=2)
+    min_agreement: float = 0.8
+    signal_weights: dict[str, float] = Field(default_factory=lambda: {
+        "signup_burst": 0.30, "disposable_email": 0.35, "link_phone_density": 0.25,
+        "incomplete_profile": 0.15, "implausible_activity": 0.35,
+    })
+    signals: SpamSignalsConfig = SpamSignalsConfig()
+
+
 class PreprocessConfig(_Strict):
     window_days: int = 3
     eval_fraction: float = 0.2
@@ -66,6 +101,9 @@ class TrainConfig(_Strict):
 class LineageConfig(_Strict):
     namespace: str = "user_pipeline"
     openlineage: dict[str, Any] = Field(default_factory=dict)
+    # SQLAlchemy URL of the lineage store (lineage/store.py); "{data_root}" is expanded.
+    # SQLite by default; the same schema and SQL run on PostgreSQL (postgresql+pg8000://...).
+    store_url: str = "sqlite:///{data_root}/lineage/lineage.db"
     # Set by load_config from the environment: True when the standard OpenLineage variables are
     # present, in which case openlineage-python configures itself from them.
     use_openlineage_env: bool = False
@@ -78,16 +116,71 @@ class AirflowConfig(_Strict):
     start_date: str = "2026-01-01"
 
 
+class Bounds(_Strict):
+    """A closed interval; a missing end is open."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class RowCountGate(_Strict):
+    """Rows of a partition against the previous committed partition of the same dataset."""
+
+    min_ratio: float = 0.7   # fewer than this share of the previous partition's rows fails
+    max_ratio: float = 3.0   # more than this many times its rows warns
+    min_rows: int = 1        # a partition below this always fails (an empty day)
+
+
+class NullTolerance(_Strict):
+    """``mostly`` of the not-null checks on optional columns: the share of rows that must be present."""
+
+    default_mostly: float = Field(0.8, ge=0, le=1)
+    columns: dict[str, float] = Field(default_factory=dict)
+
+    def mostly(self, column: str) -> float:
+        return self.columns.get(column, self.default_mostly)
+
+
+class CheckOverride(_Strict):
+    """Settings of one check of one dataset, changed without editing Python (``gates.overrides``)."""
+
+    severity: Literal["critical", "warning", "info"] | None = None
+    mostly: float | None = Field(None, ge=0, le=1)
+    min_value: float | None = None
+    max_value: float | None = None
+    enabled: bool = True
+
+
+class GatesConfig(_Strict):
+    """Thresholds of the Great Expectations gates (``expectations/``; DESIGN §5)."""
+
+    reports_dir: str = "reports/gates"   # under the data root: <reports_dir>/<dataset>/<partition>.html
+    examples: int = 5                    # bad values shown per failed check
+    row_count: RowCountGate = RowCountGate()
+    max_dead_letter_share: float = 0.05  # staging.users_ingested: dead-lettered lines / lines read
+    null_tolerance: NullTolerance = NullTolerance()
+    means: dict[str, Bounds] = Field(default_factory=lambda: {
+        "age_years": Bounds(min=25, max=65), "job_page_views_7d": Bounds(min=0, max=500),
+    })
+    zscore_mean_abs_max: float = 0.01    # features: |mean| of every z-scored feature on the train split
+    label_rate: Bounds = Bounds(min=0.1, max=0.6)
+    spam_share: Bounds = Bounds(min=0.05, max=0.35)
+    match_share: Bounds = Bounds(min=0.2, max=0.6)
+    overrides: dict[str, dict[str, CheckOverride]] = Field(default_factory=dict)
+
+
 class PipelineConfig(_Strict):
     data_root: str
     datasets: dict[str, DatasetSpec]
     beam: BeamConfig = BeamConfig()
     datagen: DatagenConfig = DatagenConfig()
     clean: CleanConfig = CleanConfig()
+    spam: SpamConfig = SpamConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     train: TrainConfig = TrainConfig()
     lineage: LineageConfig = LineageConfig()
     airflow: AirflowConfig = AirflowConfig()
+    gates: GatesConfig = GatesConfig()
     # Where this configuration was read from, so subprocesses (Beam jobs) load the same one.
     source_path: str = ""
 

@@ -131,6 +131,11 @@ class StepRun:
     outputs: list[Manifest] = field(default_factory=list)
     skipped: bool = False
     run_facets: dict[str, Any] = field(default_factory=dict)
+    # Facets a step learns about its inputs while it runs (a gate's assertions), by dataset name;
+    # they go on the input datasets of the COMPLETE or FAIL event.
+    input_facets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    input_dataset_facets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    integration: str = "APACHE_BEAM"
 
     def add_output(self, manifest: Manifest) -> None:
         self.outputs.append(manifest)
@@ -153,8 +158,12 @@ class LineageEmitter:
             ),
         }
 
-    def input_dataset(self, ref: PartitionRef) -> InputDataset:
-        return InputDataset(namespace=self.namespace, name=ref.dataset, facets=self.dataset_facets(ref))
+    def input_dataset(self, ref: PartitionRef, run: StepRun | None = None) -> InputDataset:
+        extra = run.input_dataset_facets.get(ref.dataset, {}) if run else {}
+        return InputDataset(
+            namespace=self.namespace, name=ref.dataset, facets={**self.dataset_facets(ref), **extra},
+            inputFacets=run.input_facets.get(ref.dataset, {}) if run else {},
+        )
 
     def output_dataset(self, manifest: Manifest, skipped: bool = False) -> OutputDataset:
         facets = self.dataset_facets(manifest.ref)
@@ -195,11 +204,11 @@ class LineageEmitter:
                 name=run.job_name,
                 facets={
                     "jobType": job_type_job.JobTypeJobFacet(
-                        processingType="BATCH", integration="APACHE_BEAM", jobType="JOB"
+                        processingType="BATCH", integration=run.integration, jobType="JOB"
                     )
                 },
             ),
-            inputs=[self.input_dataset(ref) for ref in inputs],
+            inputs=[self.input_dataset(ref, run) for ref in inputs],
             outputs=outputs or [],
             producer=PRODUCER,
         )
@@ -225,17 +234,22 @@ def step_run(
     nominal_date: str | None = None,
     run_id: str | None = None,
     emitter: LineageEmitter | None = None,
+    engine: processing_engine_run.ProcessingEngineRunFacet | None = None,
+    integration: str = "APACHE_BEAM",
 ) -> Iterator[StepRun]:
-    """Emit START now, then COMPLETE with the registered outputs, or FAIL with the error."""
+    """Emit START now, then COMPLETE with the registered outputs, or FAIL with the error.
+
+    ``engine``/``integration`` name what runs the step (default: Apache Beam).
+    """
     emitter = emitter or LineageEmitter(cfg)
-    facets: dict[str, Any] = {"processing_engine": _engine_facet()}
+    facets: dict[str, Any] = {"processing_engine": engine or _engine_facet()}
     if parent:
         facets.update(parent.facets())
     if nominal_date:
         facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
             nominalStartTime=f"{nominal_date}T00:00:00Z"
         )
-    run = StepRun(run_id=run_id or new_run_id(), job_name=job_name, run_facets=facets)
+    run = StepRun(run_id=run_id or new_run_id(), job_name=job_name, run_facets=facets, integration=integration)
     emitter.emit(RunState.START, run, inputs)
     try:
         yield run

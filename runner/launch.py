@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 
 
-def run_module(module: str, *, ds: str, ti, dag_run_id: str, logical_date, config: str) -> str:
-    """Run ``python -m <module> --ds <ds> ...`` and return the last line it printed."""
+def run_module(
+    module: str, *, ds: str, ti, dag_run_id: str, logical_date, config: str, extra_args: Sequence[str] = ()
+) -> str:
+    """Run ``python -m <module> --ds <ds> ... <extra_args>`` and return the last line it printed."""
     from airflow.providers.openlineage.plugins.macros import lineage_parent_id, lineage_root_parent_id
 
     cmd = [
@@ -15,11 +18,13 @@ def run_module(module: str, *, ds: str, ti, dag_run_id: str, logical_date, confi
         f"--ol_parent_id={lineage_parent_id(ti)}", f"--ol_root_parent_id={lineage_root_parent_id(ti)}",
         f"--dag_run_id={dag_run_id}", f"--logical_date={logical_date.isoformat()}",
         f"--try_number={ti.try_number}",
+        *extra_args,
     ]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True)
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
     if done.returncode != 0:
-        raise RuntimeError(f"{module} failed with exit code {done.returncode}: {done.stderr.strip()[-2000:]}")
+        # The tail of stderr is the job's own account of what went wrong (a gate's summary).
+        raise RuntimeError(f"{module} failed with exit code {done.returncode}:\n{done.stderr.strip()[-4000:]}")
     lines = done.stdout.strip().splitlines()
     return lines[-1] if lines else ""

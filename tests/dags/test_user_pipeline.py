@@ -1,4 +1,4 @@
-"""The DAG file parses fast, without heavy imports, into the expected chain of tasks."""
+"""The DAG file parses fast, without heavy imports, into the expected chain of steps and gates."""
 
 import json
 import os
@@ -29,7 +29,16 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     parsed = json.loads(done.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
-    assert parsed["order"] == ["ingest", "clean", "preprocess", "train"]
-    assert parsed["upstream"] == {"ingest": [], "clean": ["ingest"], "preprocess": ["clean"], "train": ["preprocess"]}
+    assert parsed["order"][0] in {"ingest", "gate_job_outcomes"} and parsed["order"][-1] == "train"
+    assert parsed["upstream"] == {
+        "ingest": [],
+        "gate_users_ingested": ["ingest"],
+        "gate_job_outcomes": [],
+        "clean": ["gate_users_ingested"],
+        "gate_users_clean": ["clean"],
+        "preprocess": ["gate_job_outcomes", "gate_users_clean"],
+        "gate_users_transformed": ["preprocess"],
+        "train": ["gate_users_transformed"],
+    }
     assert parsed["heavy"] == []
     assert parsed["catchup"] is False

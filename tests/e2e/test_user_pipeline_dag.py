@@ -54,7 +54,12 @@ def pipeline_run(tmp_path_factory):
     catalog = Catalog(cfg)
     versions_before = _versions(catalog)
     rerun = run("--no-generate", "--days", "1")
-    return cfg, catalog, versions_before, first, rerun
+    return cfg, catalog, versions_before, first, rerun, env, config
+
+
+def _runner(env, *args):
+    return subprocess.run([sys.executable, "-m", "runner.local", *args], env=env,
+                          capture_output=True, text=True, timeout=900)
 
 
 def _versions(catalog: Catalog) -> dict[tuple[str, str], str]:
@@ -71,7 +76,7 @@ def _events(cfg):
 
 
 def test_every_step_committed_its_outputs_for_every_date(pipeline_run):
-    cfg, catalog, _, stdout, _ = pipeline_run
+    cfg, catalog, _, stdout, *_ = pipeline_run
     for ds in DATES:
         for _, _, _, outputs in STEPS:
             for dataset in outputs:
@@ -81,7 +86,7 @@ def test_every_step_committed_its_outputs_for_every_date(pipeline_run):
 
 
 def test_ingest_accounts_for_every_line(pipeline_run):
-    _, catalog, _, _, _ = pipeline_run
+    _, catalog, *_ = pipeline_run
     for ds in DATES:
         users = catalog.require("staging.users_ingested", ds)
         dead = catalog.require("staging.ingest_dead_letter", ds)
@@ -91,7 +96,7 @@ def test_ingest_accounts_for_every_line(pipeline_run):
 
 
 def test_every_job_run_has_start_and_complete_and_a_parent_airflow_task(pipeline_run):
-    cfg, _, _, _, _ = pipeline_run
+    cfg, *_ = pipeline_run
     events = _events(cfg)
     by_run = defaultdict(list)
     for event in events:
@@ -112,7 +117,7 @@ def test_every_job_run_has_start_and_complete_and_a_parent_airflow_task(pipeline
 
 
 def test_each_consumer_reads_the_version_its_producer_last_wrote(pipeline_run):
-    cfg, _, _, _, _ = pipeline_run
+    cfg, *_ = pipeline_run
     latest = {}  # (dataset, partition) -> the version of the last COMPLETE that wrote it
     checked = 0
     for event in _events(cfg):  # the log is append-only, in emission order
@@ -129,8 +134,30 @@ def test_each_consumer_reads_the_version_its_producer_last_wrote(pipeline_run):
 
 
 def test_rerunning_a_date_yields_the_same_versions(pipeline_run):
-    _, catalog, before, _, rerun = pipeline_run
+    _, catalog, before, _, rerun, *_ = pipeline_run
     after = _versions(catalog)
     day_one = {k: v for k, v in before.items() if k[1] == DATES[0]}
     assert day_one and all(after[k] == v for k, v in day_one.items())
     assert "success" in rerun
+
+
+def test_a_failing_gate_stops_the_date_and_a_fixed_drop_passes(pipeline_run):
+    """A day with duplicated ids fails the staging gate: nothing downstream is written for it,
+    the lineage carries the failed assertion; regenerating the day correctly lets it through."""
+    cfg, catalog, *_, env, config = pipeline_run
+    bad_day = "2026-01-03"
+    generate = [sys.executable, "-m", "datagen.generate", "--config", str(config), "--start-date", bad_day,
+                "--days", "1"]
+    subprocess.run([*generate, "--bad-drop", "duplicate_ids"], env=env, check=True, capture_output=True)
+    failed = _runner(env, "--no-generate", "--start-date", bad_day, "--days", "1")
+    assert failed.returncode == 1
+    assert catalog.manifest("staging.users_ingested", bad_day) is not None
+    assert catalog.manifest("curated.users_clean", bad_day) is None
+    gate_fail = [e for e in _events(cfg) if e["job"]["name"] == "expectations.gate" and e["eventType"] == "FAIL"]
+    assertions = gate_fail[-1]["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert any(a["name"] == "source_record_id.unique" and not a["success"] for a in assertions)
+
+    subprocess.run(generate, env=env, check=True, capture_output=True)
+    fixed = _runner(env, "--no-generate", "--start-date", bad_day, "--days", "1")
+    assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
+    assert catalog.manifest("curated.users_clean", bad_day) is not None
