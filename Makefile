@@ -30,8 +30,9 @@ test-fast: install       ## everything but the end-to-end DAG runs
 lint: install
 	$(VENV)/bin/ruff check .
 
-bench: install           ## 100k users, each step vs a plain pandas script (not part of the tests)
+bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG; then gates at 1M rows (not tests)
 	$(PY) -m bench.run --users 100000
+	$(PY) -m expectations.bench --rows 1000000
 
 clean:
 	rm -rf _data

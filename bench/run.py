@@ -109,6 +109,18 @@ def main(argv: list[str] | None = None) -> int:
         results.append({"step": step, "rows_in": rows_in[step], "job_s": job_s, "pandas_s": pandas_s,
                         "job_rows_per_s": rows_in[step] / job_s, "peak_rss_mib": peak, "ratio": job_s / pandas_s})
 
+    # Each gate against the step whose output it validates (target: gate < 20% of that step).
+    guarded = {"staging.users_ingested": "ingest", "curated.users_clean": "clean",
+               "features.users_transformed": "preprocess"}
+    step_seconds = {r["step"]: r["job_s"] for r in results}
+    gates = []
+    for dataset, step in guarded.items():
+        runs = [_run_child([sys.executable, "-m", "expectations.gate", f"--dataset={dataset}", f"--ds={DS}"], env)
+                for _ in range(args.repeat)]
+        gate_s = statistics.median(r[0] for r in runs)
+        gates.append({"dataset": dataset, "step": step, "gate_s": gate_s, "step_s": step_seconds[step],
+                      "share": gate_s / step_seconds[step], "peak_rss_mib": max(r[1] for r in runs)})
+
     table = Table(title=f"{args.users} users, {DS}, median of {args.repeat}")
     for column in ("step", "rows in", "job s", "rows/s", "peak RSS MiB", "pandas s", "job / pandas"):
         table.add_column(column, justify="right")
@@ -116,10 +128,17 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(r["step"], str(r["rows_in"]), f"{r['job_s']:.1f}", f"{r['job_rows_per_s']:,.0f}",
                       f"{r['peak_rss_mib']:,.0f}", f"{r['pandas_s']:.1f}", f"{r['ratio']:.1f}x")
     console.print(table)
-    console.print(f"whole DAG (dag.test, 4 tasks, one date): {dag_seconds:.1f}s (target < 180s); "
+    gate_table = Table(title="gates (a fresh process each, as the DAG runs them) vs the step they guard")
+    for column in ("dataset", "gate s", "step", "step s", "gate / step", "peak RSS MiB"):
+        gate_table.add_column(column, justify="right")
+    for g in gates:
+        gate_table.add_row(g["dataset"], f"{g['gate_s']:.1f}", g["step"], f"{g['step_s']:.1f}",
+                           f"{g['share']:.0%}", f"{g['peak_rss_mib']:,.0f}")
+    console.print(gate_table)
+    console.print(f"whole DAG (dag.test, one date): {dag_seconds:.1f}s (target < 180s); "
                   f"{dag_total:.1f}s with Airflow start-up and metadata DB migration")
     (root / "bench_results.json").write_text(
-        json.dumps({"steps": results, "dag_s": dag_seconds, "dag_total_s": dag_total}, indent=2))
+        json.dumps({"steps": results, "gates": gates, "dag_s": dag_seconds, "dag_total_s": dag_total}, indent=2))
     return 0
 
 
