@@ -1,4 +1,4 @@
-"""Clean: ``staging.users_ingested`` -> ``curated.users_clean`` (rules in ``transforms.clean``).
+"""Clean: ``staging.users_despammed`` -> ``curated.users_clean`` (rules in ``transforms.clean``).
 
     python -m beam_jobs.clean --ds 2026-01-01 [--runner=... other Beam options]
 
@@ -24,7 +24,7 @@ from transforms.clean import clean_users, flag_counts
 from transforms.schema import CLEAN_USERS
 
 JOB = "beam_jobs.clean"
-SOURCE = "staging.users_ingested"
+SOURCE = "staging.users_despammed"  # de-spam runs between ingest and clean (beam_jobs.despam)
 TARGET = "curated.users_clean"
 log = logging.getLogger(JOB)
 

@@ -5,9 +5,9 @@ A suite is a function that adds checks to a ``CheckList`` given the partition it
 Thresholds come from ``gates:`` in the config; severities are set here and can be overridden per
 check in ``gates.overrides``. Adding a suite for a new dataset is a few lines::
 
-    @suite("staging.users_despammed", id_column="source_record_id")
-    def users_despammed(ctx, checks):
-        user_table_checks(ctx, checks, STAGED_USERS, run_id_columns=["ingest_run_id"])
+    @suite("staging.users_merged", id_column="canonical_id")
+    def users_merged(ctx, checks):
+        user_table_checks(ctx, checks, MERGED_USERS, run_id_columns=["ingest_run_id"])
 
 Families every suite covers where they apply: schema and types, required columns not null, id
 uniqueness, value ranges, allowed sets, formats, row count against the previous committed
@@ -178,6 +178,19 @@ def users_ingested(ctx: SuiteContext, checks: CheckList) -> None:
     for column in COUNT_COLUMNS:
         checks.between(column, 0, None, severity=INFO)
     checks.between("signup_date", None, ctx.day, severity=INFO, name="not_after_ds")
+
+
+@suite("staging.users_despammed", id_column="source_record_id")
+def users_despammed(ctx: SuiteContext, checks: CheckList) -> None:
+    """Users kept by de-spam: the staged checks, and a quarantine share that is plausible (a model
+    that quarantines half the users is broken, not a spam wave)."""
+    user_table_checks(ctx, checks, STAGED_USERS, ["ingest_run_id"])
+    rows_read = ctx.manifest.extra.get("rows_read")
+    if rows_read:
+        share = ctx.gates.max_quarantine_share
+        checks.row_count("row_count_vs_rows_read", math.ceil((1 - share) * rows_read), None, CRITICAL,
+                         note=f"at most {share:.0%} of {rows_read} users quarantined",
+                         params={"rows_read": rows_read, "quarantined": ctx.manifest.extra.get("quarantined")})
 
 
 @suite("curated.users_clean", id_column="source_record_id")

@@ -7,11 +7,13 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 import beam_jobs.clean
+import beam_jobs.despam
 import beam_jobs.ingest
 import transforms.ingest
 from beam_jobs.ingest import IngestSources
 from lineage.catalog import Catalog
 from tests.beam_jobs.conftest import mobile_line, partner_line, web_line
+from tests.labels.helpers import train_spam_filter
 
 DS = "2026-01-01"
 
@@ -35,10 +37,12 @@ def test_ingest_sources_ptransform_splits_users_and_dead_letters(cfg, commit_raw
                     label="reasons")
 
 
-def test_ingest_then_clean_commit_partitions_with_accounting_and_lineage(cfg, commit_raw):
+def test_ingest_despam_clean_commit_partitions_with_accounting_and_lineage(cfg, commit_raw):
     raw = commit_raw(DS, web=[web_line(i) for i in range(20)] + ["W99,broken"],
                      mobile=[mobile_line(i) for i in range(10)] + ["{oops"], partner=[partner_line(1)])
     beam_jobs.ingest.run(["--ds", DS])
+    train_spam_filter(cfg)  # de-spam needs the spam filter of the pinned labels version
+    beam_jobs.despam.run(["--ds", DS])
     beam_jobs.clean.run(["--ds", DS])
     catalog = Catalog(cfg)
     users = catalog.require("staging.users_ingested", DS)
@@ -46,9 +50,13 @@ def test_ingest_then_clean_commit_partitions_with_accounting_and_lineage(cfg, co
     assert users.extra["lines_read"] == 33 == users.row_count + dead.row_count
     assert (users.row_count, dead.row_count) == (31, 2)
     assert sorted(catalog.read_table("staging.ingest_dead_letter", DS).column("line_number").to_pylist()) == [11, 22]
+    despammed = catalog.require("staging.users_despammed", DS)
+    quarantine = catalog.require("staging.spam_quarantine", DS)
+    assert (despammed.row_count, quarantine.row_count) == (users.row_count, 0)  # no spam in these drops
     clean = catalog.require("curated.users_clean", DS)
-    assert clean.row_count == users.row_count
-    assert clean.inputs == [{"dataset": "staging.users_ingested", "partition": f"ds={DS}", "version": users.version}]
+    assert clean.row_count == despammed.row_count
+    assert clean.inputs == [{"dataset": "staging.users_despammed", "partition": f"ds={DS}",
+                             "version": despammed.version}]
 
     events = _events(cfg)
     by_job = {(e["job"]["name"], e["eventType"]): e for e in events}
@@ -58,7 +66,9 @@ def test_ingest_then_clean_commit_partitions_with_accounting_and_lineage(cfg, co
     complete = by_job[("beam_jobs.ingest", "COMPLETE")]
     assert {o["name"]: o["facets"]["version"]["datasetVersion"] for o in complete["outputs"]} == {
         "staging.users_ingested": users.version, "staging.ingest_dead_letter": dead.version}
-    assert by_job[("beam_jobs.clean", "START")]["inputs"][0]["facets"]["version"]["datasetVersion"] == users.version
+    assert by_job[("beam_jobs.despam", "START")]["inputs"][0]["facets"]["version"]["datasetVersion"] == users.version
+    assert by_job[("beam_jobs.clean", "START")]["inputs"][0]["facets"]["version"]["datasetVersion"] == \
+        despammed.version
 
 
 def test_rerun_skips_when_nothing_changed_and_force_recomputes_the_same_version(cfg, commit_raw):

@@ -11,10 +11,13 @@ start = time.perf_counter()
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder="dags")
 dag = bag.dags["user_pipeline"]
+spam = bag.dags["spam_filter"]
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "order": [t.task_id for t in dag.topological_sort()],
     "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+    "spam_upstream": {t.task_id: sorted(t.upstream_task_ids) for t in spam.tasks},
+    "spam_schedule": str(spam.schedule),
     "heavy": [m for m in ("apache_beam", "tensorflow", "tensorflow_transform") if m in sys.modules],
     "catchup": dag.catchup,
 }))
@@ -34,11 +37,18 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
         "ingest": [],
         "gate_users_ingested": ["ingest"],
         "gate_job_outcomes": [],
-        "clean": ["gate_users_ingested"],
+        "despam": ["gate_users_ingested"],
+        "gate_users_despammed": ["despam"],
+        "clean": ["gate_users_despammed"],
         "gate_users_clean": ["clean"],
         "preprocess": ["gate_job_outcomes", "gate_users_clean"],
         "gate_users_transformed": ["preprocess"],
         "train": ["gate_users_transformed"],
     }
+    assert parsed["spam_upstream"] == {
+        "gate_spam_labels": [], "train_spam_filter": ["gate_spam_labels"],
+        "label_agreement": ["train_spam_filter"], "label_noise": ["train_spam_filter"],
+    }
+    assert "reference.spam_labels" in parsed["spam_schedule"]
     assert parsed["heavy"] == []
     assert parsed["catchup"] is False

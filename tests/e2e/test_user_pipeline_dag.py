@@ -22,7 +22,9 @@ DATES = ["2026-01-01", "2026-01-02"]
 STEPS = [
     ("beam_jobs.ingest", "ingest", ["raw.users_web", "raw.users_mobile", "raw.users_partner"],
      ["staging.users_ingested", "staging.ingest_dead_letter"]),
-    ("beam_jobs.clean", "clean", ["staging.users_ingested"], ["curated.users_clean"]),
+    ("beam_jobs.despam", "despam", ["staging.users_ingested"],
+     ["staging.users_despammed", "staging.spam_quarantine"]),
+    ("beam_jobs.clean", "clean", ["staging.users_despammed"], ["curated.users_clean"]),
     ("beam_jobs.preprocess", "preprocess", ["curated.users_clean", "raw.job_outcomes"],
      ["features.users_transformed"]),
     ("training.train", "train", ["features.users_transformed"], []),
@@ -92,7 +94,11 @@ def test_ingest_accounts_for_every_line(pipeline_run):
         dead = catalog.require("staging.ingest_dead_letter", ds)
         assert users.extra["lines_read"] == users.row_count + dead.row_count
         assert dead.row_count > 0  # the generator breaks some rows on purpose
-        assert catalog.require("curated.users_clean", ds).row_count == users.row_count
+        kept = catalog.require("staging.users_despammed", ds)
+        quarantined = catalog.require("staging.spam_quarantine", ds)
+        assert users.row_count == kept.row_count + quarantined.row_count
+        assert quarantined.row_count > 0  # the generator makes spam accounts
+        assert catalog.require("curated.users_clean", ds).row_count == kept.row_count
 
 
 def test_every_job_run_has_start_and_complete_and_a_parent_airflow_task(pipeline_run):

@@ -28,18 +28,21 @@ def generate_days(cfg: PipelineConfig, start: str, days: int, **kwargs) -> None:
 
 
 def build_day(cfg: PipelineConfig, day: str) -> None:
-    """Ingest (the Beam job), clean and transform one generated day.
+    """Ingest (the Beam job), de-spam (pass-through), clean and transform one generated day.
 
-    Cleaning applies ``transforms.clean.clean_users``, the function the clean job runs, to the
-    ingested rows: the clean job's input moves to the de-spammed users in another issue, and the
-    gate only needs a committed ``curated.users_clean``. Features are ``synthetic_features`` (no TFT).
+    Cleaning applies ``transforms.clean.clean_users``, the function the clean job runs: the gate
+    only needs a committed ``curated.users_clean``. Features are ``synthetic_features`` (no TFT).
     """
     logging.getLogger("beam_jobs.ingest").setLevel(logging.WARNING)
     beam_jobs.ingest.run(["--ds", day])
     catalog = Catalog(cfg)
     staged = catalog.require("staging.users_ingested", day)
-    cleaned = clean_users(catalog.read_table("staging.users_ingested", day), ds=day, run_id="test-clean",
-                          cfg=cfg.clean)
+    users = catalog.read_table("staging.users_ingested", day)
+    # The gate checks the de-spammed partition's shape and quarantine share, not the spam model:
+    # a pass-through partition stands in for it (tests/beam_jobs/test_despam.py runs the job).
+    commit(cfg, "staging.users_despammed", day, users, inputs=[staged],
+           extra={"rows_read": users.num_rows, "quarantined": 0})
+    cleaned = clean_users(users, ds=day, run_id="test-clean", cfg=cfg.clean)
     clean = commit(cfg, "curated.users_clean", day, cleaned, inputs=[staged])
     outcomes = catalog.require("raw.job_outcomes", day)
     transformed = synthetic_features(cleaned, catalog.read_table("raw.job_outcomes", day),

@@ -10,10 +10,11 @@ from expectations.checks import CRITICAL, WARNING
 from expectations.gate import previous_partition, validate_partition
 from expectations.suites import SUITES, SuiteContext, build_checks, gx_suite
 from lineage.catalog import Catalog
-from tests.expectations.helpers import DAYS, check, commit, read
+from tests.expectations.helpers import DAYS, check, commit, failed_names, read
 
 GATED = {
     "staging.users_ingested": DAYS[1],
+    "staging.users_despammed": DAYS[1],
     "curated.users_clean": DAYS[1],
     "features.users_transformed": DAYS[1],
     "raw.job_outcomes": DAYS[1],
@@ -98,3 +99,13 @@ def test_an_override_naming_no_check_is_reported(gated_cfg, caplog):
     cfg = load_config(gates={"overrides": {"curated.users_clean": {"emial.format": {"severity": "warning"}}}})
     _checks(cfg)
     assert "emial.format" in caplog.text and "names no check" in caplog.text
+
+
+def test_despammed_fails_when_the_model_quarantines_too_many_users(gated_cfg):
+    users = read(gated_cfg, "staging.users_despammed", DAYS[1])
+    kept = users.slice(0, users.num_rows // 2)
+    commit(gated_cfg, "staging.users_despammed", DAYS[1], kept,
+           extra={"rows_read": users.num_rows, "quarantined": users.num_rows - kept.num_rows})
+    result = validate_partition(gated_cfg, "staging.users_despammed", DAYS[1])
+    assert not result.success
+    assert "table.row_count_vs_rows_read" in failed_names(result)
