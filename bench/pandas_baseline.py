@@ -42,8 +42,8 @@ def ingest(cfg: PipelineConfig, ds: str, out: Path) -> int:
 
 
 def clean(cfg: PipelineConfig, ds: str, out: Path) -> int:
-    """Read the ingested partition, apply the same cleaning rules, write Parquet."""
-    table = Catalog(cfg).read_table("staging.users_ingested", ds)
+    """Read the de-spammed partition, apply the same cleaning rules, write Parquet."""
+    table = Catalog(cfg).read_table("staging.users_despammed", ds)
     cleaned = clean_users(table, ds=ds, run_id="pandas", cfg=cfg.clean)
     pq.write_table(cleaned, out / "clean.parquet")
     return cleaned.num_rows
@@ -78,3 +78,18 @@ def train(out: Path) -> int:
     x = features.drop(columns=["source_record_id", "label"]).to_numpy(dtype="float32")
     LogisticRegression(max_iter=200).fit(x, features["label"].to_numpy())
     return len(features)
+
+
+def despam(cfg: PipelineConfig, ds: str, out: Path) -> int:
+    """Score the ingested users with the same spam filter and rule, in one process."""
+    from training.spam_filter import load_model_file, model_file_uri, resolve_model
+    from transforms.spam import split_spam
+
+    catalog = Catalog(cfg)
+    manifest = resolve_model(catalog, cfg)
+    model = load_model_file(model_file_uri(catalog, manifest))
+    table = catalog.read_table("staging.users_ingested", ds)
+    kept, quarantined = split_spam(table, model, manifest.version, cfg.spam)
+    pq.write_table(kept, out / "despammed.parquet")
+    pq.write_table(quarantined, out / "quarantine.parquet")
+    return table.num_rows
