@@ -1,0 +1,339 @@
+"""Backfill planning after an upstream fix (DESIGN §1 job 2, §4): what to recompute, in what order.
+
+    plan = plan_bad_version(store, "reference.spam_labels", "v1")     # a version known to be bad
+    plan = plan_fixed(store, "raw.users_web", catalog=Catalog(cfg))   # versions older than current
+    for dag_id, logical_date, task_ids in plan.airflow_steps(): ...   # clear / re-run these
+
+From the impact graph of the bad versions (``lineage.queries.impact_of``) the plan takes the
+artifacts that are still **current** — superseded ones were already re-derived — and the runs
+that committed them in the slot where they are current, plus the runs that wrote nothing but
+read one of those artifacts (gates, reports: they checked the bad version and must check the new
+one). Each run maps to the Airflow task that
+launched it (``airflowDagRun``: dag id, logical date, task id); a run outside Airflow (no DAG
+run) becomes a manual step naming its job. Runs that FAILED on an affected input and were not
+re-run successfully since are included too: their task has nothing current, but still has to run.
+
+Order: task A precedes task B when B read (directly, or through runs not in the plan) a version A
+wrote. Steps group the tasks of one DAG run (dag id, logical date); a step starts with the
+earliest logical date whose tasks have all their predecessors done, and takes every task of that
+DAG run that becomes ready, so models retrained under one date come before the dates that used
+them. Executing the steps in order and planning again gives an empty plan: nothing derived from
+the bad versions is current any more.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from lineage.queries import (
+    DEFAULT_DEPTH,
+    Artifact,
+    Edge,
+    LineageGraph,
+    Node,
+    Run,
+    _rows_for_runs,
+    impact_of,
+    load_runs,
+    resolve,
+    versions,
+)
+from lineage.store import LineageStore, run_outputs, runs
+
+TaskKey = tuple[str | None, str | None, str]  # (dag_id, logical_date, task_id); dag_id None: a manual job
+
+
+@dataclass
+class PlannedTask:
+    """One Airflow task of one DAG run to re-run (or, with no dag_id, a job to run by hand)."""
+
+    dag_id: str | None
+    logical_date: str | None
+    task_id: str  # the job name for a manual step
+    reason: str  # derived | produced-bad-version | checked (wrote nothing, read a recomputed version) | failed
+    runs: list[str] = field(default_factory=list)  # the recorded runs it redoes
+    replaces: list[str] = field(default_factory=list)  # current artifacts it recomputes
+    after: list[str] = field(default_factory=list)  # planned tasks it must follow ("dag/date/task")
+
+    @property
+    def key(self) -> TaskKey:
+        return (self.dag_id, self.logical_date, self.task_id)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dag_id or 'manual'}/{self.logical_date or '-'}/{self.task_id}"
+
+
+@dataclass
+class PlanStep:
+    """Tasks of one DAG run (dag id, logical date), in dependency order."""
+
+    dag_id: str | None
+    logical_date: str | None
+    tasks: list[PlannedTask]
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [t.task_id for t in self.tasks]
+
+
+@dataclass
+class BackfillPlan:
+    """The complete plan, before anything runs."""
+
+    mode: str  # bad-version | fixed
+    seeds: list[Node]
+    steps: list[PlanStep]
+    to_recompute: list[Artifact]  # affected and still current
+    superseded: list[Artifact]  # affected but already re-derived
+    warnings: list[str]
+    truncated: bool  # the impact was cut at the depth limit: the plan may be incomplete
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def airflow_steps(self) -> list[tuple[str, str, list[str]]]:
+        """The executable part: ordered (dag_id, logical_date, [task_ids]); manual steps left out
+        (see ``manual_steps``; they are ordered among these in ``steps``)."""
+        return [(s.dag_id, s.logical_date or "", s.task_ids) for s in self.steps if s.dag_id is not None]
+
+    def manual_steps(self) -> list[PlannedTask]:
+        """Runs outside Airflow to redo by hand (their job names), in order."""
+        return [t for s in self.steps if s.dag_id is None for t in s.tasks]
+
+    def task_set(self) -> set[TaskKey]:
+        return {t.key for s in self.steps for t in s.tasks}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode, "empty": self.empty, "truncated": self.truncated, "warnings": self.warnings,
+            "seeds": [asdict(s) for s in self.seeds],
+            "steps": [{"dag_id": s.dag_id, "logical_date": s.logical_date, "task_ids": s.task_ids,
+                       "tasks": [asdict(t) for t in s.tasks]} for s in self.steps],
+            "airflow_steps": [list(step) for step in self.airflow_steps()],
+            "to_recompute": [asdict(a) for a in self.to_recompute],
+            "superseded": [asdict(a) for a in self.superseded],
+        }
+
+
+def plan_bad_version(store: LineageStore, dataset: str, version: str, *, partition: str | None = None,
+                     depth: int = DEFAULT_DEPTH) -> BackfillPlan:
+    """Plan the recomputation of everything still current that was derived from ``dataset@version``
+    (and of that version itself, if a recorded task produced it and it is still current)."""
+    seeds = resolve(store, dataset, version, partition=partition)
+    return plan_for(store, seeds, mode="bad-version", depth=depth, redo_seeds=True)
+
+
+def plan_fixed(store: LineageStore, dataset: str, *, catalog: Any = None, depth: int = DEFAULT_DEPTH) -> BackfillPlan:
+    """Plan after ``dataset`` was fixed: everything still current derived from any version older
+    than the current one of its partition (``stale_versions``)."""
+    seeds = stale_versions(store, dataset, catalog=catalog)
+    if not seeds:
+        return BackfillPlan("fixed", [], [], [], [], [f"{dataset}: no version older than the current one"], False)
+    return plan_for(store, seeds, mode="fixed", depth=depth, redo_seeds=False)
+
+
+def stale_versions(store: LineageStore, dataset: str, *, catalog: Any = None) -> list[Node]:
+    """Versions of ``dataset`` no longer current: re-derived since (lineage), or, with a
+    ``lineage.catalog.Catalog``, different from the committed manifest of their partition (a
+    fixed raw drop the pipeline has not read yet is only known to the catalog). For ``version=``
+    reference data no run produced, the most recently committed version is the current one."""
+    found = versions(store, dataset)
+    stale = {(v.partition, v.version) for v in found if not v.current}
+    key = None
+    if catalog is not None:
+        try:
+            key = catalog.partition_key(dataset)
+        except KeyError:
+            key = None  # not in the registry: lineage alone decides
+    if key == "ds":
+        committed: dict[str, str | None] = {}
+        for info in found:
+            if info.partition not in committed:
+                manifest = catalog.manifest(dataset, info.partition.split("=", 1)[1])
+                committed[info.partition] = manifest.version if manifest is not None else None
+            now = committed[info.partition]
+            if now is not None and info.version != now:
+                stale.add((info.partition, info.version))
+    elif key == "version" and all(v.external for v in found):
+        manifests = [m for m in (catalog.manifest(dataset, value) for value in catalog.committed(dataset)) if m]
+        if manifests:
+            newest = max(manifests, key=lambda m: m.committed_at)
+            stale |= {(v.partition, v.version) for v in found
+                      if (v.partition, v.version) != (newest.partition, newest.version)}
+    return sorted(Node(dataset, p, v) for p, v in stale)
+
+
+def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = DEFAULT_DEPTH,
+             redo_seeds: bool = False) -> BackfillPlan:
+    """The plan for a set of bad artifacts (see the module docstring)."""
+    graph = impact_of(store, seeds, depth=depth)
+    by_key = {a.key: a for a in graph.artifacts}
+    runs_by_id = {r.run_id: r for r in graph.runs}
+    warnings: list[str] = []
+    with store.connect() as conn:
+        # Which slot each affected run committed each artifact in: a version is "current" per slot.
+        written = _rows_for_runs(conn, run_outputs, runs_by_id, None)
+        seed_producers: list[Any] = []
+        if redo_seeds:
+            seed_rows = [a for a in graph.artifacts if a.seed and a.producers]
+            ids = {p for a in seed_rows for p in a.producers}
+            seed_producers = _rows_for_runs(conn, run_outputs, ids, None)
+            runs_by_id.update({k: v for k, v in load_runs(conn, ids).items() if k not in runs_by_id})
+        redo: dict[TaskKey, PlannedTask] = {}
+        for row, reason in [(r, "derived") for r in written] + [(r, "produced-bad-version") for r in seed_producers]:
+            artifact = by_key.get(Node(row["dataset"], row["partition"], row["version"]).key)
+            if artifact is None or row["slot"] not in artifact.current_slots:
+                continue
+            if reason == "produced-bad-version" and not artifact.seed:
+                continue
+            run = runs_by_id[row["run_id"]]
+            task = redo.setdefault(_task_key(run), _new_task(run, reason))
+            if row["run_id"] not in task.runs:
+                task.runs.append(row["run_id"])
+            label = str(artifact.node)
+            if label not in task.replaces:
+                task.replaces.append(label)
+        _add_checks(graph, written, redo)
+        _add_failed(conn, graph, redo, warnings)
+    for run in graph.runs:
+        if not run.terminal:
+            warnings.append(f"run {run.run_id} ({run.job}, {run.logical_date or 'no date'}) read an affected "
+                            "version and has no terminal event: still running, or died without a word")
+    if graph.truncated:
+        warnings.append(f"the impact was cut at depth {depth}: raise --depth, the plan may be incomplete")
+    # The producers of a bad version come before its readers (graph.edges has only the reads).
+    edges = graph.edges + [Edge(f"r:{row['run_id']}", Node(row["dataset"], row["partition"], row["version"]).key,
+                                "wrote") for row in seed_producers]
+    steps = _order(edges, runs_by_id, redo, warnings)
+    affected = graph.affected()
+    return BackfillPlan(
+        mode=mode, seeds=graph.seeds, steps=steps,
+        to_recompute=[a for a in graph.artifacts if a.status == "current" and not a.external
+                      and (not a.seed or redo_seeds)],
+        superseded=[a for a in affected if a.status == "superseded"],
+        warnings=warnings, truncated=graph.truncated,
+    )
+
+
+def _task_key(run: Run) -> TaskKey:
+    if run.dag_id and run.task_id:
+        return (run.dag_id, run.logical_date, run.task_id)
+    return (None, run.logical_date, run.job)
+
+
+def _new_task(run: Run, reason: str) -> PlannedTask:
+    dag_id, logical_date, task_id = _task_key(run)
+    return PlannedTask(dag_id, logical_date, task_id, reason)
+
+
+def _add_checks(graph: LineageGraph, written: list[Any], redo: dict[TaskKey, PlannedTask]) -> None:
+    """Tasks that wrote nothing but read a version about to be recomputed: gates (expectations.gate),
+    reports, exports. They checked or used the bad version and must see the new one."""
+    writers = {row["run_id"] for row in written}
+    to_redo = {a.key for a in graph.artifacts if a.status == "current" and not a.external and not a.seed}
+    reads: dict[str, list[str]] = defaultdict(list)
+    for edge in graph.edges:
+        if edge.kind == "read" and edge.source in to_redo:
+            reads[edge.target[2:]].append(edge.source)
+    for run in graph.runs:
+        if run.state == "COMPLETE" and run.run_id not in writers and reads.get(run.run_id):
+            task = redo.setdefault(_task_key(run), _new_task(run, "checked"))
+            if run.run_id not in task.runs:
+                task.runs.append(run.run_id)
+
+
+def _add_failed(conn: Any, graph: LineageGraph, redo: dict[TaskKey, PlannedTask], warnings: list[str]) -> None:
+    """Tasks whose run FAILED on an affected input and that have not succeeded since."""
+    for run in graph.runs:
+        if run.state not in ("FAIL", "ABORT"):
+            continue
+        key = _task_key(run)
+        if key in redo:
+            continue
+        if run.dag_id is None or run.task_id is None:
+            warnings.append(f"run {run.run_id} ({run.job}) failed on an affected input outside Airflow")
+            continue
+        retried = sa.select(runs.c.run_id).where(
+            runs.c.dag_id == run.dag_id, runs.c.task_id == run.task_id, runs.c.logical_date == run.logical_date,
+            runs.c.job_name == run.job, runs.c.state == "COMPLETE", runs.c.start_time > run.start_time)
+        later = conn.execute(retried.limit(1)).first()
+        if later is None:
+            task = redo.setdefault(key, _new_task(run, "failed"))
+            task.runs.append(run.run_id)
+
+
+def _order(edges: list[Edge], runs_by_id: dict[str, Run], redo: dict[TaskKey, PlannedTask],
+           warnings: list[str]) -> list[PlanStep]:
+    """Planned tasks grouped into DAG-run steps in dependency order (see the module docstring)."""
+    if not redo:
+        return []
+    # Task-level edges from the run graph: writer task -> reader task. A version committed by
+    # several runs (skips re-emit it under later dates) counts only the writers that had
+    # committed before the reader started: D2's de-spam follows D2's model task, not D3's.
+    writers: dict[str, list[Run]] = defaultdict(list)
+    readers: dict[str, list[Run]] = defaultdict(list)
+    for edge in edges:
+        if edge.kind == "wrote" and edge.source[2:] in runs_by_id:
+            writers[edge.target].append(runs_by_id[edge.source[2:]])
+        elif edge.kind == "read" and edge.target[2:] in runs_by_id:
+            readers[edge.source].append(runs_by_id[edge.target[2:]])
+    preds: dict[TaskKey, set[TaskKey]] = defaultdict(set)
+    for artifact, ws in writers.items():
+        for reader in readers.get(artifact, ()):
+            before = [w for w in ws if (w.end_time or w.start_time) <= reader.start_time] or ws
+            preds[_task_key(reader)] |= {_task_key(w) for w in before} - {_task_key(reader)}
+    # Predecessors in the plan, looking through tasks that are not in it.
+    memo: dict[TaskKey, set[TaskKey]] = {}
+
+    def planned_before(task: TaskKey, visiting: frozenset[TaskKey] = frozenset()) -> set[TaskKey]:
+        if task in memo:
+            return memo[task]
+        found: set[TaskKey] = set()
+        for pred in preds.get(task, ()):
+            if pred in visiting:
+                continue
+            if pred in redo:
+                found.add(pred)
+            else:
+                found |= planned_before(pred, visiting | {task})
+        memo[task] = found
+        return found
+
+    deps = {key: planned_before(key) - {key} for key in redo}
+    for key, task in redo.items():
+        task.after = sorted(redo[d].label for d in deps[key])
+    first_seen = {key: min((runs_by_id[r].start_time for r in task.runs), default="") for key, task in redo.items()}
+
+    def sort_key(key: TaskKey) -> tuple[str, str, str, str]:
+        return (key[1] or "", key[0] or "", first_seen[key], key[2])
+
+    remaining = set(redo)
+    done: set[TaskKey] = set()
+    steps: list[PlanStep] = []
+    while remaining:
+        ready = sorted((k for k in remaining if deps[k] <= done), key=sort_key)
+        if not ready:
+            # A cycle between tasks (two runs of one task on both sides of another): run the
+            # earliest anyway, and say so.
+            stuck = min(remaining, key=sort_key)
+            warnings.append(f"dependency cycle through {redo[stuck].label}: ordered by logical date")
+            ready = [stuck]
+        group = (ready[0][0], ready[0][1])
+        taken: list[TaskKey] = []
+        while True:
+            more = sorted((k for k in remaining if (k[0], k[1]) == group and (deps[k] <= done or k == ready[0])),
+                          key=sort_key)
+            if not more:
+                break
+            for key in more:
+                remaining.discard(key)
+                done.add(key)
+                taken.append(key)
+        steps.append(PlanStep(group[0], group[1], [redo[k] for k in taken]))
+    return steps

@@ -1,0 +1,127 @@
+"""The ``lineage`` CLI on the story of test_queries, written to the configured log."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from lineage.cli import main
+from lineage.store import configured_log_paths
+from tests.lineage.test_queries import story_events, write_log
+
+
+@pytest.fixture
+def log(cfg) -> Path:
+    """The story in the configured log of a config on a temporary data root."""
+    path = Path(configured_log_paths(cfg)[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_log(path, story_events()[0])
+
+
+def _json(capsys, *argv) -> dict:
+    assert main(list(argv) + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_ingest_then_queries_answer_in_json(log, capsys):
+    ingested = _json(capsys, "ingest")
+    assert ingested["files"][0]["events_new"] == len(log.read_text().splitlines())
+    assert ingested["store"]["runs"] > 0
+    impact = _json(capsys, "impact", "reference.spam_labels@L1")
+    current = {a["version"] for a in impact["artifacts"] if a["status"] == "current" and not a["seed"]}
+    assert {"J2", "J3", "M1"} <= current and "J1" not in current
+    upstream = _json(capsys, "upstream", "models.job_seeker@J2")
+    assert {"L1", "rW1"} <= {a["version"] for a in upstream["artifacts"]}
+    assert all(r["logical_date"] and r["dag_run_id"] for r in upstream["runs"])
+    downstream = _json(capsys, "downstream", "staging.users_ingested@I3", "--depth", "1")
+    assert downstream["truncated"] and {a["version"] for a in downstream["artifacts"]} == {"I3", "S3"}
+    versions = _json(capsys, "versions", "curated.users_clean")
+    assert [(v["version"], v["current"]) for v in versions if v["partition"] == "ds=2026-01-01"] == [
+        ("C1", False), ("C1'", True)]
+    check = _json(capsys, "check")
+    assert check["problems"] == 0 and len(check["incomplete_runs"]) == 1 and len(check["failed_runs"]) == 1
+    # The story's clock ticks one second per event from 2026-03-01T00:00:00Z: 22 events is D1
+    # (14) and D2 up to its clean COMPLETE.
+    snapshot = _json(capsys, "as-of", "2026-03-01T00:00:22Z", "--dataset", "curated.users_clean")
+    assert snapshot["events"] == 22 and [c["version"] for c in snapshot["current"]] == ["C1", "C2"]
+
+
+def test_queries_ingest_the_configured_log_first(log, capsys):
+    # No `lineage ingest` before: the query reads the log itself, and only once.
+    assert {a["version"] for a in _json(capsys, "impact", "curated.users_clean@C3")["artifacts"]} == {
+        "C3", "F3", "T3", "J3"}
+    with log.open("a") as fh:
+        fh.write("{broken\n")
+    assert main(["versions", "curated.users_clean"]) == 0
+    captured = capsys.readouterr()
+    assert f"{log}:{len(log.read_text().splitlines())}: malformed" in captured.err
+    assert "C1'" in captured.out
+
+
+def test_backfill_dry_run_prints_the_ordered_plan(log, capsys):
+    plan = _json(capsys, "backfill", "reference.spam_labels@L1", "--dry-run")
+    steps = plan["airflow_steps"]
+    assert [(dag, date[:10]) for dag, date, _ in steps] == [("user_pipeline", "2026-01-02"),
+                                                             ("user_pipeline", "2026-01-03")]
+    assert steps[1][2] == ["train_spam_filter", "despam", "clean", "gate_users_clean", "preprocess", "train"]
+    fixed = _json(capsys, "backfill", "--fixed", "reference.spam_labels", "--dry-run", "--no-catalog")
+    assert fixed["airflow_steps"] == steps
+    assert main(["backfill", "reference.spam_labels@L1", "--dry-run"]) == 0
+    table = capsys.readouterr().out
+    assert "train_spam_filter → despam → clean → gate_users_clean" in table and "2026-01-03T00:00:00+00:00" in table
+    # Without --dry-run it still only plans, and says so.
+    assert main(["backfill", "reference.spam_labels@L1"]) == 1
+    assert "only plans" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["impact", "curated.users_clen@C1"], "unknown dataset 'curated.users_clen'"),
+    (["impact", "curated.users_clean@nope"], "no version 'nope'"),
+    (["impact", "curated.users_clean"], "impact needs a version"),
+    (["upstream", "curated.users_clean@C"], "ambiguous"),
+    (["versions", "no.such"], "unknown dataset"),
+    (["backfill", "curated.users_clean", "--dry-run"], "give the bad version"),
+    (["impact", "curated.users_clean@C3", "--as-of", "last tuesday"], "not an ISO date/time"),
+])
+def test_unknown_or_bad_names_exit_2_with_a_clear_message(log, capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_dot_and_mermaid_name_the_expected_nodes(log, capsys):
+    assert main(["impact", "curated.users_clean@C2", "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph lineage {") and dot.rstrip().endswith("}")
+    for name in ("curated.users_clean", "features.users_transformed", "models.job_seeker", "beam_jobs.preprocess"):
+        assert name in dot
+    # C2 read 3 times (gate, 2 preprocess), 4 preprocess outputs, read by 2 trains (4), 2 models.
+    assert len(re.findall(r"n\d+ -> n\d+;", dot)) == 13
+    assert main(["upstream", "models.job_seeker@J3", "--format", "mermaid"]) == 0
+    mermaid = capsys.readouterr().out
+    assert mermaid.startswith("flowchart LR")
+    assert "reference.spam_labels" in mermaid and ":::external" in mermaid and ":::seed" in mermaid
+
+
+def test_html_page_is_self_contained(log, capsys, tmp_path):
+    page = tmp_path / "impact.html"
+    assert main(["impact", "reference.spam_labels@L1", "--html", str(page)]) == 0
+    text = page.read_text()
+    assert "<svg" in text and "models.job_seeker" in text and "superseded" in text
+    assert "<script" not in text.lower()
+    assert not re.search(r"https?://", text)  # nothing fetched at view time (not even a namespace URL)
+    svg = ElementTree.fromstring(text[text.index("<svg"):text.index("</svg>") + len("</svg>")])  # well-formed
+    capsys.readouterr()
+    graph = _json(capsys, "impact", "reference.spam_labels@L1", "--no-ingest")
+    assert len(svg.findall("g")) == len(graph["artifacts"]) + len(graph["runs"])  # one shape per node
+
+
+def test_console_script_runs(log):
+    done = subprocess.run([sys.executable, "-m", "lineage.cli", "impact", "no.such@x"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 2 and "unknown dataset" in done.stderr

@@ -1,0 +1,282 @@
+"""Ingest into the lineage store: idempotent, order-independent, incremental, forgiving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from lineage import queries
+from lineage import store as store_module
+from lineage.catalog import Catalog, PartitionRef, Producer
+from lineage.emit import LineageEmitter, ParentRun, step_run
+from lineage.store import LineageStore, run_inputs, run_outputs, runs
+from lineage.synth import EventFactory, ds, ver
+
+DAY = "2026-01-01"
+
+
+def _chain(f: EventFactory, day: str = DAY, n: int = 1) -> list[dict]:
+    """ingest -> clean -> train for one day (6 events, 3 runs)."""
+    raw, ingested = ds("raw.users_web", day, f"raw{n}"), ds("staging.users_ingested", day, f"ing{n}")
+    clean = ds("curated.users_clean", day, f"clean{n}")
+    return (f.run("beam_jobs.ingest", "ingest", day, [raw], [ingested])
+            + f.run("beam_jobs.clean", "clean", day, [ingested], [clean])
+            + f.run("training.train", "train", day, [clean], [ver("models.job_seeker", f"model{n}")]))
+
+
+def _write(path: Path, events: list[dict], mode: str = "w") -> Path:
+    with path.open(mode) as fh:
+        fh.writelines(json.dumps(e) + "\n" for e in events)
+    return path
+
+
+def _store(tmp_path: Path, name: str = "lineage.db") -> LineageStore:
+    return LineageStore(f"sqlite:///{tmp_path / name}")
+
+
+def _rows(store: LineageStore) -> dict[str, list[tuple]]:
+    """Every derived row, sorted: what ingest order must not change."""
+    with store.connect() as conn:
+        return {t.name: sorted(tuple(r) for r in conn.execute(sa.select(t))) for t in (runs, run_inputs, run_outputs)}
+
+
+def test_ingesting_the_same_file_twice_changes_nothing(tmp_path):
+    log = _write(tmp_path / "events.jsonl", _chain(EventFactory()))
+    store = _store(tmp_path)
+    first = store.ingest_file(log)
+    counts = store.counts()
+    assert (first.events_new, counts["runs"], counts["run_inputs"], counts["run_outputs"]) == (6, 3, 3, 3)
+    again = store.ingest_file(log)
+    assert (again.lines, again.events_new) == (0, 0) and store.counts() == counts
+    # Reading every line again, or the same events from another file, stores nothing new.
+    whole = store.ingest_file(log, from_start=True)
+    assert (whole.events_new, whole.events_known, whole.duplicates) == (0, 6, 0)
+    copy = store.ingest_file(_write(tmp_path / "copy.jsonl", [json.loads(x) for x in log.read_text().splitlines()]))
+    assert (copy.events_new, copy.duplicates) == (0, 6)
+    assert store.counts() | {"ingest_issues": 0} == counts | {"ingest_issues": 0}
+
+
+def test_complete_before_start_gives_the_same_rows(tmp_path):
+    events = _chain(EventFactory())
+    in_order, reversed_ = _store(tmp_path, "a.db"), _store(tmp_path, "b.db")
+    in_order.ingest_file(_write(tmp_path / "a.jsonl", events))
+    reversed_.ingest_file(_write(tmp_path / "b.jsonl", events[::-1]))
+    assert _rows(in_order) == _rows(reversed_)
+    # And across ingests: the COMPLETEs first, the STARTs appended later.
+    split = _store(tmp_path, "c.db")
+    log = _write(tmp_path / "c.jsonl", [e for e in events if e["eventType"] == "COMPLETE"])
+    split.ingest_file(log)
+    assert {r[3] for r in _rows(split)["runs"]} == {"COMPLETE"}
+    _write(log, [e for e in events if e["eventType"] == "START"], mode="a")
+    split.ingest_file(log)
+    assert _rows(split) == _rows(in_order)
+
+
+def test_a_run_without_a_terminal_event_is_incomplete(tmp_path):
+    f = EventFactory()
+    events = f.run("beam_jobs.ingest", "ingest", DAY, [ds("raw.users_web", DAY, "r")],
+                   [ds("staging.users_ingested", DAY, "i")], complete=False)
+    store = _store(tmp_path)
+    store.ingest_file(_write(tmp_path / "events.jsonl", events))
+    with store.connect() as conn:
+        row = conn.execute(sa.select(runs)).mappings().one()
+        assert (row["state"], row["terminal"], row["end_time"]) == ("START", False, None)
+        assert conn.execute(sa.select(sa.func.count()).select_from(run_outputs)).scalar() == 0  # nothing committed
+    assert [r["job_name"] for r in queries.check(store).incomplete_runs] == ["beam_jobs.ingest"]
+
+
+def test_malformed_lines_are_reported_with_their_line_numbers_and_skipped(tmp_path):
+    good = _chain(EventFactory())
+    log = tmp_path / "events.jsonl"
+    lines = [json.dumps(good[0]), "not json at all", json.dumps(good[1])[:80], "[1, 2]",
+             json.dumps({**good[2], "run": {"facets": {}}}), "", json.dumps({**good[2], "eventTime": "yesterday"}),
+             json.dumps(good[1])]
+    log.write_text("\n".join(lines) + "\n")
+    store = _store(tmp_path)
+    report = store.ingest_file(log)
+    assert [(i.line, i.kind) for i in report.issues] == [(2, "malformed"), (3, "malformed"), (4, "malformed"),
+                                                         (5, "malformed"), (7, "malformed")]
+    assert "invalid JSON" in report.issues[0].detail and "runId" in report.issues[3].detail
+    assert str(report.issues[0]).startswith(f"{log}:2: malformed")
+    assert report.events_new == 2
+    assert [(i["line"], i["kind"]) for i in queries.check(store).malformed_lines] == [
+        (2, "malformed"), (3, "malformed"), (4, "malformed"), (5, "malformed"), (7, "malformed")]
+    # Reading the file again does not report the same lines twice.
+    store.ingest_file(log, from_start=True)
+    assert len(queries.check(store).malformed_lines) == 5
+
+
+def test_incremental_ingest_reads_only_what_was_appended(tmp_path, monkeypatch):
+    f = EventFactory()
+    log = _write(tmp_path / "events.jsonl", _chain(f, n=1))
+    store = _store(tmp_path)
+    store.ingest_file(log)
+    size = log.stat().st_size
+    _write(log, _chain(f, day="2026-01-02", n=2), mode="a")
+    parsed = []
+    real = store_module.parse_event
+    monkeypatch.setattr(store_module, "parse_event", lambda body, raw=None: parsed.append(1) or real(body, raw))
+    report = store.ingest_file(log)
+    assert (report.lines, report.events_new, report.bytes_read) == (6, 6, log.stat().st_size - size)
+    assert len(parsed) == 6  # the first six lines were not read again
+    assert store.counts()["runs"] == 6
+
+
+def test_an_unterminated_last_line_waits_for_its_newline(tmp_path):
+    events = _chain(EventFactory())
+    log = tmp_path / "events.jsonl"
+    text = "".join(json.dumps(e) + "\n" for e in events[:5])
+    log.write_text(text + json.dumps(events[5])[:100])  # the writer is mid-append
+    store = _store(tmp_path)
+    report = store.ingest_file(log)
+    assert report.pending_tail and report.events_new == 5 and not report.issues
+    log.write_text(text + json.dumps(events[5]) + "\n")
+    report = store.ingest_file(log)
+    assert report.events_new == 1 and not report.issues and not report.pending_tail
+
+
+def test_a_truncated_or_rotated_file_is_read_again(tmp_path):
+    f = EventFactory()
+    log = _write(tmp_path / "events.jsonl", _chain(f, n=1) + _chain(f, day="2026-01-02", n=2))
+    store = _store(tmp_path)
+    store.ingest_file(log)
+    _write(log, _chain(f, day="2026-01-03", n=3))  # rotated: a new, shorter file
+    report = store.ingest_file(log)
+    assert "shorter" in report.restarted and report.events_new == 6
+    bigger = _chain(f, day="2026-01-04", n=4) * 3  # rewritten, longer than before, new head
+    _write(log, bigger)
+    report = store.ingest_file(log)
+    assert "changed" in report.restarted and report.events_new == 6 and report.events_known == 12
+    assert store.counts()["runs"] == 12
+
+
+def test_unknown_facets_are_kept_in_the_raw_event(tmp_path):
+    events = _chain(EventFactory())
+    events[1]["run"]["facets"]["myTeamFacet"] = {"owner": "data-eng", "_producer": "x", "_schemaURL": "y"}
+    store = _store(tmp_path)
+    store.ingest_file(_write(tmp_path / "events.jsonl", events))
+    with store.connect() as conn:
+        raw = conn.execute(sa.select(store_module.events.c.raw).where(
+            store_module.events.c.event_type == "COMPLETE").limit(1)).scalar_one()
+    assert json.loads(raw)["run"]["facets"]["myTeamFacet"]["owner"] == "data-eng"
+
+
+def _emitted(cfg, memory_lineage, **step_args):
+    client, transport = memory_lineage
+    emitter = LineageEmitter(cfg, client=client)
+    source = PartitionRef("staging.users_ingested", "ds", DAY, "v-in")
+    with step_run(cfg, "beam_jobs.clean", [source], emitter=emitter, nominal_date=DAY, **step_args) as run:
+        manifest = Catalog(cfg).write_table(
+            "curated.users_clean", DAY, pa.table({"id": ["a", "b"]}),
+            producer=Producer("beam_jobs.clean", run.run_id), inputs=[source], code_version="c",
+        )
+        run.add_output(manifest)
+    return transport.events, manifest
+
+
+def _parent():
+    return ParentRun("user_pipeline", "user_pipeline.clean", "0190aaaa-0000-7000-8000-000000000001",
+                     "user_pipeline", "user_pipeline", "0190aaaa-0000-7000-8000-000000000002",
+                     dag_run_id="scheduled__2026-01-01T00:00:00+00:00", logical_date="2026-01-01T00:00:00+00:00",
+                     try_number=1)
+
+
+def test_events_of_the_real_emitter_are_ingested(cfg, memory_lineage, tmp_path):
+    emitted, manifest = _emitted(cfg, memory_lineage, parent=_parent())
+    store = _store(tmp_path)
+    report = store.ingest_events(emitted)
+    assert report.events_new == 2 and not report.issues
+    with store.connect() as conn:
+        run = conn.execute(sa.select(runs)).mappings().one()
+        output = conn.execute(sa.select(run_outputs)).mappings().one()
+        read = conn.execute(sa.select(run_inputs)).mappings().one()
+    assert (run["state"], run["dag_id"], run["task_id"], run["logical_date"]) == (
+        "COMPLETE", "user_pipeline", "clean", "2026-01-01T00:00:00+00:00")
+    assert run["parent_job_name"] == "user_pipeline.clean" and run["root_run_id"].endswith("0002")
+    assert (output["dataset"], output["partition"], output["version"], output["row_count"]) == (
+        "curated.users_clean", f"ds={DAY}", manifest.version, 2)
+    assert (read["dataset"], read["partition"], read["version"]) == ("staging.users_ingested", f"ds={DAY}", "v-in")
+
+
+def test_synthetic_events_have_the_shape_of_the_emitters(cfg, memory_lineage):
+    from openlineage.client.serde import Serde
+
+    real = [json.loads(Serde.to_json(e)) for e in _emitted(cfg, memory_lineage, parent=_parent())[0]]
+    fake = EventFactory().run("beam_jobs.clean", "clean", DAY, [ds("staging.users_ingested", DAY, "v-in")],
+                              [ds("curated.users_clean", DAY, "v-out")])
+
+    def shape(event):
+        return {
+            "top": sorted(event), "run": sorted(event["run"]["facets"]), "job": sorted(event["job"]["facets"]),
+            "in": [sorted(d["facets"]) for d in event["inputs"]],
+            "out": [sorted(d["facets"]) for d in event["outputs"]],
+            "out_stats": [sorted(d.get("outputFacets", {})) for d in event["outputs"]],
+            "dag": sorted(event["run"]["facets"]["airflowDagRun"]), "parent": sorted(event["run"]["facets"]["parent"]),
+        }
+
+    assert [shape(e) for e in fake] == [shape(e) for e in real]
+
+
+def test_every_statement_also_compiles_for_postgresql(tmp_path):
+    """The store's SQL is the SQLite/PostgreSQL common subset: every statement the story's
+    queries execute compiles for PostgreSQL too (a live run: test_store_postgres.py)."""
+    from sqlalchemy.dialects import postgresql
+
+    from lineage import backfill
+    from tests.lineage.test_queries import story_events
+
+    store = _store(tmp_path)
+    seen = []
+    sa.event.listen(store.engine, "before_execute",
+                    lambda conn, clause, *args: seen.append(clause) if isinstance(clause, sa.ClauseElement) else None)
+    events, before_fix = story_events()
+    store.ingest_file(_write(tmp_path / "events.jsonl", events))
+    queries.impact(store, "reference.spam_labels", "L1", as_of=before_fix)
+    queries.upstream(store, "models.job_seeker")
+    queries.versions(store, "models.spam_filter")
+    queries.snapshot(store, before_fix, dataset="curated.users_clean")
+    queries.check(store)
+    backfill.plan_fixed(store, "reference.spam_labels")
+    assert len(seen) > 30
+    dialect = postgresql.dialect()
+    for clause in seen:
+        clause.compile(dialect=dialect)
+    assert any("WITH RECURSIVE" in str(c.compile(dialect=dialect)) for c in seen)
+
+
+def test_two_ingests_of_one_file_at_once_store_every_event_once(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(store_module, "BATCH_LINES", 7)  # many small transactions, interleaved
+    f = EventFactory()
+    events = [e for n in range(20) for e in _chain(f, day=f"2026-01-{n + 1:02d}", n=n)]
+    log = _write(tmp_path / "events.jsonl", events)
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    stores = [LineageStore(url), LineageStore(url)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda s: s.ingest_file(log), stores))
+    assert sum(r.events_new for r in reports) == len(events)
+    assert stores[0].counts()["events"] == len(events) and stores[0].counts()["runs"] == 60
+    assert _rows(stores[0]) == _rows(_reference_store(tmp_path, log))
+
+
+def _reference_store(tmp_path: Path, log: Path) -> LineageStore:
+    single = _store(tmp_path, "single.db")
+    single.ingest_file(log)
+    return single
+
+
+def test_facets_of_unexpected_shape_do_not_stop_an_ingest(tmp_path):
+    events = _chain(EventFactory())
+    events[1]["run"]["facets"]["parent"] = {"run": "not an object", "root": [1, 2]}
+    events[1]["outputs"][0]["outputFacets"] = ["not", "an", "object"]
+    events[1]["outputs"][0]["namespace"] = {"odd": True}
+    events[1]["inputs"].append("not a dataset")
+    events[3]["run"]["facets"]["airflowDagRun"] = "oops"
+    store = _store(tmp_path)
+    report = store.ingest_file(_write(tmp_path / "events.jsonl", events))
+    assert report.events_new == 6 and not report.issues
+    assert store.counts()["run_outputs"] == 3
