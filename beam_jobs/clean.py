@@ -15,7 +15,7 @@ import apache_beam as beam
 from apache_beam.io.parquetio import ReadAllFromParquetBatched
 
 import transforms.clean
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, reusable_outputs, write_tables
+from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
 from conf.config import CleanConfig
 from lineage.catalog import Catalog, Producer
 from lineage.emit import ParentRun, step_run
@@ -54,7 +54,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     code = code_version(transforms.clean, __file__, config=cfg.clean.model_dump())
     parent = ParentRun.from_args(args)
     with step_run(cfg, JOB, [source.ref], parent=parent, nominal_date=args.ds) as step:
-        reused = None if args.force else reusable_outputs(catalog, [(TARGET, args.ds)], [source.ref], code)
+        reused = None if args.force else catalog.reusable([(TARGET, args.ds)], [source.ref], code)
         if reused:
             step.skipped = True
             step.add_output(reused[0])

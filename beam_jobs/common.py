@@ -10,7 +10,7 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from conf import PipelineConfig, load_config
-from lineage.catalog import Catalog, Manifest, PartitionRef, StagedPartition
+from lineage.catalog import StagedPartition
 from lineage.emit import ParentRun
 
 
@@ -44,24 +44,6 @@ def pipeline_options(cfg: PipelineConfig, beam_argv: Sequence[str]) -> PipelineO
     defaults = [f"--runner={cfg.beam.runner}"] if "runner" not in given else []
     defaults += [f"--{k}={v}" for k, v in cfg.beam.options.items() if k not in given]
     return PipelineOptions([*defaults, *beam_argv])
-
-
-def reusable_outputs(
-    catalog: Catalog,
-    outputs: Sequence[tuple[str, str]],
-    inputs: Sequence[PartitionRef],
-    code_version: str,
-) -> list[Manifest] | None:
-    """The committed manifests of all ``(dataset, value)`` outputs if every one was derived from
-    exactly these input versions by this code version (content-addressed skip, DESIGN §3)."""
-    wanted = [ref.to_json() for ref in inputs]
-    found = []
-    for dataset, value in outputs:
-        manifest = catalog.manifest(dataset, value)
-        if manifest is None or manifest.code_version != code_version or manifest.inputs != wanted:
-            return None
-        found.append(manifest)
-    return found
 
 
 def write_tables(staged: StagedPartition, schema: pa.Schema, label: str) -> beam.PTransform:

@@ -31,7 +31,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 import transforms.spam
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, reusable_outputs, write_tables
+from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
 from conf.config import SpamConfig
 from lineage.catalog import Catalog, Producer
 from lineage.emit import ParentRun, step_run
@@ -129,7 +129,7 @@ def run(argv: Sequence[str] | None = None) -> None:
 
     parent = ParentRun.from_args(args)
     with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        reused = None if args.force else reusable_outputs(catalog, [(KEPT, args.ds), (QUARANTINE, args.ds)],
+        reused = None if args.force else catalog.reusable([(KEPT, args.ds), (QUARANTINE, args.ds)],
                                                           inputs, code)
         if reused:
             step.skipped = True

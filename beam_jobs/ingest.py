@@ -19,7 +19,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 import transforms.ingest
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, reusable_outputs, write_tables
+from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
 from lineage.catalog import Catalog, Producer
 from lineage.emit import ParentRun, step_run
 from lineage.versioning import code_version
@@ -116,9 +116,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
         if not inputs:
             raise FileNotFoundError(f"no raw drop of any source is committed for ds={args.ds}")
-        reused = None if args.force else reusable_outputs(
-            catalog, [(USERS, args.ds), (DEAD, args.ds)], inputs, code
-        )
+        reused = None if args.force else catalog.reusable([(USERS, args.ds), (DEAD, args.ds)], inputs, code)
         if reused:
             step.skipped = True
             for manifest in reused:

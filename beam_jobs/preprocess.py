@@ -34,7 +34,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.tfxio import tensor_representation_util
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, reusable_outputs, write_tables
+from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
 from conf import PipelineConfig
 from lineage.catalog import Catalog, Manifest, PartitionRef, Producer, StagedPartition
 from lineage.emit import ParentRun, step_run
@@ -265,7 +265,7 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
                         days[0], days[-1], CLEAN, window.missingUsersDays, OUTCOMES, window.missingOutcomesDays)
 
         outputs = [(FEATURES, args.ds), (TRANSFORM_FN, transform_fn_version)]
-        reused = None if args.force else reusable_outputs(catalog, outputs, inputs, code)
+        reused = None if args.force else catalog.reusable(outputs, inputs, code)
         if reused:
             log.info("outputs already derived from these inputs by this code: skipping")
             run.skipped = True

@@ -85,9 +85,9 @@ def run(argv: Sequence[str] | None = None) -> Manifest:
     code = code_version(transforms.labels, sys.modules[__name__], config={"min_agreement": cfg.spam.min_agreement})
     parent = ParentRun.from_args(args)
     with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        existing = catalog.manifest(AGREEMENT, version)
-        if (not args.force and existing is not None and existing.code_version == code
-                and existing.inputs == [r.to_json() for r in inputs]):
+        reused = None if args.force else catalog.reusable([(AGREEMENT, version)], inputs, code)
+        if reused:
+            existing = reused[0]
             step.skipped = True
             step.add_output(existing)
             print(f"{AGREEMENT} version={version}: unchanged ({existing.version})")

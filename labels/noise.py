@@ -83,9 +83,9 @@ def run_detect(args, cfg: PipelineConfig) -> Manifest:
     code = _code(cfg)
     parent = ParentRun.from_args(args)
     with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        existing = catalog.manifest(REVIEWS, version)
-        if (not args.force and existing is not None and existing.code_version == code
-                and existing.inputs == [r.to_json() for r in inputs]):
+        reused = None if args.force else catalog.reusable([(REVIEWS, version)], inputs, code)
+        if reused:
+            existing = reused[0]
             step.skipped = True
             step.add_output(existing)
             print(f"{REVIEWS} version={version}: unchanged ({existing.row_count} candidates)")

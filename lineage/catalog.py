@@ -173,6 +173,21 @@ class Catalog:
             return schema.empty_table() if columns is None else schema.empty_table().select(columns)
         return pa.concat_tables(tables)
 
+    def reusable(
+        self, outputs: list[tuple[str, str]], inputs: list[PartitionRef], code_version: str
+    ) -> list[Manifest] | None:
+        """The committed manifests of all ``(dataset, value)`` outputs if every one was derived from
+        exactly these input versions by this code version, else None (content-addressed skip,
+        DESIGN §3): a step that gets a list may skip and report those outputs."""
+        wanted = [ref.to_json() for ref in inputs]
+        found = []
+        for dataset, value in outputs:
+            manifest = self.manifest(dataset, value)
+            if manifest is None or manifest.code_version != code_version or manifest.inputs != wanted:
+                return None
+            found.append(manifest)
+        return found
+
     # -- writing -------------------------------------------------------------------------
     def stage(self, dataset: str, value: str, run_id: str) -> StagedPartition:
         """Open a run's private folder in the partition (created empty)."""

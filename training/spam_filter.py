@@ -204,9 +204,9 @@ def run(argv: Sequence[str] | None = None) -> Manifest:
     parent = ParentRun.from_args(args)
 
     with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as run:
-        existing = catalog.manifest(MODEL, version)
-        if (existing is not None and not args.force and existing.code_version == code
-                and existing.inputs == [ref.to_json() for ref in inputs]):
+        reused = None if args.force else catalog.reusable([(MODEL, version)], inputs, code)
+        if reused:
+            existing = reused[0]
             log.info("%s version=%s already trained from these labels: skipping", MODEL, version)
             run.skipped = True
             run.add_output(existing)

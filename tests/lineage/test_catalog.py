@@ -83,3 +83,17 @@ def test_seal_rejects_files_with_another_schema(cfg):
 def test_unknown_dataset_names_are_a_clear_error(cfg):
     with pytest.raises(KeyError, match="unknown dataset 'curated.nope'"):
         Catalog(cfg).dataset_uri("curated.nope")
+
+
+def test_reusable_only_when_every_output_came_from_these_inputs_and_code(cfg):
+    catalog = Catalog(cfg)
+    source = PartitionRef("raw.users_web", "ds", "2026-01-01", "v-in")
+    for dataset in ("staging.users_ingested", "staging.ingest_dead_letter"):
+        catalog.write_table(dataset, "2026-01-01", _table(), producer=Producer("job", "r1"), inputs=[source],
+                            code_version="c1")
+    outputs = [("staging.users_ingested", "2026-01-01"), ("staging.ingest_dead_letter", "2026-01-01")]
+    assert [m.producer["run_id"] for m in catalog.reusable(outputs, [source], "c1")] == ["r1", "r1"]
+    assert catalog.reusable(outputs, [source], "c2") is None  # code changed
+    changed = PartitionRef("raw.users_web", "ds", "2026-01-01", "v-new")
+    assert catalog.reusable(outputs, [changed], "c1") is None  # input version changed
+    assert catalog.reusable([*outputs, ("curated.users_clean", "2026-01-01")], [source], "c1") is None  # missing
