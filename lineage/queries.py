@@ -17,8 +17,10 @@ SQLite and PostgreSQL share), bounded by ``depth`` (run hops) and directed:
 Each artifact also says whether it is **current**: the latest COMPLETE output (by eventTime) of
 its slot, where the slot is the partition (``ds=...``) or, for ``version=`` datasets (models,
 reference data, where every version is a partition of its own), the logical date of the
-producing run. An artifact re-derived since is **superseded**. An artifact no recorded run
-committed (a raw drop written by datagen) is **external**.
+producing run. An artifact re-derived since is **superseded**. ``impact`` follows commits, not
+only content versions: a version re-committed unchanged by a run from clean inputs (a backfill
+whose output did not change) is superseded too, and what read that clean commit is not affected.
+An artifact no recorded run committed (a raw drop written by datagen) is **external**.
 
 ``as_of`` (an ISO time) restricts every query to events with eventTime <= that time.
 """
@@ -489,6 +491,58 @@ def _without_redundant_skips(writes: list[Any]) -> list[Any]:
     return [r for r in writes if not r["skipped"] or (r["dataset"], r["partition"], r["version"]) not in computed]
 
 
+def _derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidates: dict[str, Run],
+                  as_of: str | None) -> set[str]:
+    """The candidate runs that are really derived from the seeds, at the level of commits.
+
+    Versions are content hashes, so one artifact can be committed twice: once by a run derived
+    from the bad version and again, unchanged, by its re-run from clean inputs (a backfill whose
+    output did not change). A run read the commit that was the latest of that artifact when it
+    started; it is derived when that commit was made by a derived run, or when it read a seed.
+    Readers of the clean re-commit are not derived, so a backfill that changed nothing downstream
+    leaves nothing current in the impact."""
+    inputs_of: dict[str, set[Node]] = defaultdict(set)
+    for row in reads:
+        inputs_of[row["run_id"]].add(Node(row["dataset"], row["partition"], row["version"]))
+    read_nodes = {n for ns in inputs_of.values() for n in ns} - seeds
+    commits: dict[Node, list[tuple[str, str]]] = defaultdict(list)
+    for row in _rows_for_nodes(conn, run_outputs, sorted(read_nodes), as_of):
+        commits[Node(row["dataset"], row["partition"], row["version"])].append((row["committed_at"], row["run_id"]))
+    derived: set[str] = set()
+    ordered = sorted(candidates.values(), key=lambda r: (r.start_time or "", r.run_id))
+    changed = True
+    while changed:  # a fixpoint, in case event times are not in causal order
+        changed = False
+        for run in ordered:
+            if run.run_id in derived:
+                continue
+            for node in inputs_of.get(run.run_id, ()):
+                made = commits.get(node, [])
+                seen = [c for c in made if c[0] <= (run.start_time or "")] or made
+                if node in seeds or (seen and max(seen)[1] in derived):
+                    derived.add(run.run_id)
+                    changed = True
+                    break
+    return derived
+
+
+def _only_derived_commits_current(conn: Connection, status: dict[Node, dict[str, Any]], seeds: set[Node],
+                                  derived: set[str], as_of: str | None) -> None:
+    """An affected artifact stays current only where the latest commit of its slot was made by a
+    derived run; re-committed unchanged by a clean run, it counts as superseded."""
+    slots = sorted({(n.dataset, s) for n, e in status.items() if n not in seeds for s in e["current_slots"]})
+    latest_of = current_of_slots(conn, slots, as_of)
+    for node, entry in status.items():
+        if node in seeds or entry["external"] or not entry["current_slots"]:
+            continue
+        keep = [s for s in entry["current_slots"] if latest_of[(node.dataset, s)][2] in derived]
+        if keep != entry["current_slots"]:
+            again = f"{node} (re-derived from clean inputs, unchanged)"
+            entry["replaced_by"] = sorted(set(entry["replaced_by"]) | {again})
+            entry["current_slots"] = keep
+            entry["status"] = "current" if keep else "superseded"
+
+
 def _key(row: Any) -> str:
     return Node(row["dataset"], row["partition"], row["version"]).key
 
@@ -522,7 +576,18 @@ def _graph(store: LineageStore, query: str, seeds: list[Node], direction: str, d
         loaded = load_runs(conn, run_ids, as_of)
         for run_id, run in loaded.items():
             run.depth = run_depth.get(run_id, 0)
+        derived: set[str] | None = None
+        if query == "impact":
+            derived = _derived_runs(conn, set(seeds), reads, loaded, as_of)
+            reads = [r for r in reads if r["run_id"] in derived]
+            writes = [r for r in writes if r["run_id"] in derived]
+            loaded = {k: v for k, v in loaded.items() if k in derived}
+            kept = {Node(r["dataset"], r["partition"], r["version"]) for r in list(reads) + list(writes)}
+            nodes = {n: d for n, d in nodes.items() if n in kept or n in set(seeds)}
+            edges = [e for e in edges if e.source[2:] in derived or e.target[2:] in derived]
         status = _status(conn, list(nodes), as_of)
+        if derived is not None:
+            _only_derived_commits_current(conn, status, set(seeds), derived, as_of)
         truncated = _beyond(conn, [n for n, d in reached.items() if d >= depth], direction, as_of)
     seed_set = set(seeds)
     artifacts = [

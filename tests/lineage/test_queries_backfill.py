@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from lineage import backfill
+from lineage import backfill, queries
+from lineage.store import LineageStore
 from lineage.synth import EventFactory, ds, ver
-from tests.lineage.test_queries import D1, D2, D3, DAG, TASKS, _day, build_story
+from tests.lineage.test_queries import D1, D2, D3, DAG, TASKS, _day, build_story, story_events, write_log
 
 
 def _date(day: str) -> str:
@@ -127,3 +129,33 @@ def test_a_model_trained_outside_airflow_is_a_manual_step_before_the_dates_that_
     assert [t.task_id for t in plan.manual_steps()] == ["training.spam_filter"]
     assert [(dag, date[:10], tasks) for dag, date, tasks in plan.airflow_steps()] == [
         (DAG, D1, ["despam"]), (DAG, D2, ["despam"])]
+
+
+def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(tmp_path):
+    """D2 is backfilled with M2: de-spam writes S2 again, byte for byte, and clean skips (same input
+    version). The content version is the same, but the commit now comes from clean inputs."""
+    events, _ = story_events()
+    f = EventFactory(start=datetime.fromisoformat(events[-1]["eventTime"]) + timedelta(minutes=1))
+    m2 = ver("models.spam_filter", "M2")
+    ingested, despammed = ds("staging.users_ingested", D2, "I2"), ds("staging.users_despammed", D2, "S2")
+    clean = ds("curated.users_clean", D2, "C2")
+    events += f.run("beam_jobs.despam", "despam", D2, [ingested, m2], [despammed])
+    events += f.run("beam_jobs.clean", "clean", D2, [despammed], [clean], skipped=True)
+    events += f.run("expectations.gate", "gate_users_clean", D2, [clean], [])
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_file(write_log(tmp_path / "events.jsonl", events))
+
+    graph = queries.impact(store, "reference.spam_labels", "L1")
+    for dataset, version in (("staging.users_despammed", "S2"), ("curated.users_clean", "C2")):
+        artifact = graph.artifact(dataset, version)
+        assert artifact.status == "superseded", artifact
+        assert any("re-derived from clean inputs" in r for r in artifact.replaced_by)
+    # The runs that read the clean commit are not derived from L1.
+    d2_runs = [r for r in graph.runs if r.logical_date and r.logical_date.startswith(D2)]
+    assert not [r for r in d2_runs if r.job == "beam_jobs.clean" and r.skipped]
+    assert graph.artifact("features.users_transformed", "F2").status == "current"  # read C1 too
+
+    plan = backfill.plan_bad_version(store, "reference.spam_labels", "L1")
+    d2 = {task for dag, date, task in plan.task_set() if date == _date(D2)}
+    assert {"despam", "clean", "gate_users_clean"}.isdisjoint(d2)
+    assert {"preprocess", "train"} <= d2
