@@ -500,10 +500,18 @@ def _derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidat
     output did not change). A run read the commit that was the latest of that artifact when it
     started; it is derived when that commit was made by a derived run, or when it read a seed.
     Readers of the clean re-commit are not derived, so a backfill that changed nothing downstream
-    leaves nothing current in the impact."""
+    leaves nothing current in the impact.
+
+    The correction of a bad reference version is not derived from it either, though it reads it:
+    a run that read a seed of a ``version=`` dataset and committed another ``version=`` of that
+    same dataset (``labels.noise --fix`` writing spam labels v2 from v1) is the fix."""
     inputs_of: dict[str, set[Node]] = defaultdict(set)
     for row in reads:
         inputs_of[row["run_id"]].add(Node(row["dataset"], row["partition"], row["version"]))
+    fixes = {row["run_id"] for row in _rows_for_runs(conn, run_outputs, inputs_of, as_of)
+             if row["partition"].startswith("version=") and any(
+                 n.dataset == row["dataset"] and n.partition.startswith("version=") and n.partition != row["partition"]
+                 for n in inputs_of[row["run_id"]] & seeds)}
     read_nodes = {n for ns in inputs_of.values() for n in ns} - seeds
     commits: dict[Node, list[tuple[str, str]]] = defaultdict(list)
     for row in _rows_for_nodes(conn, run_outputs, sorted(read_nodes), as_of):
@@ -514,7 +522,7 @@ def _derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidat
     while changed:  # a fixpoint, in case event times are not in causal order
         changed = False
         for run in ordered:
-            if run.run_id in derived:
+            if run.run_id in derived or run.run_id in fixes:
                 continue
             for node in inputs_of.get(run.run_id, ()):
                 made = commits.get(node, [])

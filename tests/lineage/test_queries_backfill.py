@@ -139,6 +139,9 @@ def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(
     m2 = ver("models.spam_filter", "M2")
     ingested, despammed = ds("staging.users_ingested", D2, "I2"), ds("staging.users_despammed", D2, "S2")
     clean = ds("curated.users_clean", D2, "C2")
+    # The correction itself reads L1 and writes L2: it is the fix, not derived from L1.
+    events += f.run("labels.noise", None, None, [ver("reference.spam_labels", "L1", "v1")],
+                    [ver("reference.spam_labels", "L2", "v2"), ver("reference.label_corrections", "K2", "v2")])
     events += f.run("beam_jobs.despam", "despam", D2, [ingested, m2], [despammed])
     events += f.run("beam_jobs.clean", "clean", D2, [despammed], [clean], skipped=True)
     events += f.run("expectations.gate", "gate_users_clean", D2, [clean], [])
@@ -154,6 +157,8 @@ def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(
     d2_runs = [r for r in graph.runs if r.logical_date and r.logical_date.startswith(D2)]
     assert not [r for r in d2_runs if r.job == "beam_jobs.clean" and r.skipped]
     assert graph.artifact("features.users_transformed", "F2").status == "current"  # read C1 too
+    assert "labels.noise" not in {r.job for r in graph.runs}
+    assert graph.artifact("reference.label_corrections", "K2") is None
 
     plan = backfill.plan_bad_version(store, "reference.spam_labels", "L1")
     d2 = {task for dag, date, task in plan.task_set() if date == _date(D2)}
