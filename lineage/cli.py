@@ -7,12 +7,12 @@
     lineage versions DATASET                           every version per partition, current or not
     lineage as-of TIME [--dataset D]                   the store as it stood then
     lineage check [--strict]                           incomplete/failed runs, conflicts, duplicates, external inputs
-    lineage backfill DATASET@BAD_VERSION --dry-run     the recomputation plan (or: --fixed DATASET)
+    lineage backfill DATASET@BAD_VERSION [--dry-run]   plan, then recompute through Airflow (or: --fixed DATASET)
 
 Every query first ingests the configured log (``--no-ingest`` skips it); ``--as-of TIME``
 answers from the events up to then; ``--depth`` bounds traversals (default 20). Output is a
 table, ``--json`` for machines, ``--format dot|mermaid`` for pictures. Exit codes: 0 done,
-1 ``check --strict`` found problems (or ``backfill`` without ``--dry-run``), 2 unknown
+1 ``check --strict`` found problems or a backfill did not complete, 2 unknown
 dataset/version or bad usage.
 """
 
@@ -70,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backfill", parents=[common, query], help="plan the recomputation after an upstream fix")
     p.add_argument("artifact", nargs="?", metavar="DATASET@BAD_VERSION")
     p.add_argument("--fixed", metavar="DATASET", help="plan from every version of DATASET older than its current one")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (execution is wired elsewhere)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    p.add_argument("--airflow-url", help="run through a running Airflow's REST API (default: embedded dag.test)")
+    p.add_argument("--airflow-user", help="with --airflow-url: user for a token (password: $AIRFLOW_API_PASSWORD; "
+                   "or give a token in $AIRFLOW_API_TOKEN)")
     p.add_argument("--depth", type=int, default=DEFAULT_DEPTH)
     p.add_argument("--partition", help="only this partition of the bad dataset")
     p.add_argument("--no-catalog", action="store_true",
@@ -333,11 +336,45 @@ def _backfill(store: LineageStore, cfg: Any, args: argparse.Namespace, console: 
         _print_json(console, plan.to_json())
     else:
         _print_plan(plan, console)
-    if not args.dry_run:
-        Console(stderr=True, markup=False).print(
-            "lineage backfill only plans (--dry-run): run the steps above with Airflow", style="yellow")
-        return 1
-    return 0
+    if args.dry_run or plan.empty:
+        return 0
+    if cfg is None:
+        raise LineageUsageError("executing a backfill needs the pipeline config (--config)")
+    from runner import backfill as execution
+
+    if args.airflow_url:
+        runner = execution.AirflowApiRunner(args.airflow_url, os.environ.get("AIRFLOW_API_TOKEN"),
+                                            args.airflow_user, os.environ.get("AIRFLOW_API_PASSWORD"))
+    else:
+        runner = execution.EmbeddedRunner(cfg)
+    report = execution.execute(plan, cfg, store, runner, progress=lambda line: console.print(line, style="bold"))
+    path = execution.write_report(cfg, report)
+    if args.json:
+        _print_json(console, report.to_json())
+    else:
+        _print_report(report, console, path)
+    return 0 if report.complete else 1
+
+
+def _print_report(report: Any, console: Console, path: Path | None) -> None:
+    table = Table(title=f"backfill report ({report.mode})")
+    for column in ("DAG", "logical date", "task", "outcome", "why"):
+        table.add_column(column)
+    for t in report.tasks:
+        table.add_row(t.dag_id or "manual", t.logical_date or "-", t.task_id, t.outcome, t.reason)
+    console.print(table)
+    counts = ", ".join(f"{report.count(k)} {k}" for k in ("executed", "skipped", "failed", "not-run", "manual")
+                       if report.count(k))
+    console.print(f"planned {len(report.tasks)} = {counts}", highlight=False)
+    if report.stopped:
+        console.print(f"stopped: {report.stopped}", style="red")
+    if report.still_current:
+        console.print(f"still current and derived from the bad versions: {', '.join(report.still_current)}",
+                      style="red")
+    else:
+        console.print("check: the impact of the bad versions holds no current artifact", style="green")
+    if path is not None:
+        console.print(f"report: {path}")
 
 
 def _print_plan(plan: backfill.BackfillPlan, console: Console) -> None:
