@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo demo-backfill test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -20,6 +20,9 @@ $(STAMP): constraints.txt pyproject.toml
 
 demo: install            ## generate sample data and run the DAG for three dates
 	$(PY) -m runner.local --days 3
+
+demo-backfill: install   ## the upstream-fix story: bad labels, fix, impact, backfill, check
+	$(PY) -m runner.demo_backfill --days 3
 
 test: install            ## the test suite (what CI runs)
 	$(PY) -m pytest -q
