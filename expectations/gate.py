@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import great_expectations as gx
 from openlineage.client import OpenLineageClient
@@ -33,6 +34,7 @@ from expectations.suites import ID_COLUMNS, SUITES, SuiteContext, build_checks
 from expectations.validate import column_metrics, run_checks
 from lineage.catalog import Catalog, Manifest
 from lineage.emit import LineageEmitter, ParentRun, step_run
+from lineage.versioning import code_version
 
 JOB = "expectations.gate"
 log = logging.getLogger(JOB)
@@ -69,11 +71,20 @@ def validate_partition(cfg: PipelineConfig, dataset: str, value: str, *, store_r
     return _validate(cfg, catalog, catalog.require(dataset, value), store_results=store_results, run_id=run_id)
 
 
+def fingerprint(cfg: PipelineConfig, manifest: Manifest, previous: Manifest | None) -> str:
+    """What a gate result depends on besides the data: the suite code (this package), the gate
+    config, and the previous partition's version (row-count checks compare against it)."""
+    return code_version(str(Path(__file__).parent), config={
+        "gates": cfg.gates.model_dump(), "dataset": manifest.dataset, "partition": manifest.partition,
+        "previous": previous.version if previous else None})
+
+
 def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, *, store_results: bool,
               run_id: str) -> GateResult:
     started = time.perf_counter()
     dataset, value = manifest.dataset, manifest.ref.value
-    context = SuiteContext(cfg, dataset, value, manifest, previous_partition(catalog, dataset, value))
+    previous = previous_partition(catalog, dataset, value)
+    context = SuiteContext(cfg, dataset, value, manifest, previous)
     checks = build_checks(context)
     table = catalog.read_table(dataset, value)
     results = run_checks(table, checks, examples=cfg.gates.examples, id_column=ID_COLUMNS.get(dataset))
@@ -90,6 +101,7 @@ def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, *, stor
         results_uri=store.results_uri(catalog, dataset, value, manifest.version),
         report_uri=store.report_uri(cfg, dataset, manifest.partition),
         run_id=run_id,
+        fingerprint=fingerprint(cfg, manifest, previous),
     )
     if store_results:
         store.save_result(result)
@@ -98,11 +110,16 @@ def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, *, stor
 
 
 def run_gate(cfg: PipelineConfig, dataset: str, value: str, *, parent: ParentRun | None = None,
-             client: OpenLineageClient | None = None, nominal_date: str | None = None) -> GateResult:
+             client: OpenLineageClient | None = None, nominal_date: str | None = None,
+             force: bool = False) -> GateResult:
     """Validate as a pipeline step: with its own lineage run, raising GateFailed on a critical failure.
 
     The COMPLETE (passed) or FAIL (failed) event carries the results as facets of the input.
     ``nominal_date`` defaults to the partition date of a daily dataset.
+
+    A passed result stored for the same version and fingerprint is reused (a content-addressed
+    skip: the same data, suite, config and previous partition give the same result; a backfill
+    that left a partition unchanged does not validate it again) unless ``force``.
     """
     catalog = Catalog(cfg)
     manifest = catalog.require(dataset, value)
@@ -111,6 +128,12 @@ def run_gate(cfg: PipelineConfig, dataset: str, value: str, *, parent: ParentRun
         nominal_date = value
     with step_run(cfg, JOB, [manifest.ref], parent=parent, nominal_date=nominal_date, emitter=emitter,
                   engine=engine_facet(), integration="GREAT_EXPECTATIONS") as step:
+        stored = None if force else store.load_result(cfg, dataset, value)
+        now = fingerprint(cfg, manifest, previous_partition(catalog, dataset, value))
+        if stored is not None and stored.success and (stored.version, stored.fingerprint) == (manifest.version, now):
+            step.skipped, step.reused = True, stored.results_uri
+            attach(step, manifest.ref, stored)
+            return stored
         result = _validate(cfg, catalog, manifest, store_results=True, run_id=step.run_id)
         attach(step, manifest.ref, result)
         if not result.success:
@@ -126,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      "run's date (the DAG passes --ds to every task)")
     parser.add_argument("--version", help="version id of reference data")
     parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
+    parser.add_argument("--force", action="store_true", help="validate even if this version already passed")
     ParentRun.add_args(parser)
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
@@ -134,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if value is None:
         parser.error(f"{args.dataset} is partitioned by {key}: use --{key}")
     try:
-        result = run_gate(cfg, args.dataset, value, parent=ParentRun.from_args(args), nominal_date=args.ds)
+        result = run_gate(cfg, args.dataset, value, parent=ParentRun.from_args(args), nominal_date=args.ds,
+                          force=args.force)
     except GateFailed as failed:
         # stderr: the Airflow task's error message is the tail of the job's stderr.
         print(failed.result.summary(), file=sys.stderr)

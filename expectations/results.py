@@ -70,6 +70,9 @@ class GateResult:
     results_uri: str = ""
     report_uri: str = ""
     run_id: str = ""               # the gate's OpenLineage run, when it ran as a step
+    # What the checks depended on besides the data: suite code, gate config, the previous
+    # partition's version (row-count checks). Same version and fingerprint: same result.
+    fingerprint: str = ""
 
     @property
     def critical_failures(self) -> list[CheckResult]:

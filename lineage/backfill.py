@@ -199,7 +199,7 @@ def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = 
             label = str(artifact.node)
             if label not in task.replaces:
                 task.replaces.append(label)
-        _add_checks(graph, written, redo)
+        _add_checks(conn, graph, written, redo)
         _add_failed(conn, graph, redo, warnings)
     for run in graph.runs:
         if not run.terminal:
@@ -232,20 +232,36 @@ def _new_task(run: Run, reason: str) -> PlannedTask:
     return PlannedTask(dag_id, logical_date, task_id, reason)
 
 
-def _add_checks(graph: LineageGraph, written: list[Any], redo: dict[TaskKey, PlannedTask]) -> None:
-    """Tasks that wrote nothing but read a version about to be recomputed: gates (expectations.gate),
-    reports, exports. They checked or used the bad version and must see the new one."""
+def _add_checks(conn: Any, graph: LineageGraph, written: list[Any], redo: dict[TaskKey, PlannedTask]) -> None:
+    """Tasks that wrote nothing but read a version about to be recomputed, or a bad version itself:
+    gates (expectations.gate), reports, exports. They checked or used the bad version and must see
+    the new one (the gate of the fixed spam labels runs before the spam filter retrains on them),
+    unless their task already ran again since."""
     writers = {row["run_id"] for row in written}
     to_redo = {a.key for a in graph.artifacts if a.status == "current" and not a.external and not a.seed}
+    seeds = {a.key for a in graph.artifacts if a.seed}
     reads: dict[str, list[str]] = defaultdict(list)
     for edge in graph.edges:
-        if edge.kind == "read" and edge.source in to_redo:
+        if edge.kind == "read" and (edge.source in to_redo or edge.source in seeds):
             reads[edge.target[2:]].append(edge.source)
     for run in graph.runs:
-        if run.state == "COMPLETE" and run.run_id not in writers and reads.get(run.run_id):
-            task = redo.setdefault(_task_key(run), _new_task(run, "checked"))
-            if run.run_id not in task.runs:
-                task.runs.append(run.run_id)
+        if run.state != "COMPLETE" or run.run_id in writers or not reads.get(run.run_id):
+            continue
+        if all(key in seeds for key in reads[run.run_id]) and _ran_again(conn, run):
+            continue
+        task = redo.setdefault(_task_key(run), _new_task(run, "checked"))
+        if run.run_id not in task.runs:
+            task.runs.append(run.run_id)
+
+
+def _ran_again(conn: Any, run: Run) -> bool:
+    """Whether the Airflow task of ``run`` completed again later (a re-run after the fix)."""
+    if run.dag_id is None or run.task_id is None:
+        return False
+    later = sa.select(runs.c.run_id).where(
+        runs.c.dag_id == run.dag_id, runs.c.task_id == run.task_id, runs.c.logical_date == run.logical_date,
+        runs.c.job_name == run.job, runs.c.state == "COMPLETE", runs.c.start_time > run.start_time)
+    return conn.execute(later.limit(1)).first() is not None
 
 
 def _add_failed(conn: Any, graph: LineageGraph, redo: dict[TaskKey, PlannedTask], warnings: list[str]) -> None:
@@ -259,11 +275,7 @@ def _add_failed(conn: Any, graph: LineageGraph, redo: dict[TaskKey, PlannedTask]
         if run.dag_id is None or run.task_id is None:
             warnings.append(f"run {run.run_id} ({run.job}) failed on an affected input outside Airflow")
             continue
-        retried = sa.select(runs.c.run_id).where(
-            runs.c.dag_id == run.dag_id, runs.c.task_id == run.task_id, runs.c.logical_date == run.logical_date,
-            runs.c.job_name == run.job, runs.c.state == "COMPLETE", runs.c.start_time > run.start_time)
-        later = conn.execute(retried.limit(1)).first()
-        if later is None:
+        if not _ran_again(conn, run):
             task = redo.setdefault(key, _new_task(run, "failed"))
             task.runs.append(run.run_id)
 

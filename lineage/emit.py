@@ -36,7 +36,12 @@ from openlineage.client.uuid import generate_new_uuid
 
 from conf import PipelineConfig
 from lineage.catalog import Catalog, Manifest, PartitionRef
-from lineage.naming import AirflowDagRunRunFacet, ManifestDatasetFacet, PartitionDatasetFacet
+from lineage.naming import (
+    AirflowDagRunRunFacet,
+    ContentAddressedSkipRunFacet,
+    ManifestDatasetFacet,
+    PartitionDatasetFacet,
+)
 
 PRODUCER = "https://github.com/user-pipeline/user-pipeline"
 
@@ -130,6 +135,7 @@ class StepRun:
     job_name: str
     outputs: list[Manifest] = field(default_factory=list)
     skipped: bool = False
+    reused: str = ""  # with skipped and no outputs: what was reused instead (a stored gate result)
     run_facets: dict[str, Any] = field(default_factory=dict)
     # Facets a step learns about its inputs while it runs (a gate's assertions), by dataset name;
     # they go on the input datasets of the COMPLETE or FAIL event.
@@ -262,4 +268,8 @@ def step_run(
         emitter.emit(RunState.FAIL, run, inputs, extra_run_facets={"errorMessage": error})
         raise
     outputs = [emitter.output_dataset(m, skipped=run.skipped) for m in run.outputs]
-    emitter.emit(RunState.COMPLETE, run, inputs, outputs=outputs)
+    extra = {}
+    if run.skipped:
+        extra["contentAddressedSkip"] = ContentAddressedSkipRunFacet(
+            reason="inputs and code unchanged", reused=run.reused or ", ".join(m.partition_uri for m in run.outputs))
+    emitter.emit(RunState.COMPLETE, run, inputs, outputs=outputs, extra_run_facets=extra)

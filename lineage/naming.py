@@ -61,6 +61,19 @@ class AirflowDagRunRunFacet(RunFacet):
         return f"{SCHEMA_BASE}/AirflowDagRunRunFacet.json"
 
 
+@attr.define
+class ContentAddressedSkipRunFacet(RunFacet):
+    """The run did not recompute: its inputs and code equal those of a result already committed
+    (DESIGN §3). Carried by runs that write nothing too (a gate reusing its stored result)."""
+
+    reason: str
+    reused: str = ""  # what was reused (a manifest or a stored result), for people
+
+    @staticmethod
+    def _get_schema() -> str:
+        return f"{SCHEMA_BASE}/ContentAddressedSkipRunFacet.json"
+
+
 def job_name(module: str) -> str:
     """OpenLineage job name of a step, its module path (``beam_jobs.ingest``): distinct from the
     Airflow task's own job (``user_pipeline.ingest``), which is its parent."""

@@ -393,6 +393,8 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
         nominal = facets.get("nominalTime") if isinstance(facets.get("nominalTime"), dict) else {}
         if nominal.get("nominalStartTime"):
             row["nominal_time"] = nominal["nominalStartTime"]
+        if isinstance(facets.get("contentAddressedSkip"), dict):
+            row["skipped"] = True
         error = facets.get("errorMessage") if isinstance(facets.get("errorMessage"), dict) else {}
         if error.get("message"):
             row["error_message"] = str(error["message"])

@@ -86,3 +86,24 @@ def test_a_failed_gate_emits_fail_carrying_the_failed_assertions(gated_cfg, memo
     assert broken["success"] is False and broken["severity"] == "error" and broken["assertion"] == "row_count"
     assert broken["actual"] == "10 rows" and "0.7 x" in broken["expected"]
     assert fail["inputs"][0]["facets"]["gate"]["criticalFailures"] == len(failed.value.result.critical_failures)
+
+
+def test_a_passed_version_is_not_validated_again_unless_something_it_depends_on_changed(
+        gated_cfg, memory_lineage, registry):
+    client, transport = memory_lineage
+    first = run_gate(gated_cfg, "curated.users_clean", DAY, client=client)
+    again = run_gate(gated_cfg, "curated.users_clean", DAY, client=client)
+    complete = _as_json(transport.events[-1])
+    # Reused: the stored result, a skip facet on the run, the assertions still on the input.
+    assert again.validated_at == first.validated_at and again.fingerprint == first.fingerprint
+    assert complete["run"]["facets"]["contentAddressedSkip"]["reused"] == first.results_uri
+    assertions = complete["inputs"][0]["inputFacets"]["dataQualityAssertions"]
+    assert len(assertions["assertions"]) == len(first.checks)
+    _validate(complete, "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent", registry)
+    # --force, or a change of gate config, validates again.
+    forced = run_gate(gated_cfg, "curated.users_clean", DAY, client=client, force=True)
+    assert "contentAddressedSkip" not in _as_json(transport.events[-1])["run"]["facets"]
+    stricter = gated_cfg.model_copy(update={"gates": gated_cfg.gates.model_copy(update={"examples": 3})})
+    changed = run_gate(stricter, "curated.users_clean", DAY, client=client)
+    assert "contentAddressedSkip" not in _as_json(transport.events[-1])["run"]["facets"]
+    assert changed.fingerprint != forced.fingerprint

@@ -164,3 +164,13 @@ def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(
     d2 = {task for dag, date, task in plan.task_set() if date == _date(D2)}
     assert {"despam", "clean", "gate_users_clean"}.isdisjoint(d2)
     assert {"preprocess", "train"} <= d2
+
+
+def test_the_gate_that_checked_a_bad_version_checks_its_replacement(tmp_path):
+    story = build_story(tmp_path)
+    plan = backfill.plan_bad_version(story.store, "curated.users_clean", "C3")
+    tasks = {task: t.reason for s in plan.steps for t in s.tasks for (_, _, task) in [t.key]}
+    assert tasks["clean"] == "produced-bad-version" and tasks["gate_users_clean"] == "checked"
+    # C1's gate already ran again after D1 was fixed: not planned again.
+    fixed = backfill.plan_fixed(story.store, "curated.users_clean")
+    assert (DAG, _date(D1), "gate_users_clean") not in fixed.task_set()

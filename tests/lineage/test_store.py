@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import sqlalchemy as sa
+from openlineage.client.serde import Serde
 
 from lineage import queries
 from lineage import store as store_module
@@ -280,3 +281,18 @@ def test_facets_of_unexpected_shape_do_not_stop_an_ingest(tmp_path):
     report = store.ingest_file(_write(tmp_path / "events.jsonl", events))
     assert report.events_new == 6 and not report.issues
     assert store.counts()["run_outputs"] == 3
+
+
+def test_a_skip_of_a_run_that_writes_nothing_is_recorded_from_its_run_facet(tmp_path, cfg, memory_lineage):
+    client, transport = memory_lineage
+    emitter = LineageEmitter(cfg, client=client)
+    ref = PartitionRef("curated.users_clean", "ds", DAY, "c1")
+    with step_run(cfg, "expectations.gate", [ref], emitter=emitter) as gate:
+        gate.skipped, gate.reused = True, "file:///data/curated/users_clean/ds=2026-01-01/_gates/c1.json"
+    with step_run(cfg, "expectations.gate", [ref], emitter=emitter) as checked:
+        pass
+    store = _store(tmp_path)
+    store.ingest_file(_write(tmp_path / "events.jsonl", [json.loads(Serde.to_json(e)) for e in transport.events]))
+    with store.connect() as conn:
+        skipped = dict(conn.execute(sa.select(runs.c.run_id, runs.c.skipped)).all())
+    assert skipped == {gate.run_id: True, checked.run_id: False}
