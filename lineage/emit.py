@@ -270,6 +270,6 @@ def step_run(
     outputs = [emitter.output_dataset(m, skipped=run.skipped) for m in run.outputs]
     extra = {}
     if run.skipped:
-        extra["contentAddressedSkip"] = ContentAddressedSkipRunFacet(
-            reason="inputs and code unchanged", reused=run.reused or ", ".join(m.partition_uri for m in run.outputs))
+        reused = run.reused or ", ".join(f"{m.dataset}@{m.version} [{m.partition}]" for m in run.outputs)
+        extra["contentAddressedSkip"] = ContentAddressedSkipRunFacet(reason="inputs and code unchanged", reused=reused)
     emitter.emit(RunState.COMPLETE, run, inputs, outputs=outputs, extra_run_facets=extra)

@@ -66,3 +66,18 @@ def test_default_transport_appends_to_the_jsonl_log_under_the_data_root(cfg):
     log = cfg.openlineage_client_config()["transport"]["log_file_path"]
     assert log.startswith(cfg.data_root)
     assert len(Path(log).read_text().splitlines()) == 2
+
+
+def test_a_skip_reemits_its_outputs_and_says_so_on_the_run(cfg, memory_lineage):
+    client, transport = memory_lineage
+    source = PartitionRef("staging.users_ingested", "ds", "2026-01-01", "v-in")
+    manifest = Catalog(cfg).write_table(
+        "curated.users_clean", "2026-01-01", pa.table({"id": ["a"]}), producer=Producer("beam_jobs.clean", "r0"),
+        inputs=[source], code_version="c")
+    with step_run(cfg, "beam_jobs.clean", [source], emitter=LineageEmitter(cfg, client=client)) as run:
+        run.skipped = True
+        run.add_output(manifest)
+    complete = transport.events[-1]
+    assert complete.outputs[0].facets["manifest"].skipped is True
+    skip = complete.run.facets["contentAddressedSkip"]
+    assert skip.reused == f"curated.users_clean@{manifest.version} [ds=2026-01-01]"
