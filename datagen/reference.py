@@ -3,7 +3,9 @@
 Spam labels: the packaged UCI SMS Spam Collection (``datagen/data``, CC BY 4.0) is the gold
 standard. A fifth of the distinct texts (per label, by a stable hash of the text, so repeated
 texts never straddle the split) is held out for honest evaluation and never labelled. The rest
-is labelled by simulated annotators: each message by one, a ~10% sample by two. Most annotators
+is labelled by simulated annotators: each message by one, a ~10% sample by two, and, as a
+targeted quality-control sample, ~60% of the promotional messages by two (the class where
+instructions are hardest to follow, so the one where a biased labeler shows). Most annotators
 agree with the gold label ~97% of the time; ``BIASED_LABELER`` calls promotional-but-legitimate
 ham (offers, free, discount, win...) spam about 60% of the time: the labelling inconsistency the
 data-centric workflow is meant to find.
@@ -35,6 +37,7 @@ HOLDOUT_FRACTION = 0.2
 LABELERS = ("labeler_01", "labeler_02", "labeler_03", "labeler_04")
 BIASED_LABELER = "labeler_03"
 DOUBLE_LABEL_RATE = 0.10
+PROMOTIONAL_DOUBLE_LABEL_RATE = 0.60
 LABELER_ERROR = 0.03
 BIAS_RATE = 0.60
 PROMOTIONAL = re.compile(
@@ -106,7 +109,8 @@ def spam_labels(seed: int) -> pa.Table:
     rng = reference_rng(seed, 1)
     n = len(pool)
     first = rng.integers(0, len(LABELERS), n)
-    double = rng.random(n) < DOUBLE_LABEL_RATE
+    double = rng.random(n) < np.where(pool["is_promotional"].to_numpy(), PROMOTIONAL_DOUBLE_LABEL_RATE,
+                                      DOUBLE_LABEL_RATE)
     second = (first + rng.integers(1, len(LABELERS), n)) % len(LABELERS)  # never the same labeler
     message = np.concatenate([np.arange(n), np.flatnonzero(double)])
     labeler = np.concatenate([first, second[double]])
