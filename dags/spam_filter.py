@@ -3,24 +3,25 @@
     gate(reference.spam_labels) -> train spam filter -> labeler agreement report
                                                      -> label-noise review candidates
 
-Scheduled on the ``reference.spam_labels`` asset: a task that commits a labels version with
-that asset as an outlet (or an asset event posted to the API) triggers it. It trains the
-version pinned in ``spam.labels_version``; de-spam in ``user_pipeline`` scores with the model
-derived from that same pin, so a label fix becomes live by a reviewed config change, and a
-backfill follows the lineage from there.
+Scheduled on the ``reference.spam_labels`` asset: the ``spam_labels_fix`` DAG (or any task
+with that asset as an outlet, or an asset event posted to the API) commits a new labels version
+and names it in the event's extra (``{"version": "v2"}``); this DAG then gates, trains and
+reports on *that* version (``runner.tasks.labels_version``), so a candidate model with its
+held-out metrics is ready for review. Without an event it works on the ``spam.labels_version``
+pin. De-spam in ``user_pipeline`` scores with the model of the pin, so a fix becomes live by a
+reviewed config change, and a backfill follows the lineage from there.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 
 from conf.config import cached_config
-from runner.tasks import gate, job
+from runner.tasks import asset, gate, job
 
 cfg = cached_config()
-SPAM_LABELS = Asset(name="reference.spam_labels", uri="pipeline://reference/spam_labels")
-version = ("--labels-version", cfg.spam.labels_version)
+SPAM_LABELS = asset("reference.spam_labels")
 
 with DAG(
     dag_id="spam_filter",
@@ -31,9 +32,9 @@ with DAG(
     tags=["lineage", "labels", "spam"],
     doc_md=__doc__,
 ) as dag:
-    gate_spam_labels = gate(cfg, "reference.spam_labels", "--version", cfg.spam.labels_version)
-    train_spam_filter = job(cfg, "training.spam_filter", "train_spam_filter", *version)
-    agreement = job(cfg, "labels.agreement", "label_agreement", *version)
-    noise = job(cfg, "labels.noise", "label_noise", *version)
+    gate_spam_labels = gate(cfg, "reference.spam_labels", labels_version_flag="--version")
+    train_spam_filter = job(cfg, "training.spam_filter", "train_spam_filter", labels_version_flag="--labels-version")
+    agreement = job(cfg, "labels.agreement", "label_agreement", labels_version_flag="--labels-version")
+    noise = job(cfg, "labels.noise", "label_noise", labels_version_flag="--labels-version")
 
     gate_spam_labels >> train_spam_filter >> [agreement, noise]

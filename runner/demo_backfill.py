@@ -1,7 +1,9 @@
 """The backfill story, end to end on the embedded default (``make demo-backfill``):
 
 1. run the pipeline for several dates with spam labels v1, which hold labelling errors;
-2. fix the labels: accept the top label-noise candidates as a new version (``labels.noise --fix``);
+2. fix the labels: accept the top label-noise candidates as a new version, through Airflow (the
+   ``spam_labels_fix`` DAG); its asset event on ``reference.spam_labels`` triggers the
+   ``spam_filter`` DAG, which retrains on the new version;
 3. the reviewed config change: pin ``spam.labels_version`` to the new version;
 4. ask what the bad version poisoned (``lineage impact``) and print the plan (``--dry-run``);
 5. run the backfill through Airflow and show that nothing current derives from v1 any more.
@@ -14,6 +16,7 @@ can be replayed by hand. The config with the new pin is written under the data r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -75,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         _run([py, "-m", "runner.local", "--days", str(args.days), *extra], env)
     bad = Catalog(cfg).require(LABELS, old)
 
-    console.print(f"[bold]2. the fix: accept the {args.accept_top} most likely mislabelled examples[/bold]")
-    _run([py, "-m", "labels.noise", "--fix", "--labels-version", old, "--accept-top", str(args.accept_top),
-          "--new-version", args.new_version], env)
+    console.print(f"[bold]2. the fix: accept the {args.accept_top} most likely mislabelled examples; the "
+                  "asset event retrains the spam filter[/bold]")
+    conf = json.dumps({"new_version": args.new_version, "labels_version": old, "accept_top": args.accept_top})
+    _run([py, "-m", "runner.local", "--trigger", "spam_labels_fix", "--conf", conf], env)
 
     console.print(f"[bold]3. the reviewed config change: spam.labels_version: {args.new_version}[/bold]")
     fixed = pinned_config(cfg.source_path, cfg.data_root, args.new_version)

@@ -8,15 +8,22 @@ from collections.abc import Sequence
 
 
 def run_module(
-    module: str, *, ds: str, ti, dag_run_id: str, logical_date, config: str, extra_args: Sequence[str] = ()
+    module: str, *, ds: str | None, ti, dag_run_id: str, logical_date, config: str, extra_args: Sequence[str] = (),
+    dag_run=None,
 ) -> str:
-    """Run ``python -m <module> --ds <ds> ... <extra_args>`` and return the last line it printed."""
+    """Run ``python -m <module> --ds <ds> ... <extra_args>`` and return the last line it printed.
+
+    A run without a logical date (Airflow 3 creates asset-triggered runs without one) works on
+    the date it was queued for (``run_after``)."""
     from airflow.providers.openlineage.plugins.macros import lineage_parent_id, lineage_root_parent_id
 
+    when = logical_date or getattr(dag_run, "run_after", None)
+    if ds is None and when is not None:
+        ds = when.date().isoformat()
     cmd = [
         sys.executable, "-m", module, f"--ds={ds}", f"--config={config}",
         f"--ol_parent_id={lineage_parent_id(ti)}", f"--ol_root_parent_id={lineage_root_parent_id(ti)}",
-        f"--dag_run_id={dag_run_id}", f"--logical_date={logical_date.isoformat()}",
+        f"--dag_run_id={dag_run_id}", *([f"--logical_date={when.isoformat()}"] if when is not None else []),
         f"--try_number={ti.try_number}",
         *extra_args,
     ]

@@ -1,11 +1,18 @@
 """Run the ``user_pipeline`` DAG on the embedded default and print what it did.
 
     python -m runner.local [--days 3] [--start-date 2026-01-01] [--users-per-day N] [--no-generate]
+    python -m runner.local --trigger spam_labels_fix --conf '{"new_version": "v2", "accept_top": 60}'
 
 Sets up an Airflow home under the data root (SQLite metadata, the OpenLineage provider writing
 to the same JSONL log as the jobs), generates sample data, runs ``dag.test`` for each date
 in-process, and prints rows in/out of every step, artifact versions, the number of lineage
 events and where the serving model is.
+
+There is no scheduler on the embedded default, so this runner also does the scheduler's asset
+step: after its runs, every DAG that Airflow queued because an asset it is scheduled on got an
+event (a task's outlet, e.g. the labels fix) is run, with the events in its run conf
+(``asset_events``: asset name and extra). ``--trigger DAG --conf JSON`` runs one DAG by hand
+(then that step), like ``airflow dags trigger``.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ def airflow_env(cfg: PipelineConfig) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # This runner is the scheduler: a paused DAG would not be queued by asset events.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": cfg.lineage.namespace,
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
@@ -68,23 +77,67 @@ def migrate_airflow_db(env: dict[str, str]) -> None:
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def run_dag(dag_id: str, dates: list[str]) -> list[tuple[str, str, float]]:
-    """``dag.test`` of ``dag_id`` for each date, in order; returns (date, state, seconds), stops at a failure."""
-    import pendulum
+def _bag():
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-    dag = bag.get_dag(dag_id)
+    return bag
+
+
+def run_dag(dag_id: str, dates: list[str], conf: dict | None = None) -> list[tuple[str, str, float]]:
+    """``dag.test`` of ``dag_id`` for each date, in order; returns (date, state, seconds), stops at a failure."""
+    import pendulum
+
+    dag = _bag().dags[dag_id]
     results = []
     for ds in dates:
         start = time.perf_counter()
-        run = dag.test(logical_date=pendulum.parse(ds))
+        run = dag.test(logical_date=pendulum.parse(ds), run_conf=conf)
         state = str(getattr(run.state, "value", run.state))
         results.append((ds, state, time.perf_counter() - start))
         if state != "success":
             break
+    return results
+
+
+def queued_asset_runs() -> dict[str, list[dict]]:
+    """DAGs Airflow queued on asset events (``AssetDagRunQueue``), each with the latest event of
+    every queued asset (name, extra, time); the queue entries are taken (as the scheduler does)."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    found: dict[str, list[dict]] = {}
+    with create_session() as session:
+        for dag_id, asset_id in session.execute(select(AssetDagRunQueue.target_dag_id, AssetDagRunQueue.asset_id)):
+            event = session.scalars(select(AssetEvent).where(AssetEvent.asset_id == asset_id)
+                                    .order_by(AssetEvent.timestamp.desc()).limit(1)).first()
+            name = session.scalar(select(AssetModel.name).where(AssetModel.id == asset_id))
+            found.setdefault(dag_id, []).append({
+                "asset": name, "extra": dict(event.extra or {}) if event else {},
+                "timestamp": event.timestamp.isoformat() if event else None})
+        if found:
+            session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id.in_(list(found))))
+    return found
+
+
+def run_asset_triggered(limit: int = 10) -> list[tuple[str, str, str, float]]:
+    """The scheduler's asset step: run each queued DAG (for today's date) with its events in the
+    run conf, until nothing is queued (a run may queue more); returns (dag, date, state, seconds)."""
+    from datetime import UTC, datetime
+
+    results = []
+    for _ in range(limit):
+        queued = queued_asset_runs()
+        if not queued:
+            break
+        for dag_id, events in sorted(queued.items()):
+            today = datetime.now(UTC).date().isoformat()
+            console.print(f"asset event(s) {', '.join(e['asset'] for e in events)} -> running {dag_id}")
+            for ds, state, seconds in run_dag(dag_id, [today], conf={"asset_events": events}):
+                results.append((dag_id, ds, state, seconds))
     return results
 
 
@@ -136,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users-per-day", type=int)
     parser.add_argument("--no-generate", action="store_true", help="use the raw data already there")
     parser.add_argument("--verbose", action="store_true", help="Airflow task logs at INFO")
+    parser.add_argument("--trigger", metavar="DAG_ID", help="run only this DAG once (today), then the asset step")
+    parser.add_argument("--conf", default="{}", help="with --trigger: the run conf (JSON)")
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config)
@@ -145,6 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
     os.environ.update(env)  # before the first Airflow import: Airflow reads its settings once
+
+    if args.trigger:
+        migrate_airflow_db(env)
+        from datetime import UTC, datetime
+
+        runs = [(args.trigger, *run) for run in run_dag(args.trigger, [datetime.now(UTC).date().isoformat()],
+                                                         conf=json.loads(args.conf))]
+        if runs[0][2] == "success":
+            runs += run_asset_triggered()
+        for dag_id, ds, state, seconds in runs:
+            console.print(f"DAG RUN {dag_id} {ds}: {state} in {seconds:.1f}s")
+        return 0 if all(state == "success" for _, _, state, _ in runs) else 1
 
     if not args.no_generate:
         from datagen.generate import generate
@@ -163,8 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     results = run_dag(cfg.airflow.dag_id, dates)
     for ds, state, seconds in results:
         console.print(f"DAG RUN {cfg.airflow.dag_id} {ds}: {state} in {seconds:.1f}s")
+    triggered = run_asset_triggered()
+    for dag_id, ds, state, seconds in triggered:
+        console.print(f"DAG RUN {dag_id} {ds} (asset-triggered): {state} in {seconds:.1f}s")
     summary(cfg, [ds for ds, _, _ in results])
-    return 0 if all(state == "success" for _, state, _ in results) and len(results) == len(dates) else 1
+    ok = all(state == "success" for _, state, _ in results) and all(t[2] == "success" for t in triggered)
+    return 0 if ok and len(results) == len(dates) else 1
 
 
 if __name__ == "__main__":

@@ -12,12 +12,15 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder="dags")
 dag = bag.dags["user_pipeline"]
 spam = bag.dags["spam_filter"]
+fix = bag.dags["spam_labels_fix"]
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "order": [t.task_id for t in dag.topological_sort()],
     "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
     "spam_upstream": {t.task_id: sorted(t.upstream_task_ids) for t in spam.tasks},
     "spam_schedule": str(spam.schedule),
+    "fix_outlets": [str(o) for t in fix.tasks for o in t.outlets],
+    "fix_params": sorted(fix.params),
     "heavy": [m for m in ("apache_beam", "tensorflow", "tensorflow_transform") if m in sys.modules],
     "catchup": dag.catchup,
 }))
@@ -50,5 +53,8 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
         "label_agreement": ["train_spam_filter"], "label_noise": ["train_spam_filter"],
     }
     assert "reference.spam_labels" in parsed["spam_schedule"]
+    # The labels fix announces the new version on the asset the spam filter is scheduled on.
+    assert len(parsed["fix_outlets"]) == 1 and "reference.spam_labels" in parsed["fix_outlets"][0]
+    assert parsed["fix_params"] == ["accept_top", "labels_version", "new_version", "reviews"]
     assert parsed["heavy"] == []
     assert parsed["catchup"] is False

@@ -1,6 +1,7 @@
 """The backfill story end to end on generated data (``runner.demo_backfill``; slow: marked e2e).
 
-Two dates run with spam labels v1, the labels are fixed (v2), the config pin moves to v2, and
+Two dates run with spam labels v1, the labels are fixed (v2) by the spam_labels_fix DAG, whose
+asset event retrains the spam filter on v2, the config pin moves to v2, and
 ``lineage backfill --fixed reference.spam_labels`` recomputes through ``dag.test``. The new spam
 filter changes the quarantine of every date; whether the kept users change is up to the data,
 and the test asserts that a date whose kept users did not change skips clean, preprocess and
@@ -16,12 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from conf import load_config
 from lineage import backfill
 from lineage.catalog import Catalog
-from lineage.store import LineageStore, configured_log_paths
+from lineage.store import LineageStore, configured_log_paths, normalise_time, run_inputs, runs
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +105,24 @@ def test_the_demo_shows_the_impact_before_and_after(story):
     out = story["stdout"]
     assert "backfill plan (fixed)" in out and "check: the impact of the bad versions holds no current artifact" in out
     assert "(0 current," in out  # the last impact
+
+
+def test_the_labels_fix_triggered_retraining_through_the_asset(story):
+    """The fix ran as the spam_labels_fix DAG; its asset event queued spam_filter, which trained on
+    v2 before the backfill; the backfill's retraining then reused that model."""
+    cfg, report = story["cfg"], story["report"]
+    store = LineageStore.from_config(cfg)
+    store.ingest_files(configured_log_paths(cfg))
+    started = normalise_time(report["started_at"])
+    with store.connect() as conn:
+        fix = conn.execute(sa.select(runs.c.dag_id, runs.c.state).where(runs.c.job_name == "labels.noise",
+                                                                        runs.c.task_id == "fix_spam_labels")).all()
+        trained = conn.execute(
+            sa.select(runs.c.run_id, runs.c.dag_id, runs.c.start_time).join(
+                run_inputs, run_inputs.c.run_id == runs.c.run_id).where(
+                runs.c.job_name == "training.spam_filter", run_inputs.c.dataset == "reference.spam_labels",
+                run_inputs.c.partition == "version=v2", runs.c.skipped.is_(False))).all()
+    assert fix == [("spam_labels_fix", "COMPLETE")]
+    assert len(trained) == 1 and trained[0].dag_id == "spam_filter" and trained[0].start_time < started
+    outcome = {(t["dag_id"], t["task_id"]): t["outcome"] for t in report["tasks"]}
+    assert outcome[("spam_filter", "train_spam_filter")] == "skipped"

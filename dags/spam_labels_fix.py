@@ -1,0 +1,55 @@
+"""Commit a reviewed fix of the spam labels as a new version (triggered by hand, with params).
+
+    airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "accept_top": 60}'
+    airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "reviews": "/path/reviewed.csv"}'
+
+Runs ``python -m labels.noise --fix`` (the reviewed corrections, or the top K candidates of the
+label-noise review) and, on success, emits an event on the ``reference.spam_labels`` asset whose
+extra names the new version: the scheduler then runs the ``spam_filter`` DAG on it. The labels
+version the fix starts from is ``labels_version`` in the conf, else the ``spam.labels_version`` pin.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from conf.config import cached_config
+from runner.tasks import asset
+
+cfg = cached_config()
+SPAM_LABELS = asset("reference.spam_labels")
+
+with DAG(
+    dag_id="spam_labels_fix",
+    schedule=None,
+    start_date=pendulum.parse(cfg.airflow.start_date),
+    catchup=False,
+    max_active_runs=1,
+    tags=["lineage", "labels", "spam"],
+    params={
+        "new_version": Param(type="string", minLength=1, description="version id of the fixed labels"),
+        "labels_version": Param(cfg.spam.labels_version, type="string", description="the labels to fix"),
+        "accept_top": Param(None, type=["null", "integer"], minimum=1,
+                            description="accept the suggested label of the K best review candidates"),
+        "reviews": Param(None, type=["null", "string"], description="reviewed CSV of corrections"),
+    },
+    doc_md=__doc__,
+) as dag:
+
+    @task(task_id="fix_spam_labels", outlets=[SPAM_LABELS])
+    def fix_spam_labels(params=None, ti=None, run_id=None, logical_date=None, dag_run=None, outlet_events=None):
+        from runner.launch import run_module
+
+        decision = (["--accept-top", str(params["accept_top"])] if params.get("accept_top") is not None
+                    else ["--reviews", params["reviews"]] if params.get("reviews") else [])
+        if not decision:
+            raise ValueError("give accept_top or reviews in the conf")
+        last = run_module("labels.noise", ds=None, ti=ti, dag_run_id=run_id, logical_date=logical_date,
+                          dag_run=dag_run, config=cfg.source_path, extra_args=[
+                              "--fix", "--labels-version", params["labels_version"],
+                              "--new-version", params["new_version"], *decision])
+        outlet_events[SPAM_LABELS].extra = {"version": params["new_version"], "fixed_from": params["labels_version"]}
+        return last
+
+    fix_spam_labels()
