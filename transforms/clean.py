@@ -14,7 +14,7 @@ nothing is lost silently. Rules (``CleanConfig`` holds the thresholds):
 - postcode: upper case, single spaces.
 - date_of_birth: an age (whole years at ``ds``) outside [min_age, max_age] -> null, flag
   ``dob_out_of_range``; ``age_years`` is derived from it.
-- signup_date: after ``ds`` -> null, flag ``signup_in_future``; ``account_age_days`` derived.
+- signup_date (and signup_ts): after ``ds`` -> null, flag ``signup_in_future``; ``account_age_days`` derived.
 - employment_status / signup_channel: to the vocabulary in ``schema``; other -> null, flag.
 - activity counts (views, applications, days since): negative or above
   ``max_activity_count`` -> null, flag ``<column>_out_of_range``.
@@ -159,6 +159,7 @@ def clean_users(table: pa.Table, *, ds: str, run_id: str, cfg: CleanConfig) -> p
     bad = account_age.notna() & (account_age < 0)
     flags.add(bad, "signup_in_future")
     frame["signup_date"] = frame["signup_date"].where(~bad.fillna(False).to_numpy(), None)
+    frame["signup_ts"] = frame["signup_ts"].where(~bad.fillna(False).to_numpy(), pd.NaT)
     frame["account_age_days"] = account_age.where(~bad, pd.NA)
 
     for column in COUNT_COLUMNS:

@@ -67,6 +67,14 @@ def _as_date(values: pd.Series, column: str, fmt: str) -> tuple[pd.Series, pd.Se
     return parsed.dt.date.where(~bad & parsed.notna(), None), _reason(bad, column, f"not a date ({fmt})", text)
 
 
+def _as_timestamp(values: pd.Series, column: str, fmt: str) -> tuple[pd.Series, pd.Series]:
+    """UTC timestamps (the sources send UTC) and a per-row error message."""
+    text = values.astype("string").str.strip()
+    parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+    bad = ~_blank(values) & parsed.isna()
+    return parsed, _reason(bad, column, f"not a timestamp ({fmt})", text)
+
+
 def _reason(bad: pd.Series, column: str, what: str, text: pd.Series) -> pd.Series:
     out = pd.Series("", index=bad.index, dtype="string")
     if bad.any():
@@ -109,8 +117,10 @@ def _web_to_staged(raw: pd.DataFrame, ds: date) -> tuple[pd.DataFrame, pd.Series
         out[target] = _text(raw[column])
     out["date_of_birth"], err = _as_date(raw["birth_date"], "birth_date", "%Y-%m-%d")
     errors.append(err)
-    signup, err = _as_date(raw["signup_ts"].astype("string").str.slice(0, 19), "signup_ts", "%Y-%m-%dT%H:%M:%S")
-    out["signup_date"] = signup
+    signup, err = _as_timestamp(raw["signup_ts"].astype("string").str.slice(0, 19), "signup_ts",
+                                "%Y-%m-%dT%H:%M:%S")
+    out["signup_ts"] = signup
+    out["signup_date"] = signup.dt.date.where(signup.notna(), None)
     errors.append(err)
     for target, column in [("tenure_months", "tenure_months"), ("job_page_views_7d", "job_views_7d"),
                            ("applications_30d", "applications_30d"),
@@ -135,9 +145,9 @@ def _mobile_to_staged(raw: pd.DataFrame, ds: date) -> tuple[pd.DataFrame, pd.Ser
     errors.append(err)
     epoch_ms, err = _as_int(raw["signup_epoch_ms"], "signup_epoch_ms")
     errors.append(err)
-    out["signup_date"] = pd.to_datetime(epoch_ms, unit="ms", errors="coerce").dt.date.where(
-        epoch_ms.notna(), None
-    )
+    signup = pd.to_datetime(epoch_ms, unit="ms", errors="coerce", utc=True).dt.floor("s")
+    out["signup_ts"] = signup
+    out["signup_date"] = signup.dt.date.where(signup.notna(), None)
     tenure_years, err = _as_float(raw["tenure_years"], "tenure_years")
     errors.append(err)
     out["tenure_months"] = (tenure_years * 12).round().astype("Int64")
@@ -169,6 +179,7 @@ def _partner_to_staged(raw: pd.DataFrame, ds: date) -> tuple[pd.DataFrame, pd.Se
     out["date_of_birth"], err = _as_date(raw["DOB"], "DOB", "%Y%m%d")
     errors.append(err)
     out["signup_date"], err = _as_date(raw["REGISTERED"], "REGISTERED", "%Y-%m-%d")
+    out["signup_ts"] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")  # a date only
     errors.append(err)
     for target, column in [("tenure_months", "TENURE_M"), ("job_page_views_7d", "VIEWS7"),
                            ("applications_30d", "APPS30")]:

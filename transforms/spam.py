@@ -19,9 +19,9 @@ for ~1 point of F1.
 **Account signals** (each a boolean per user; thresholds in ``spam.signals`` of the config):
 
 - ``signup_burst``: at least ``burst_min_signups`` signups in the same minute from the same
-  channel (counted over the whole partition, see ``burst_keys``). Needs a signup time;
-  ``STAGED_USERS`` carries only ``signup_date``, so until it carries ``signup_ts`` the de-spam
-  job reports this signal as unavailable rather than firing it on whole days.
+  channel (counted over the whole partition, see ``burst_keys``). Needs a signup time
+  (``signup_ts``; partner records carry only a date, so they never count); without the column
+  the de-spam job reports this signal as unavailable rather than firing it on whole days.
 - ``disposable_email``: the e-mail domain (or a parent domain) is in ``DISPOSABLE_EMAIL_DOMAINS``.
 - ``link_phone_density``: links and phone numbers / short codes per word of profile text at
   least ``min_link_phone_density``.

@@ -67,6 +67,7 @@ def clean_users(day: str, n: int, *, seed: int = 0, null_share: float = 0.1) -> 
         "country": _with_nulls(country, rng, null_share, pa.string()),
         "postcode": pa.nulls(n, pa.string()),
         "signup_date": pa.nulls(n, pa.date32()),
+        "signup_ts": pa.nulls(n, pa.timestamp("ms", tz="UTC")),
         "signup_channel": _with_nulls(channel, rng, null_share, pa.string()),
         "employment_status": _with_nulls(employment, rng, null_share, pa.string()),
         "tenure_months": _with_nulls(tenure, rng, null_share, pa.int64()),

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -46,9 +46,10 @@ def test_a_good_row_is_normalised_and_unflagged():
 def test_each_rule_nulls_the_bad_value_and_flags_it():
     row = _clean(_staged(email="not-an-email", phone="12", country="Narnia",
                          date_of_birth=date(1850, 1, 1), signup_date=date(2026, 3, 1),
+                         signup_ts=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
                          employment_status="pirate", job_page_views_7d=-2, applications_30d=999999,
                          tenure_months=5000))
-    for column in ("email", "phone", "country", "date_of_birth", "age_years", "signup_date",
+    for column in ("email", "phone", "country", "date_of_birth", "age_years", "signup_date", "signup_ts",
                    "account_age_days", "employment_status", "job_page_views_7d", "applications_30d",
                    "tenure_months"):
         assert row[column] is None, column

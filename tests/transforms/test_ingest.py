@@ -5,6 +5,7 @@ import pyarrow as pa
 from transforms.ingest import SOURCES, parse_lines, read_header
 from transforms.schema import DEAD_LETTER, STAGED_USERS
 
+SIGNUP_TS = "2025-12-30T14:03:11+00:00"
 WEB_ROW = ("W0000001,Ann,Lee,ann@example.com,07700 900123,1990-01-02,GB,AB1 2CD,2025-12-30T14:03:11,"
            "organic,Employed,12,3,1,4,5,hello")
 
@@ -22,6 +23,7 @@ def test_web_rows_map_to_the_typed_schema():
     assert row["source_record_id"] == "web:W0000001"
     assert row["date_of_birth"].isoformat() == "1990-01-02"
     assert row["signup_date"].isoformat() == "2025-12-30"
+    assert row["signup_ts"].isoformat() == SIGNUP_TS  # to the second, in UTC (the burst signal needs it)
     assert (row["tenure_months"], row["source"], row["ds"], row["ingest_run_id"]) == (12, "web", "2026-01-01", "r1")
     assert dead.num_rows == 0
 
@@ -69,6 +71,7 @@ def test_mobile_json_lines_flatten_and_reject_non_objects():
     assert (row["first_name"], row["tenure_months"], row["job_page_views_7d"]) == ("Ann", 30, 7)
     assert row["date_of_birth"].isoformat() == "1990-01-02"
     assert row["signup_date"].isoformat() == "2026-01-01"
+    assert row["signup_ts"].isoformat() == "2026-01-01T00:00:00+00:00"
     assert row["email"] is None  # absent keys are missing values, not errors
     assert dead.column("reason")[1].as_py() == "JSON value is a list, not an object"
 
@@ -80,5 +83,6 @@ def test_partner_names_codes_and_dates_become_days_before_ds():
     assert (row["first_name"], row["last_name"], row["employment_status"]) == ("Ann", "Lee", "unemployed")
     assert (row["resume_updated_days_ago"], row["last_login_days_ago"]) == (31, 1)
     assert row["signup_channel"] == "partner"
+    assert row["signup_date"].isoformat() == "2025-01-01" and row["signup_ts"] is None  # partners send a date
     assert dead.num_rows == 0
     assert isinstance(users, pa.Table)
