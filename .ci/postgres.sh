@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Start a throwaway PostgreSQL server on loopback for the lineage store's PostgreSQL test and
+# print its SQLAlchemy URL, then its stop command. Installs Debian's postgresql first if it is missing (CI runs on
+# Debian with its package registry); exits non-zero, saying why, if that is not possible.
+set -euo pipefail
+find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+PGBIN=$(find_bin || true)
+if [ -z "$PGBIN" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q postgresql >&2 || { apt-get update -q >&2 && apt-get install -y -q postgresql >&2; } || true
+  PGBIN=$(find_bin || true)
+fi
+[ -n "$PGBIN" ] || { echo "postgres.sh: no PostgreSQL server binaries (and could not install them)" >&2; exit 1; }
+PORT=${PGPORT_CI:-55432}
+DIR=$(mktemp -d /tmp/ci-postgres.XXXXXX)
+RUN=()
+if [ "$(id -u)" = 0 ]; then
+  # The server refuses to run as root: run it as the package's postgres user.
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+  chown postgres "$DIR"
+  RUN=(runuser -u postgres --)
+fi
+"${RUN[@]}" "$PGBIN/initdb" -D "$DIR/data" -A trust -U postgres >&2
+"${RUN[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off" start >&2
+echo "postgresql+pg8000://postgres@127.0.0.1:$PORT/postgres"
+echo "${RUN[*]} $PGBIN/pg_ctl -D $DIR/data -m fast stop"
