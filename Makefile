@@ -36,6 +36,8 @@ lint: install
 bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG; then gates at 1M rows (not tests)
 	$(PY) -m bench.run --users 100000
 	$(PY) -m expectations.bench --rows 1000000
+	$(PY) -m lineage.bench_store --runs 100000
+	$(PY) -m bench.backfill --days 3 --users-per-day 2000
 
 clean:
 	rm -rf _data
