@@ -83,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     env["PIPELINE_DATA_ROOT"] = root
     console.print(f"data root {root}: {args.days} dates x {args.users_per_day} users, labels v1")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "runner.local", "--days", str(args.days),
-                    "--users-per-day", str(args.users_per_day)], env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "runner.local", "--days", str(args.days),
+                           "--users-per-day", str(args.users_per_day)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        console.print(done.stdout[-3000:], done.stderr[-3000:])
+        return 1
     pipeline_seconds = time.perf_counter() - start
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "runner.demo_backfill", "--days", str(args.days), "--skip-pipeline"],
