@@ -83,13 +83,15 @@ def train(out: Path) -> int:
 def despam(cfg: PipelineConfig, ds: str, out: Path) -> int:
     """Score the ingested users with the same spam filter and rule, in one process."""
     from training.spam_filter import load_model_file, model_file_uri, resolve_model
-    from transforms.spam import split_spam
+    from transforms.spam import BURST_TIME_COLUMN, burst_keys, count_keys, split_spam
 
     catalog = Catalog(cfg)
     manifest = resolve_model(catalog, cfg)
     model = load_model_file(model_file_uri(catalog, manifest))
     table = catalog.read_table("staging.users_ingested", ds)
-    kept, quarantined = split_spam(table, model, manifest.version, cfg.spam)
+    frame = table.select([BURST_TIME_COLUMN, "signup_channel"]).to_pandas()
+    bursts = count_keys(burst_keys(frame[BURST_TIME_COLUMN], frame["signup_channel"]))  # as the job does
+    kept, quarantined = split_spam(table, model, manifest.version, cfg.spam, bursts)
     pq.write_table(kept, out / "despammed.parquet")
     pq.write_table(quarantined, out / "quarantine.parquet")
     return table.num_rows
