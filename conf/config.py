@@ -98,6 +98,18 @@ class TrainConfig(_Strict):
     seed: int = 7
 
 
+class ServeConfig(_Strict):
+    """``lineage serve``: the HTTP service over the store (lineage/service.py)."""
+
+    host: str = "127.0.0.1"  # loopback unless you mean it
+    port: int = 5000  # OpenLineage's http transport posts to <url>/api/v1/lineage, as for Marquez
+    max_body_bytes: int = 10_000_000  # larger requests are refused (413)
+    # The write token is read from this environment variable (never from the config file);
+    # when it is set, POSTs need "Authorization: Bearer <token>".
+    write_token_env: str = "LINEAGE_WRITE_TOKEN"
+    max_batch_events: int = 5_000  # events the writer commits per transaction (group commit)
+
+
 class LineageConfig(_Strict):
     namespace: str = "user_pipeline"
     openlineage: dict[str, Any] = Field(default_factory=dict)
@@ -107,6 +119,7 @@ class LineageConfig(_Strict):
     # Set by load_config from the environment: True when the standard OpenLineage variables are
     # present, in which case openlineage-python configures itself from them.
     use_openlineage_env: bool = False
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
 
 class AirflowConfig(_Strict):

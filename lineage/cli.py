@@ -7,6 +7,7 @@
     lineage versions DATASET                           every version per partition, current or not
     lineage as-of TIME [--dataset D]                   the store as it stood then
     lineage check [--strict]                           incomplete/failed runs, conflicts, duplicates, external inputs
+    lineage serve [--host H] [--port P]                the HTTP service: producers post events, people browse
     lineage backfill DATASET@BAD_VERSION [--dry-run]   plan, then recompute through Airflow (or: --fixed DATASET)
 
 Every query first ingests the configured log (``--no-ingest`` skips it); ``--as-of TIME``
@@ -78,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partition", help="only this partition of the bad dataset")
     p.add_argument("--no-catalog", action="store_true",
                    help="with --fixed: ignore the committed manifests, use lineage alone")
+    p = sub.add_parser("serve", parents=[common], help="HTTP service: OpenLineage endpoint, queries, web pages")
+    p.add_argument("--host", help="default: lineage.serve.host of the config (127.0.0.1)")
+    p.add_argument("--port", type=int, help="default: lineage.serve.port of the config")
     return parser
 
 
@@ -92,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = LineageStore(args.store) if args.store else LineageStore.from_config(cfg)
         if args.command == "ingest":
             return _ingest(store, cfg, args, console)
+        if args.command == "serve":
+            from lineage.service import serve
+
+            if cfg is None:
+                raise LineageUsageError("lineage serve needs the pipeline config (--config)")
+            serve(cfg, store, args.host, args.port)
+            return 0
         if not getattr(args, "no_ingest", False) and cfg is not None:
             for report in store.ingest_files(configured_log_paths(cfg)):
                 _note_ingest(report, err)

@@ -1,0 +1,223 @@
+"""``lineage serve``: the OpenLineage endpoint, the Marquez-compatible and version-aware reads, the
+pages, and a live server under concurrent producers (loopback only)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from fastapi.testclient import TestClient
+
+from lineage.service import create_app
+from lineage.store import LineageStore, events
+from lineage.synth import EventFactory, ds
+from tests.lineage.test_queries import story_events
+
+TOKEN = "s3cret-token-value"
+
+
+def _store(tmp_path) -> LineageStore:
+    return LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+
+
+def _count(store: LineageStore) -> int:
+    with store.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+
+
+@pytest.fixture
+def story(tmp_path):
+    store = _store(tmp_path)
+    with TestClient(create_app(store)) as client:
+        response = client.post("/api/v1/lineage/batch", json=story_events()[0])
+        assert response.status_code == 201, response.text
+        yield client, store
+
+
+def test_events_post_one_by_one_like_the_openlineage_http_transport_and_twice_is_once(tmp_path):
+    store = _store(tmp_path)
+    event = story_events()[0][0]
+    with TestClient(create_app(store)) as client:
+        assert client.post("/api/v1/lineage", json=event).status_code == 201
+        assert client.post("/api/v1/lineage", json=event).status_code == 201
+        packed = gzip.compress(json.dumps(event).encode())
+        sent = client.post("/api/v1/lineage", content=packed,
+                           headers={"content-encoding": "gzip", "content-type": "application/json"})
+        assert sent.status_code == 201
+    assert _count(store) == 1
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"{not json", "malformed JSON"),
+    (b"", "empty body"),
+    (b"[1, 2]", "expected a JSON object"),
+    (json.dumps({"eventTime": "2026-01-01T00:00:00Z", "producer": "p", "schemaURL": "s",
+                 "run": {}, "job": {"namespace": "n", "name": "j"}}).encode(), "run.runId is required"),
+    (json.dumps({"producer": "p", "schemaURL": "s", "run": {"runId": "r"},
+                 "job": {"namespace": "n", "name": "j"}}).encode(), "eventTime is required"),
+    (json.dumps({"eventTime": "yesterday", "producer": "p", "schemaURL": "s", "run": {"runId": "r"},
+                 "job": {"namespace": "n", "name": "j"}}).encode(), "bad eventTime"),
+])
+def test_bad_events_get_400_saying_what_is_wrong_and_nothing_is_stored(tmp_path, body, message):
+    store = _store(tmp_path)
+    with TestClient(create_app(store)) as client:
+        response = client.post("/api/v1/lineage", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and message in response.json()["detail"]
+    assert _count(store) == 0
+
+
+def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(tmp_path):
+    store = _store(tmp_path)
+    good = story_events()[0][:3]
+    bad = {**good[0], "job": {"namespace": "n"}}
+    with TestClient(create_app(store)) as client:
+        refused = client.post("/api/v1/lineage/batch", json=[*good, bad])
+        accepted = client.post("/api/v1/lineage/batch", json={"events": good})
+    assert refused.status_code == 400 and "[3] job.name is required" in refused.json()["detail"]
+    assert accepted.status_code == 201 and accepted.json()["accepted"] == 3
+    assert _count(store) == 3
+
+
+def test_oversized_bodies_are_refused(tmp_path):
+    store = _store(tmp_path)
+    with TestClient(create_app(store, max_body_bytes=1000)) as client:
+        response = client.post("/api/v1/lineage/batch", json=story_events()[0])
+        packed = gzip.compress(json.dumps([story_events()[0][0]] * 50).encode())
+        bomb = client.post("/api/v1/lineage/batch", content=packed, headers={"content-encoding": "gzip"})
+    assert response.status_code == 413 and bomb.status_code == 413
+    assert _count(store) == 0
+
+
+def test_writes_need_the_token_when_one_is_configured_and_it_is_never_logged(tmp_path, caplog):
+    store = _store(tmp_path)
+    event = story_events()[0][0]
+    caplog.set_level(logging.DEBUG)
+    with TestClient(create_app(store, write_token=TOKEN)) as client:
+        assert client.post("/api/v1/lineage", json=event).status_code == 401
+        assert client.post("/api/v1/lineage", json=event, headers={"authorization": "Bearer nope"}).status_code == 401
+        assert client.post("/api/v1/lineage", json=event,
+                           headers={"authorization": f"Bearer {TOKEN}"}).status_code == 201
+        assert client.get("/api/v1/check").status_code == 200  # reads are open
+    assert _count(store) == 1
+    assert TOKEN not in caplog.text
+
+
+def test_marquez_lineage_graph_of_a_dataset(story):
+    client, _ = story
+    graph = client.get("/api/v1/lineage", params={"nodeId": "dataset:user_pipeline:curated.users_clean",
+                                                  "depth": 1}).json()["graph"]
+    nodes = {n["id"]: n for n in graph}
+    clean = nodes["dataset:user_pipeline:curated.users_clean"]
+    assert clean["type"] == "DATASET"
+    assert {e["origin"] for e in clean["inEdges"]} == {"job:user_pipeline:beam_jobs.clean"}
+    assert {e["destination"] for e in clean["outEdges"]} >= {"job:user_pipeline:beam_jobs.preprocess",
+                                                             "job:user_pipeline:expectations.gate"}
+    assert "job:user_pipeline:beam_jobs.ingest" not in nodes  # two hops away, depth 1 stops before
+    missing = client.get("/api/v1/lineage", params={"nodeId": "dataset:user_pipeline:nope"})
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+    assert client.get("/api/v1/lineage", params={"nodeId": "table:x"}).status_code == 400
+
+
+def test_marquez_versions_and_runs(story):
+    client, _ = story
+    versions = client.get("/api/v1/namespaces/user_pipeline/datasets/curated.users_clean/versions").json()
+    assert versions["totalCount"] == len(versions["versions"]) >= 4
+    assert {"C1", "C1'"} <= {v["version"] for v in versions["versions"]}
+    job_runs = client.get("/api/v1/namespaces/user_pipeline/jobs/beam_jobs.clean/runs").json()
+    assert job_runs["totalCount"] >= 4 and job_runs["runs"][0]["facets"]["airflow"]["dagId"] == "user_pipeline"
+
+
+def test_version_aware_reads_and_plan(story):
+    client, _ = story
+    impact = client.get("/api/v1/impact", params={"artifact": "reference.spam_labels@L1"}).json()
+    current = {a["version"] for a in impact["artifacts"] if a["status"] == "current" and not a["seed"]}
+    assert {"J2", "J3", "M1"} <= current and "J1" not in current
+    upstream = client.get("/api/v1/upstream", params={"artifact": "models.job_seeker@J2"}).json()
+    assert {"L1", "rW1"} <= {a["version"] for a in upstream["artifacts"]}
+    plan = client.get("/api/v1/backfill/plan", params={"artifact": "reference.spam_labels@L1"}).json()
+    assert [date[:10] for _, date, _ in plan["airflow_steps"]] == ["2026-01-02", "2026-01-03"]
+    unknown = client.get("/api/v1/impact", params={"artifact": "curated.users_clen@C1"})
+    assert unknown.status_code == 404 and "unknown dataset" in unknown.json()["detail"]
+    assert client.get("/api/v1/check").json()["problems"] == 0
+
+
+def test_pages_show_the_graph_with_the_impact_and_run_details(story):
+    client, _ = story
+    home = client.get("/", params={"q": "users_clean"}).text
+    assert "curated.users_clean" in home and "staging.users_ingested" not in home
+    page = client.get("/view", params={"artifact": "reference.spam_labels@L1", "query": "impact"}).text
+    assert "<svg" in page and "<script" not in page and "http://" not in page.split("<svg", 1)[1].split(">", 1)[1]
+    assert "superseded" in page and "current" in page
+    run_id = page.split("/runs/", 1)[1].split("'", 1)[0]
+    details = client.get(f"/runs/{run_id}").text
+    assert "DAG / task" in details and "user_pipeline" in details
+    assert client.get("/runs/no-such-run").status_code == 404
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A real uvicorn server on loopback in a thread."""
+    store = _store(tmp_path)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", store
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+def test_eight_concurrent_producers_lose_and_duplicate_nothing(live):
+    url, store = live
+    factory = EventFactory()
+    produced = []
+    for day in range(1000):  # 1,000 runs x (START, COMPLETE) = 2,000 events
+        produced += factory.run("beam_jobs.clean", "clean", f"2026-{1 + day // 28:02d}-{1 + day % 28:02d}",
+                                [ds("staging.users_despammed", "2026-01-01", f"s{day}")],
+                                [ds("curated.users_clean", "2026-01-01", f"c{day}")])
+    produced = produced * 2  # every event sent twice: the store keeps it once
+    shares = [produced[i::8] for i in range(8)]
+
+    def send(share):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for event in share:
+                assert client.post("/api/v1/lineage", json=event).status_code == 201
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, shares))
+    seconds = time.perf_counter() - started
+    assert _count(store) == len(produced) // 2
+    print(f"{len(produced)} events from 8 producers in {seconds:.1f}s: {len(produced) / seconds:,.0f}/s")
+
+
+def test_the_openlineage_client_http_transport_posts_to_us(live):
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+    url, store = live
+    client = OpenLineageClient(transport=HttpTransport(HttpConfig(url=url)))
+    event = story_events()[0][0]
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+    client.emit(RunEvent(eventType=RunState.START, eventTime=event["eventTime"], run=Run(runId=event["run"]["runId"]),
+                         job=Job(namespace="user_pipeline", name="beam_jobs.ingest"), producer="test"))
+    assert _count(store) == 1
