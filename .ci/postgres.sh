@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
 # Start a throwaway PostgreSQL server on loopback for the lineage store's PostgreSQL test and
-# print its SQLAlchemy URL, then its stop command. Installs Debian's postgresql first if it is missing (CI runs on
-# Debian with its package registry); exits non-zero, saying why, if that is not possible.
+# print its SQLAlchemy URL, then its stop command (.ci/system-packages.sh installs the server);
+# exits non-zero, saying why, if there is none.
 set -euo pipefail
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 PGBIN=$(find_bin || true)
-if [ -z "$PGBIN" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q postgresql >&2 || { apt-get update -q >&2 && apt-get install -y -q postgresql >&2; } || true
-  PGBIN=$(find_bin || true)
-fi
-[ -n "$PGBIN" ] || { echo "postgres.sh: no PostgreSQL server binaries (and could not install them)" >&2; exit 1; }
+[ -n "$PGBIN" ] || { echo "postgres.sh: no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 1; }
 PORT=${PGPORT_CI:-55432}
 DIR=$(mktemp -d /tmp/ci-postgres.XXXXXX)
 RUN=()

@@ -25,26 +25,22 @@ from tests.lineage.test_queries import story_events
 TOKEN = "s3cret-token-value"
 
 
-def _store(tmp_path) -> LineageStore:
-    return LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
-
-
 def _count(store: LineageStore) -> int:
     with store.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
 
 
 @pytest.fixture
-def story(tmp_path):
-    store = _store(tmp_path)
+def story(make_store):
+    store = make_store()
     with TestClient(create_app(store)) as client:
         response = client.post("/api/v1/lineage/batch", json=story_events()[0])
         assert response.status_code == 201, response.text
         yield client, store
 
 
-def test_events_post_one_by_one_like_the_openlineage_http_transport_and_twice_is_once(tmp_path):
-    store = _store(tmp_path)
+def test_events_post_one_by_one_like_the_openlineage_http_transport_and_twice_is_once(tmp_path, make_store):
+    store = make_store()
     event = story_events()[0][0]
     with TestClient(create_app(store)) as client:
         assert client.post("/api/v1/lineage", json=event).status_code == 201
@@ -67,16 +63,16 @@ def test_events_post_one_by_one_like_the_openlineage_http_transport_and_twice_is
     (json.dumps({"eventTime": "yesterday", "producer": "p", "schemaURL": "s", "run": {"runId": "r"},
                  "job": {"namespace": "n", "name": "j"}}).encode(), "bad eventTime"),
 ])
-def test_bad_events_get_400_saying_what_is_wrong_and_nothing_is_stored(tmp_path, body, message):
-    store = _store(tmp_path)
+def test_bad_events_get_400_saying_what_is_wrong_and_nothing_is_stored(tmp_path, body, message, make_store):
+    store = make_store()
     with TestClient(create_app(store)) as client:
         response = client.post("/api/v1/lineage", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400 and message in response.json()["detail"]
     assert _count(store) == 0
 
 
-def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(tmp_path):
-    store = _store(tmp_path)
+def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(tmp_path, make_store):
+    store = make_store()
     good = story_events()[0][:3]
     bad = {**good[0], "job": {"namespace": "n"}}
     with TestClient(create_app(store)) as client:
@@ -87,8 +83,8 @@ def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(tmp_path):
     assert _count(store) == 3
 
 
-def test_oversized_bodies_are_refused(tmp_path):
-    store = _store(tmp_path)
+def test_oversized_bodies_are_refused(tmp_path, make_store):
+    store = make_store()
     with TestClient(create_app(store, max_body_bytes=1000)) as client:
         response = client.post("/api/v1/lineage/batch", json=story_events()[0])
         packed = gzip.compress(json.dumps([story_events()[0][0]] * 50).encode())
@@ -97,8 +93,8 @@ def test_oversized_bodies_are_refused(tmp_path):
     assert _count(store) == 0
 
 
-def test_writes_need_the_token_when_one_is_configured_and_it_is_never_logged(tmp_path, caplog):
-    store = _store(tmp_path)
+def test_writes_need_the_token_when_one_is_configured_and_it_is_never_logged(tmp_path, caplog, make_store):
+    store = make_store()
     event = story_events()[0][0]
     caplog.set_level(logging.DEBUG)
     with TestClient(create_app(store, write_token=TOKEN)) as client:
@@ -170,9 +166,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live(tmp_path):
+def live(make_store):
     """A real uvicorn server on loopback in a thread."""
-    store = _store(tmp_path)
+    store = make_store()
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -44,9 +44,9 @@ def _rows(store: LineageStore) -> dict[str, list[tuple]]:
         return {t.name: sorted(tuple(r) for r in conn.execute(sa.select(t))) for t in (runs, run_inputs, run_outputs)}
 
 
-def test_ingesting_the_same_file_twice_changes_nothing(tmp_path):
+def test_ingesting_the_same_file_twice_changes_nothing(tmp_path, make_store):
     log = _write(tmp_path / "events.jsonl", _chain(EventFactory()))
-    store = _store(tmp_path)
+    store = make_store()
     first = store.ingest_file(log)
     counts = store.counts()
     assert (first.events_new, counts["runs"], counts["run_inputs"], counts["run_outputs"]) == (6, 3, 3, 3)
@@ -60,14 +60,14 @@ def test_ingesting_the_same_file_twice_changes_nothing(tmp_path):
     assert store.counts() | {"ingest_issues": 0} == counts | {"ingest_issues": 0}
 
 
-def test_complete_before_start_gives_the_same_rows(tmp_path):
+def test_complete_before_start_gives_the_same_rows(tmp_path, make_store):
     events = _chain(EventFactory())
-    in_order, reversed_ = _store(tmp_path, "a.db"), _store(tmp_path, "b.db")
+    in_order, reversed_ = make_store("a.db"), make_store("b.db")
     in_order.ingest_file(_write(tmp_path / "a.jsonl", events))
     reversed_.ingest_file(_write(tmp_path / "b.jsonl", events[::-1]))
     assert _rows(in_order) == _rows(reversed_)
     # And across ingests: the COMPLETEs first, the STARTs appended later.
-    split = _store(tmp_path, "c.db")
+    split = make_store("c.db")
     log = _write(tmp_path / "c.jsonl", [e for e in events if e["eventType"] == "COMPLETE"])
     split.ingest_file(log)
     assert {r[3] for r in _rows(split)["runs"]} == {"COMPLETE"}
@@ -76,11 +76,11 @@ def test_complete_before_start_gives_the_same_rows(tmp_path):
     assert _rows(split) == _rows(in_order)
 
 
-def test_a_run_without_a_terminal_event_is_incomplete(tmp_path):
+def test_a_run_without_a_terminal_event_is_incomplete(tmp_path, make_store):
     f = EventFactory()
     events = f.run("beam_jobs.ingest", "ingest", DAY, [ds("raw.users_web", DAY, "r")],
                    [ds("staging.users_ingested", DAY, "i")], complete=False)
-    store = _store(tmp_path)
+    store = make_store()
     store.ingest_file(_write(tmp_path / "events.jsonl", events))
     with store.connect() as conn:
         row = conn.execute(sa.select(runs)).mappings().one()
@@ -89,14 +89,14 @@ def test_a_run_without_a_terminal_event_is_incomplete(tmp_path):
     assert [r["job_name"] for r in queries.check(store).incomplete_runs] == ["beam_jobs.ingest"]
 
 
-def test_malformed_lines_are_reported_with_their_line_numbers_and_skipped(tmp_path):
+def test_malformed_lines_are_reported_with_their_line_numbers_and_skipped(tmp_path, make_store):
     good = _chain(EventFactory())
     log = tmp_path / "events.jsonl"
     lines = [json.dumps(good[0]), "not json at all", json.dumps(good[1])[:80], "[1, 2]",
              json.dumps({**good[2], "run": {"facets": {}}}), "", json.dumps({**good[2], "eventTime": "yesterday"}),
              json.dumps(good[1])]
     log.write_text("\n".join(lines) + "\n")
-    store = _store(tmp_path)
+    store = make_store()
     report = store.ingest_file(log)
     assert [(i.line, i.kind) for i in report.issues] == [(2, "malformed"), (3, "malformed"), (4, "malformed"),
                                                          (5, "malformed"), (7, "malformed")]
@@ -110,10 +110,10 @@ def test_malformed_lines_are_reported_with_their_line_numbers_and_skipped(tmp_pa
     assert len(queries.check(store).malformed_lines) == 5
 
 
-def test_incremental_ingest_reads_only_what_was_appended(tmp_path, monkeypatch):
+def test_incremental_ingest_reads_only_what_was_appended(tmp_path, monkeypatch, make_store):
     f = EventFactory()
     log = _write(tmp_path / "events.jsonl", _chain(f, n=1))
-    store = _store(tmp_path)
+    store = make_store()
     store.ingest_file(log)
     size = log.stat().st_size
     _write(log, _chain(f, day="2026-01-02", n=2), mode="a")
@@ -126,12 +126,12 @@ def test_incremental_ingest_reads_only_what_was_appended(tmp_path, monkeypatch):
     assert store.counts()["runs"] == 6
 
 
-def test_an_unterminated_last_line_waits_for_its_newline(tmp_path):
+def test_an_unterminated_last_line_waits_for_its_newline(tmp_path, make_store):
     events = _chain(EventFactory())
     log = tmp_path / "events.jsonl"
     text = "".join(json.dumps(e) + "\n" for e in events[:5])
     log.write_text(text + json.dumps(events[5])[:100])  # the writer is mid-append
-    store = _store(tmp_path)
+    store = make_store()
     report = store.ingest_file(log)
     assert report.pending_tail and report.events_new == 5 and not report.issues
     log.write_text(text + json.dumps(events[5]) + "\n")
@@ -139,10 +139,10 @@ def test_an_unterminated_last_line_waits_for_its_newline(tmp_path):
     assert report.events_new == 1 and not report.issues and not report.pending_tail
 
 
-def test_a_truncated_or_rotated_file_is_read_again(tmp_path):
+def test_a_truncated_or_rotated_file_is_read_again(tmp_path, make_store):
     f = EventFactory()
     log = _write(tmp_path / "events.jsonl", _chain(f, n=1) + _chain(f, day="2026-01-02", n=2))
-    store = _store(tmp_path)
+    store = make_store()
     store.ingest_file(log)
     _write(log, _chain(f, day="2026-01-03", n=3))  # rotated: a new, shorter file
     report = store.ingest_file(log)
@@ -154,10 +154,10 @@ def test_a_truncated_or_rotated_file_is_read_again(tmp_path):
     assert store.counts()["runs"] == 12
 
 
-def test_unknown_facets_are_kept_in_the_raw_event(tmp_path):
+def test_unknown_facets_are_kept_in_the_raw_event(tmp_path, make_store):
     events = _chain(EventFactory())
     events[1]["run"]["facets"]["myTeamFacet"] = {"owner": "data-eng", "_producer": "x", "_schemaURL": "y"}
-    store = _store(tmp_path)
+    store = make_store()
     store.ingest_file(_write(tmp_path / "events.jsonl", events))
     with store.connect() as conn:
         raw = conn.execute(sa.select(store_module.events.c.raw).where(
@@ -185,9 +185,9 @@ def _parent():
                      try_number=1)
 
 
-def test_events_of_the_real_emitter_are_ingested(cfg, memory_lineage, tmp_path):
+def test_events_of_the_real_emitter_are_ingested(cfg, memory_lineage, tmp_path, make_store):
     emitted, manifest = _emitted(cfg, memory_lineage, parent=_parent())
-    store = _store(tmp_path)
+    store = make_store()
     report = store.ingest_events(emitted)
     assert report.events_new == 2 and not report.issues
     with store.connect() as conn:
@@ -270,20 +270,20 @@ def _reference_store(tmp_path: Path, log: Path) -> LineageStore:
     return single
 
 
-def test_facets_of_unexpected_shape_do_not_stop_an_ingest(tmp_path):
+def test_facets_of_unexpected_shape_do_not_stop_an_ingest(tmp_path, make_store):
     events = _chain(EventFactory())
     events[1]["run"]["facets"]["parent"] = {"run": "not an object", "root": [1, 2]}
     events[1]["outputs"][0]["outputFacets"] = ["not", "an", "object"]
     events[1]["outputs"][0]["namespace"] = {"odd": True}
     events[1]["inputs"].append("not a dataset")
     events[3]["run"]["facets"]["airflowDagRun"] = "oops"
-    store = _store(tmp_path)
+    store = make_store()
     report = store.ingest_file(_write(tmp_path / "events.jsonl", events))
     assert report.events_new == 6 and not report.issues
     assert store.counts()["run_outputs"] == 3
 
 
-def test_a_skip_of_a_run_that_writes_nothing_is_recorded_from_its_run_facet(tmp_path, cfg, memory_lineage):
+def test_a_skip_of_a_run_that_writes_nothing_is_recorded_from_its_run_facet(tmp_path, cfg, memory_lineage, make_store):
     client, transport = memory_lineage
     emitter = LineageEmitter(cfg, client=client)
     ref = PartitionRef("curated.users_clean", "ds", DAY, "c1")
@@ -291,7 +291,7 @@ def test_a_skip_of_a_run_that_writes_nothing_is_recorded_from_its_run_facet(tmp_
         gate.skipped, gate.reused = True, "file:///data/curated/users_clean/ds=2026-01-01/_gates/c1.json"
     with step_run(cfg, "expectations.gate", [ref], emitter=emitter) as checked:
         pass
-    store = _store(tmp_path)
+    store = make_store()
     store.ingest_file(_write(tmp_path / "events.jsonl", [json.loads(Serde.to_json(e)) for e in transport.events]))
     with store.connect() as conn:
         skipped = dict(conn.execute(sa.select(runs.c.run_id, runs.c.skipped)).all())
