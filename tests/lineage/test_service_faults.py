@@ -1,0 +1,128 @@
+"""Faults around ``lineage serve`` (loopback only): the service SIGKILLed mid-load keeps every event
+it acknowledged and an intact store; with the service down a producer's composite transport still
+writes the JSONL log, and ingesting that log later completes the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from lineage.store import LineageStore, events
+from lineage.synth import EventFactory, ds
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(store_url: str, port: int, root: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_WRITE"))}
+    env["PIPELINE_DATA_ROOT"] = str(root)
+    proc = subprocess.Popen([sys.executable, "-m", "lineage.cli", "serve", "--store", store_url, "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/check", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise TimeoutError("lineage serve did not start")
+
+
+def _events(n_runs: int) -> list[dict]:
+    factory = EventFactory()
+    out = []
+    for i in range(n_runs):
+        out += factory.run("beam_jobs.clean", "clean", "2026-01-01", [ds("staging.users_despammed", "2026-01-01",
+                                                                          f"s{i}")],
+                           [ds("curated.users_clean", "2026-01-01", f"c{i}")])
+    return out
+
+
+def _stored_keys(store: LineageStore) -> set[tuple[str, str]]:
+    with store.connect() as conn:
+        return {tuple(r) for r in conn.execute(sa.select(events.c.run_id, events.c.event_type))}
+
+
+def test_a_sigkill_mid_load_loses_no_acknowledged_event_and_leaves_the_store_intact(tmp_path):
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    port = _free_port()
+    proc = _start(url, port, tmp_path)
+    produced = _events(3000)
+    acked: list[dict] = []
+    lock = threading.Lock()
+
+    def send(share: list[dict]) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for event in share:
+                try:
+                    if client.post("/api/v1/lineage", json=event).status_code == 201:
+                        with lock:
+                            acked.append(event)
+                except httpx.HTTPError:
+                    return  # the service is gone
+
+    threads = [threading.Thread(target=send, args=(produced[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    while len(acked) < 500:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for t in threads:
+        t.join()
+    assert 500 <= len(acked) < len(produced)
+
+    store = LineageStore(url)
+    with store.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+    stored = _stored_keys(store)
+    assert {(e["run"]["runId"], e["eventType"]) for e in acked} <= stored
+
+    # Restarted, the producers resend everything (they cannot know what got through): all of it once.
+    proc = _start(url, port, tmp_path)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for start in range(0, len(produced), 1000):
+                assert client.post("/api/v1/lineage/batch", json=produced[start:start + 1000]).status_code == 201
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert len(_stored_keys(store)) == len(produced)
+
+
+def test_with_the_service_down_the_composite_transport_keeps_the_log_and_ingest_completes_the_store(tmp_path):
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+    log = tmp_path / "events.jsonl"
+    client = OpenLineageClient(config={"transport": {
+        "type": "composite", "continue_on_failure": True, "continue_on_success": True,
+        "transports": [
+            {"type": "http", "url": f"http://127.0.0.1:{_free_port()}", "timeout": 1,
+             "retry": {"total": 0}},
+            {"type": "file", "log_file_path": str(log), "append": True},
+        ]}})
+    runs = [str(e["run"]["runId"]) for e in _events(3)[::2]]
+    for run_id in runs:
+        client.emit(RunEvent(eventType=RunState.START, eventTime="2026-01-01T00:00:00Z", run=Run(runId=run_id),
+                             job=Job(namespace="user_pipeline", name="beam_jobs.clean"), producer="test"))
+    assert len(log.read_text().splitlines()) == len(runs)
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_file(log)
+    assert {r for r, _ in _stored_keys(store)} == set(runs)
+    assert all(json.loads(line)["run"]["runId"] in runs for line in log.read_text().splitlines())
