@@ -56,6 +56,7 @@ from lineage.store import (
     LineageStore,
     LineageUsageError,
     MalformedEvent,
+    ParsedEvent,
     events,
     parse_event,
     run_inputs,
@@ -71,8 +72,9 @@ class BadEvent(ValueError):
     """An event the service refuses (the message says which field and why)."""
 
 
-def check_event(body: Any) -> None:
-    """Raise BadEvent unless ``body`` is a RunEvent with the fields the OpenLineage spec requires."""
+def check_event(body: Any) -> ParsedEvent:
+    """The parsed event, or BadEvent unless ``body`` is a RunEvent with the fields the OpenLineage
+    spec requires."""
     if not isinstance(body, dict):
         raise BadEvent(f"expected a JSON object (a RunEvent), got {type(body).__name__}")
     for field in ("eventTime", "producer", "schemaURL"):
@@ -96,7 +98,7 @@ def check_event(body: Any) -> None:
             if not isinstance(dataset, dict) or not dataset.get("namespace") or not dataset.get("name"):
                 raise BadEvent(f"{side}[{i}] needs a namespace and a name")
     try:
-        parse_event(body)
+        return parse_event(body)
     except MalformedEvent as exc:
         raise BadEvent(str(exc)) from None
 
@@ -111,7 +113,7 @@ class WriteQueue:
         self._thread = threading.Thread(target=self._run, name="lineage-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, items: list[dict]) -> concurrent.futures.Future:
+    def submit(self, items: list[ParsedEvent]) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((items, future))
         return future
@@ -137,7 +139,7 @@ class WriteQueue:
                 taken.append(more)
                 count += len(more[0])
             try:
-                report = self.store.ingest_events([e for items, _ in taken for e in items], source="http")
+                report = self.store.ingest_parsed([e for items, _ in taken for e in items], source="http")
                 for items, future in taken:
                     future.set_result({"accepted": len(items), "batch_new": report.events_new})
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
@@ -204,7 +206,7 @@ def create_app(store: LineageStore, *, max_body_bytes: int = 10_000_000, write_t
         except orjson.JSONDecodeError as exc:
             raise HTTPException(400, f"malformed JSON: {exc}") from None
 
-    async def store_events(items: list[dict]) -> dict:
+    async def store_events(items: list[ParsedEvent]) -> dict:
         return await asyncio.wrap_future(writer.submit(items))
 
     @app.post("/api/v1/lineage", status_code=201)
@@ -212,10 +214,10 @@ def create_app(store: LineageStore, *, max_body_bytes: int = 10_000_000, write_t
         authorise(request)
         body = await read_json(request)
         try:
-            check_event(body)
+            parsed = check_event(body)
         except BadEvent as exc:
             raise HTTPException(400, f"not stored: {exc}") from None
-        return await store_events([body])
+        return await store_events([parsed])
 
     @app.post("/api/v1/lineage/batch", status_code=201)
     async def post_batch(request: Request) -> dict:
@@ -224,16 +226,16 @@ def create_app(store: LineageStore, *, max_body_bytes: int = 10_000_000, write_t
         items = body.get("events") if isinstance(body, dict) else body
         if not isinstance(items, list):
             raise HTTPException(400, "expected a JSON array of RunEvents (or {\"events\": [...]})")
-        problems = []
+        problems, parsed = [], []
         for i, item in enumerate(items):
             try:
-                check_event(item)
+                parsed.append(check_event(item))
             except BadEvent as exc:
                 problems.append(f"[{i}] {exc}")
         if problems:
             raise HTTPException(400, f"nothing stored: {len(problems)} of {len(items)} events refused: "
                                      + "; ".join(problems[:20]))
-        return await store_events(items) if items else {"accepted": 0, "batch_new": 0}
+        return await store_events(parsed) if parsed else {"accepted": 0, "batch_new": 0}
 
     # -- Marquez-compatible reads ---------------------------------------------------------------
     @app.get("/api/v1/lineage")
