@@ -743,11 +743,15 @@ class LineageStore:
             # Runs with events from earlier batches (START ingested before, or out of order).
             fresh = {p.key for p in new}
             for chunk in _chunks(existing):
-                query = sa.select(events.c.event_key, events.c.raw).where(events.c.run_id.in_(chunk))
-                for key, raw in conn.execute(query):
+                # Stored events were checked and keyed when they arrived: rebuild them from their
+                # columns (parsing the JSON again, not hashing it again).
+                query = sa.select(events.c.event_key, events.c.run_id, events.c.event_type, events.c.event_time,
+                                  events.c.job_namespace, events.c.job_name, events.c.raw).where(
+                    events.c.run_id.in_(chunk))
+                for key, run_id, event_type, event_time, namespace, job, raw in conn.execute(query):
                     if key not in fresh:
-                        old = parse_event(_loads(raw), raw)
-                        by_run[old.run_id].append(old)
+                        by_run[run_id].append(ParsedEvent(key, run_id, event_type, event_time, namespace, job, raw,
+                                                          _loads(raw)))
             for table in (runs, run_inputs, run_outputs):
                 for chunk in _chunks(existing):
                     conn.execute(table.delete().where(table.c.run_id.in_(chunk)))
