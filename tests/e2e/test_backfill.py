@@ -11,19 +11,17 @@ train, and that nothing current derives from v1 afterwards.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from conf import load_config
 from lineage import backfill
 from lineage.catalog import Catalog
 from lineage.store import LineageStore, configured_log_paths, normalise_time, run_inputs, runs
+from tests.e2e.small_config import small_config
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +31,8 @@ DATES = ["2026-01-01", "2026-01-02"]
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
     root = tmp_path_factory.mktemp("backfill")
-    raw = yaml.safe_load((Path(__file__).parents[2] / "conf" / "pipeline.yaml").read_text())
-    raw["data_root"] = str(root / "data")
-    raw["datagen"]["users_per_day"] = 500
-    raw["preprocess"]["window_days"] = 2
-    raw["train"]["epochs"] = 2
-    config = root / "pipeline.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "AIRFLOW", "PIPELINE"))}
-    env["PIPELINE_CONFIG"] = str(config)
-    before = {}
+    config, env = small_config(root, users_per_day=500)
+    data_root = root / "data"
 
     def snapshot():
         catalog = Catalog(load_config(config))
@@ -56,8 +46,8 @@ def story(tmp_path_factory):
     demo = subprocess.run([sys.executable, "-m", "runner.demo_backfill", "--days", "2", "--skip-pipeline",
                            "--accept-top", "60"], env=env, capture_output=True, text=True, timeout=1800)
     assert demo.returncode == 0, demo.stdout[-5000:] + demo.stderr[-3000:]
-    fixed_config = Path(raw["data_root"]) / "demo" / "pipeline.v2.yaml"
-    reports = sorted((Path(raw["data_root"]) / "reports" / "backfill").glob("*.json"))
+    fixed_config = data_root / "demo" / "pipeline.v2.yaml"
+    reports = sorted((data_root / "reports" / "backfill").glob("*.json"))
     return {"env": {**env, "PIPELINE_CONFIG": str(fixed_config)}, "cfg": load_config(fixed_config),
             "before": before, "after": snapshot(), "report": json.loads(reports[-1].read_text()),
             "stdout": demo.stdout}

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conf import load_config
 from lineage.catalog import Catalog
+from tests.e2e.small_config import small_config
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +34,7 @@ STEPS = [
 def pipeline_run(tmp_path_factory):
     """Generate two small days and run the DAG for both; then re-run the first date."""
     root = tmp_path_factory.mktemp("e2e")
-    raw = yaml.safe_load((Path(__file__).parents[2] / "conf" / "pipeline.yaml").read_text())
-    raw["data_root"] = str(root / "data")
-    raw["datagen"]["users_per_day"] = 700
-    raw["preprocess"]["window_days"] = 2
-    raw["train"]["epochs"] = 2
-    config = root / "pipeline.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "AIRFLOW", "PIPELINE"))}
-    env["PIPELINE_CONFIG"] = str(config)
+    config, env = small_config(root, users_per_day=700)
 
     def run(*args):
         done = subprocess.run([sys.executable, "-m", "runner.local", *args], env=env,
