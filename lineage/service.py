@@ -151,7 +151,7 @@ class WriteQueue:
 
 
 def create_app(store: LineageStore, *, max_body_bytes: int = 10_000_000, write_token: str | None = None,
-               max_batch_events: int = 5_000, namespace: str = "user_pipeline") -> FastAPI:
+               max_batch_events: int = 5_000) -> FastAPI:
     """The FastAPI application (``lineage serve`` runs it with uvicorn)."""
     writer = WriteQueue(store, max_batch_events)
 
@@ -477,7 +477,7 @@ def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | No
     settings = cfg.lineage.serve
     token = os.environ.get(settings.write_token_env) or None
     app = create_app(store, max_body_bytes=settings.max_body_bytes, write_token=token,
-                     max_batch_events=settings.max_batch_events, namespace=cfg.lineage.namespace)
+                     max_batch_events=settings.max_batch_events)
     log.info("lineage service on http://%s:%s (writes %s)", host or settings.host, port or settings.port,
              "need a bearer token" if token else "open")
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
