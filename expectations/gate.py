@@ -68,7 +68,9 @@ def validate_partition(cfg: PipelineConfig, dataset: str, value: str, *, store_r
     when the partition is not committed and KeyError when the dataset has no suite.
     """
     catalog = Catalog(cfg)
-    return _validate(cfg, catalog, catalog.require(dataset, value), store_results=store_results, run_id=run_id)
+    manifest = catalog.require(dataset, value)
+    return _validate(cfg, catalog, manifest, previous_partition(catalog, dataset, value),
+                     store_results=store_results, run_id=run_id)
 
 
 def fingerprint(cfg: PipelineConfig, manifest: Manifest, previous: Manifest | None) -> str:
@@ -79,11 +81,10 @@ def fingerprint(cfg: PipelineConfig, manifest: Manifest, previous: Manifest | No
         "previous": previous.version if previous else None})
 
 
-def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, *, store_results: bool,
-              run_id: str) -> GateResult:
+def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previous: Manifest | None, *,
+              store_results: bool, run_id: str) -> GateResult:
     started = time.perf_counter()
     dataset, value = manifest.dataset, manifest.ref.value
-    previous = previous_partition(catalog, dataset, value)
     context = SuiteContext(cfg, dataset, value, manifest, previous)
     checks = build_checks(context)
     table = catalog.read_table(dataset, value)
@@ -128,13 +129,14 @@ def run_gate(cfg: PipelineConfig, dataset: str, value: str, *, parent: ParentRun
         nominal_date = value
     with step_run(cfg, JOB, [manifest.ref], parent=parent, nominal_date=nominal_date, emitter=emitter,
                   engine=engine_facet(), integration="GREAT_EXPECTATIONS") as step:
+        previous = previous_partition(catalog, dataset, value)
         stored = None if force else store.load_result(cfg, dataset, value)
-        now = fingerprint(cfg, manifest, previous_partition(catalog, dataset, value))
-        if stored is not None and stored.success and (stored.version, stored.fingerprint) == (manifest.version, now):
+        if (stored is not None and stored.success and stored.version == manifest.version
+                and stored.fingerprint == fingerprint(cfg, manifest, previous)):
             step.skipped, step.reused = True, stored.results_uri
             attach(step, manifest.ref, stored)
             return stored
-        result = _validate(cfg, catalog, manifest, store_results=True, run_id=step.run_id)
+        result = _validate(cfg, catalog, manifest, previous, store_results=True, run_id=step.run_id)
         attach(step, manifest.ref, result)
         if not result.success:
             raise GateFailed(result)
