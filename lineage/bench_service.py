@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from lineage.bench_store import _targets, synth_log
+from lineage.bench_store import _percentiles, _targets, synth_log
 from lineage.store import LineageStore, metadata
 
 
@@ -35,12 +34,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"p50_ms": round(1000 * statistics.median(ordered), 1),
-            "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1), "n": len(ordered)}
 
 
 def _post_all(url: str, path: str, bodies: list[Any], threads: int) -> float:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,12 +18,7 @@ import sqlalchemy as sa
 
 from lineage.store import LineageStore, events
 from lineage.synth import EventFactory, ds
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.lineage.test_service import _free_port
 
 
 def _start(store_url: str, port: int, root: Path) -> subprocess.Popen:
