@@ -464,6 +464,17 @@ def _facet_map(run: Any) -> dict[str, Any]:
     return facets if isinstance(facets, dict) else {}
 
 
+# Built once: building an IN clause per batch cost more than running it (profiled, one-event
+# batches of the HTTP service). Expanding parameters keep the compiled form cacheable.
+_RUN_IDS = sa.bindparam("run_ids", expanding=True)
+_STORED_EVENTS_OF_RUNS = sa.select(
+    events.c.event_key, events.c.run_id, events.c.event_type, events.c.event_time, events.c.job_namespace,
+    events.c.job_name, events.c.raw, events.c.source_file, events.c.source_line,
+).where(events.c.run_id.in_(_RUN_IDS))
+_DELETE_RUN_ROWS = tuple(table.delete().where(table.c.run_id.in_(_RUN_IDS))
+                         for table in (runs, run_inputs, run_outputs))
+
+
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -671,8 +682,8 @@ class LineageStore:
             tally = IngestReport(path=path)
             try:
                 with self.engine.begin() as conn:
-                    new, duplicates = self._store_events(conn, tally, batch, path)
-                    tally.runs_updated = self._rebuild_runs(conn, new)
+                    new, duplicates, stored = self._store_events(conn, tally, batch, path)
+                    tally.runs_updated = self._rebuild_runs(conn, new, stored)
                     found = issues + duplicates
                     if found:
                         self._record_issues(conn, [{"path": i.path, "line": i.line, "kind": i.kind,
@@ -695,15 +706,19 @@ class LineageStore:
         report.issues.extend(issues)
 
     def _store_events(self, conn: Connection, tally: IngestReport, batch: list[tuple[int, ParsedEvent]],
-                      path: str) -> tuple[list[ParsedEvent], list[Issue]]:
-        """Insert the events not stored yet; the same event seen at another line is a duplicate."""
+                      path: str) -> tuple[list[ParsedEvent], list[Issue], dict[str, list[tuple]]]:
+        """Insert the events not stored yet; the same event seen at another line is a duplicate.
+
+        Also returns the events stored before this batch for the runs it touches (the runs to
+        rebuild need them): one read serves both."""
         seen: dict[str, tuple[str | None, int | None]] = {}
+        stored: dict[str, list[tuple]] = defaultdict(list)
         for chunk in _chunks(sorted({p.run_id for _, p in batch})):
-            # The stored events of these runs (a few each), through the primary key.
-            query = sa.select(events.c.event_key, events.c.source_file, events.c.source_line).where(
-                events.c.run_id.in_(chunk))
-            for key, source_file, source_line in conn.execute(query):
+            # The stored events of these runs (a few each), through the run_id index.
+            for key, run_id, event_type, event_time, namespace, job, raw, source_file, source_line in conn.execute(
+                    _STORED_EVENTS_OF_RUNS, {"run_ids": list(chunk)}):
                 seen[key] = (source_file, source_line)
+                stored[run_id].append((key, run_id, event_type, event_time, namespace, job, raw))
         new: list[ParsedEvent] = []
         duplicates: list[Issue] = []
         rows = []
@@ -726,35 +741,25 @@ class LineageStore:
         if rows:
             conn.execute(events.insert(), rows)
         tally.events_new = len(rows)
-        return new, duplicates
+        return new, duplicates, stored
 
-    def _rebuild_runs(self, conn: Connection, new: list[ParsedEvent]) -> int:
-        """Recompute the runs that got new events from all their stored events."""
+    def _rebuild_runs(self, conn: Connection, new: list[ParsedEvent], stored: dict[str, list[tuple]]) -> int:
+        """Recompute the runs that got new events from all their events (``stored``: the columns
+        of those from earlier batches, by run; a run has a row exactly when it has stored events)."""
         by_run: dict[str, list[ParsedEvent]] = defaultdict(list)
         for parsed in new:
             by_run[parsed.run_id].append(parsed)
         if not by_run:
             return 0
         run_ids = sorted(by_run)
-        existing: list[str] = []
-        for chunk in _chunks(run_ids):
-            existing += conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.in_(chunk))).scalars().all()
-        if existing:
-            # Runs with events from earlier batches (START ingested before, or out of order).
-            fresh = {p.key for p in new}
-            for chunk in _chunks(existing):
-                # Stored events were checked and keyed when they arrived: rebuild them from their
-                # columns (parsing the JSON again, not hashing it again).
-                query = sa.select(events.c.event_key, events.c.run_id, events.c.event_type, events.c.event_time,
-                                  events.c.job_namespace, events.c.job_name, events.c.raw).where(
-                    events.c.run_id.in_(chunk))
-                for key, run_id, event_type, event_time, namespace, job, raw in conn.execute(query):
-                    if key not in fresh:
-                        by_run[run_id].append(ParsedEvent(key, run_id, event_type, event_time, namespace, job, raw,
-                                                          _loads(raw)))
-            for table in (runs, run_inputs, run_outputs):
-                for chunk in _chunks(existing):
-                    conn.execute(table.delete().where(table.c.run_id.in_(chunk)))
+        existing = [run_id for run_id in run_ids if stored.get(run_id)]
+        for run_id in existing:
+            # Runs with events from earlier batches (START ingested before, or out of order). They
+            # were checked and keyed when they arrived: parsed again from their columns, not hashed.
+            by_run[run_id] += [ParsedEvent(*columns, _loads(columns[-1])) for columns in stored[run_id]]
+        for chunk in _chunks(existing):
+            for statement in _DELETE_RUN_ROWS:
+                conn.execute(statement, {"run_ids": list(chunk)})
         run_rows, input_rows, output_rows = [], [], []
         for run_id in run_ids:
             row, ins, outs = summarise_run(run_id, by_run[run_id])
