@@ -5,13 +5,16 @@
 Reads ``curated.users_clean`` and ``raw.job_outcomes`` for the ``preprocess.window_days`` days
 up to and including ``--ds`` (days not committed are named in the log, the lineage and the
 manifest; ``--ds`` itself must be committed), keeps users with an outcome, splits them
-train/eval by a salted hash of ``source_record_id``, analyses the train split with TFT and
-transforms both splits. Outputs:
+train/dev/test (``transforms.splits``: an id keeps the split it was first given, new ids fill each
+stratum's quotas), analyses the train split with TFT and transforms all three. Outputs:
 
 - ``features.users_transformed`` ds=<ds>: transformed features + ``source_record_id`` + ``split``
   + label, Parquet. Its manifest ``extra.transform_fn_version`` names the transform_fn below.
 - ``models.transform_fn`` version=<derivation of the inputs and this code>: the TFT output folder
   (``transform_fn/``, ``transformed_metadata/``, and the raw schema in ``metadata/``).
+- ``features.split_assignments`` ds=<ds>: every id's split up to ``--ds`` (the previous
+  partition's assignments, read as an input, plus today's new ids). Its manifest and the features
+  manifest carry the split report: counts and label rates per split against the stated tolerance.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 import attr
 import fsspec
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow_transform as tft
@@ -40,7 +42,7 @@ from lineage.catalog import Catalog, Manifest, PartitionRef, Producer, StagedPar
 from lineage.emit import ParentRun, step_run
 from lineage.naming import SCHEMA_BASE
 from lineage.versioning import code_version, derivation_version
-from transforms import features, tft_inputs, training_set
+from transforms import features, splits, tft_inputs, training_set
 from transforms.features import ID_COLUMN, LABEL, SPLIT_COLUMN
 
 JOB = "beam_jobs.preprocess"
@@ -48,6 +50,7 @@ CLEAN = "curated.users_clean"
 OUTCOMES = "raw.job_outcomes"
 FEATURES = "features.users_transformed"
 TRANSFORM_FN = "models.transform_fn"
+SPLIT_ASSIGNMENTS = "features.split_assignments"
 
 # The id and split ride along each row through TFT without being features.
 PASSTHROUGH = (ID_COLUMN, SPLIT_COLUMN)
@@ -69,7 +72,7 @@ def features_schema() -> pa.Schema:
 def preprocess_code_version(cfg: PipelineConfig) -> str:
     """Code version of this step: its modules, its config section and the TFT release."""
     return code_version(
-        sys.modules[__name__], features, tft_inputs, training_set,
+        sys.modules[__name__], features, splits, tft_inputs, training_set,
         config={"preprocess": cfg.preprocess.model_dump(), "tensorflow_transform": tft.__version__},
     )
 
@@ -108,38 +111,14 @@ class _ConcatOutcomes(beam.CombineFn):
         return training_set.latest_outcomes(pa.concat_tables([OUTCOMES_SCHEMA.empty_table(), *acc]))
 
 
-class _EvalCutoffs(beam.CombineFn):
-    """The per-label hash cutoffs of the exact, stable eval split over all labelled rows."""
-
-    def __init__(self, eval_fraction: float):
-        self.eval_fraction = eval_fraction
-
-    def create_accumulator(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        return []
-
-    def add_input(self, acc, table: pa.Table):
-        acc.append((table.column(LABEL).to_numpy(), table.column(training_set.SPLIT_HASH).to_numpy()))
-        return acc
-
-    def merge_accumulators(self, accs):
-        return [pair for acc in accs for pair in acc]
-
-    def extract_output(self, acc) -> dict[int, int | None]:
-        if not acc:
-            return {}
-        labels = np.concatenate([labels for labels, _ in acc])
-        hashes = np.concatenate([hashes for _, hashes in acc])
-        return training_set.eval_cutoffs(labels, hashes, self.eval_fraction)
-
-
-def _label_users(users: pa.Table, outcomes: pa.Table, salt: str) -> Iterator[pa.Table]:
+def _label_users(users: pa.Table, outcomes: pa.Table) -> Iterator[pa.Table]:
     labelled, _ = training_set.attach_labels(users, outcomes)
     if labelled.num_rows:
-        yield training_set.with_split_hash(labelled, salt)
+        yield labelled
 
 
-def _to_tft_inputs(table: pa.Table, cutoffs: dict[int, int | None]) -> Iterator[beam.pvalue.TaggedOutput]:
-    for split, part in training_set.split_parts(training_set.assign_split(table, cutoffs)):
+def _to_tft_inputs(table: pa.Table, assignments: pa.Table) -> Iterator[beam.pvalue.TaggedOutput]:
+    for split, part in splits.split_parts(splits.apply(table, assignments)):
         yield beam.pvalue.TaggedOutput(split, tft_inputs.raw_record_batch(part, passthrough=PASSTHROUGH))
 
 
@@ -152,22 +131,20 @@ def _to_features_table(element: tuple[pa.RecordBatch, dict]) -> pa.Table:
 
 
 class LabelAndSplitUsers(beam.PTransform):
-    """Clean user tables -> {"train", "eval"} PCollections of TFT raw record batches."""
+    """Clean user tables -> {"train", "dev", "test"} PCollections of TFT raw record batches."""
 
-    def __init__(self, outcomes: beam.PCollection, eval_fraction: float, salt: str):
+    def __init__(self, outcomes: beam.PCollection, assignments: beam.PCollection):
         super().__init__()
         self.outcomes = outcomes
-        self.eval_fraction = eval_fraction
-        self.salt = salt
+        self.assignments = assignments
 
     def expand(self, users):
         labelled = users | "AttachLabels" >> beam.FlatMap(
-            _label_users, outcomes=beam.pvalue.AsSingleton(self.outcomes), salt=self.salt
+            _label_users, outcomes=beam.pvalue.AsSingleton(self.outcomes)
         )
-        cutoffs = labelled | "EvalCutoffs" >> beam.CombineGlobally(_EvalCutoffs(self.eval_fraction))
         return labelled | "SplitToRecordBatches" >> beam.FlatMap(
-            _to_tft_inputs, cutoffs=beam.pvalue.AsSingleton(cutoffs)
-        ).with_outputs(training_set.TRAIN, training_set.EVAL)
+            _to_tft_inputs, assignments=beam.pvalue.AsSingleton(self.assignments)
+        ).with_outputs(*splits.SPLITS)
 
 
 def _tensor_adapter_config() -> TensorAdapterConfig:
@@ -182,41 +159,60 @@ def build_pipeline(
     *,
     user_files: list[str],
     outcome_files: list[str],
-    cfg: PipelineConfig,
+    assignments: pa.Table,
     features_staged: StagedPartition,
     transform_fn_dir: str,
 ) -> None:
-    """Wire the whole job: read, label, split, analyse + transform, write."""
+    """Wire the whole job: read, label, split (by ``assignments``), analyse + transform, write."""
     outcomes = (
         pipeline
         | "OutcomeFiles" >> beam.Create(outcome_files)
         | "ReadOutcomes" >> beam.io.ReadAllFromParquetBatched(columns=OUTCOME_COLUMNS, label="ReadOutcomeFiles")
         | "CombineOutcomes" >> beam.CombineGlobally(_ConcatOutcomes())
     )
-    splits = (
+    split = (
         pipeline
         | "UserFiles" >> beam.Create(user_files)
         | "ReadUsers" >> beam.io.ReadAllFromParquetBatched(columns=USER_COLUMNS, label="ReadUserFiles")
-        | "LabelAndSplit" >> LabelAndSplitUsers(
-            outcomes, cfg.preprocess.eval_fraction, cfg.preprocess.split_salt
-        )
+        | "LabelAndSplit" >> LabelAndSplitUsers(outcomes, pipeline | "Assignments" >> beam.Create([assignments]))
     )
     adapter_config = _tensor_adapter_config()
     (train, _), transform_fn = (
-        splits[training_set.TRAIN], adapter_config
+        split[splits.TRAIN], adapter_config
     ) | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(
         features.preprocessing_fn, output_record_batches=True
     )
-    eval_, _ = (
-        (splits[training_set.EVAL], adapter_config), transform_fn
-    ) | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
+    # dev and test are transformed with what was analysed on train only.
+    holdout = (split[splits.DEV], split[splits.TEST]) | "Holdout" >> beam.Flatten()
+    held_out, _ = ((holdout, adapter_config), transform_fn) | "TransformHoldout" >> tft_beam.TransformDataset(
+        output_record_batches=True
+    )
     _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_fn_dir)
     _ = (
-        (train, eval_)
-        | "BothSplits" >> beam.Flatten()
+        (train, held_out)
+        | "AllSplits" >> beam.Flatten()
         | "ToFeatureTables" >> beam.Map(_to_features_table)
         | write_tables(features_staged, features_schema(), "WriteFeatures")
     )
+
+
+def assign_splits(catalog: Catalog, cfg: PipelineConfig, ds: str, users: dict[str, Manifest | None],
+                  outcomes: dict[str, Manifest | None], previous: Manifest | None) -> tuple[pa.Table, dict]:
+    """Every split assignment up to ``ds`` (the previous partition's plus the window's new labelled
+    ids), and the split report of the window's labelled rows."""
+    settings = cfg.preprocess
+    columns = list(dict.fromkeys([ID_COLUMN, *settings.stratify_by]))
+    window_users = pa.concat_tables([catalog.read_table(CLEAN, day, columns=columns)
+                                     for day, m in users.items() if m])
+    window_outcomes = pa.concat_tables([catalog.read_table(OUTCOMES, day, columns=OUTCOME_COLUMNS).cast(OUTCOMES_SCHEMA)
+                                        for day, m in outcomes.items() if m])
+    labelled, _ = training_set.attach_labels(window_users, training_set.latest_outcomes(window_outcomes))
+    before = catalog.read_table(SPLIT_ASSIGNMENTS, previous.partition.split("=", 1)[1]) if previous else None
+    assignments = splits.assign(before, labelled, fractions=settings.split_fractions, salt=settings.split_salt,
+                                stratify_by=settings.stratify_by, ds=ds)
+    report = splits.report(splits.apply(labelled, assignments), settings.split_fractions, settings.stratify_by,
+                           slack_rows=2)
+    return assignments, report
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -232,7 +228,7 @@ def _window_manifests(catalog: Catalog, dataset: str, days: list[str]) -> dict[s
 
 def _split_counts(catalog: Catalog, staged: StagedPartition) -> dict[str, int]:
     split = catalog.read_staged(staged, columns=[SPLIT_COLUMN]).column(SPLIT_COLUMN)
-    return {name: pc.sum(pc.equal(split, name)).as_py() or 0 for name in (training_set.TRAIN, training_set.EVAL)}
+    return {name: pc.sum(pc.equal(split, name)).as_py() or 0 for name in splits.SPLITS}
 
 
 def run(argv: Sequence[str] | None = None) -> list[Manifest]:
@@ -243,7 +239,10 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
     days = training_set.training_window(args.ds, cfg.preprocess.window_days)
     users = _window_manifests(catalog, CLEAN, days)
     outcomes = _window_manifests(catalog, OUTCOMES, days)
+    previous_assignments = catalog.previous(SPLIT_ASSIGNMENTS, args.ds)
     inputs: list[PartitionRef] = [m.ref for m in users.values() if m] + [m.ref for m in outcomes.values() if m]
+    if previous_assignments:  # ids keep the split they were given: yesterday's assignments are an input
+        inputs.append(previous_assignments.ref)
     code = preprocess_code_version(cfg)
     transform_fn_version = derivation_version(inputs=[ref.to_json() for ref in inputs], code=code)
 
@@ -264,7 +263,7 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
             log.warning("training window %s..%s is incomplete: %s days missing %s, %s days missing %s",
                         days[0], days[-1], CLEAN, window.missingUsersDays, OUTCOMES, window.missingOutcomesDays)
 
-        outputs = [(FEATURES, args.ds), (TRANSFORM_FN, transform_fn_version)]
+        outputs = [(FEATURES, args.ds), (TRANSFORM_FN, transform_fn_version), (SPLIT_ASSIGNMENTS, args.ds)]
         reused = None if args.force else catalog.reusable(outputs, inputs, code)
         if reused:
             log.info("outputs already derived from these inputs by this code: skipping")
@@ -275,6 +274,9 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
             return reused
 
         producer = Producer.of(run.run_id, JOB, parent)
+        assignments, split_report = assign_splits(catalog, cfg, args.ds, users, outcomes, previous_assignments)
+        if not split_report["within_tolerance"]:
+            log.warning("split label rates outside the stated tolerance: %s", split_report["splits"])
         features_staged = catalog.stage(FEATURES, args.ds, run.run_id)
         transform_fn_staged = catalog.stage(TRANSFORM_FN, transform_fn_version, run.run_id)
         # TFT's scratch space lives in the run's private folder: a crash leaves it with the
@@ -286,7 +288,7 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
                 pipeline,
                 user_files=[f for day, m in users.items() if m for f in catalog.files(CLEAN, day)],
                 outcome_files=[f for day, m in outcomes.items() if m for f in catalog.files(OUTCOMES, day)],
-                cfg=cfg,
+                assignments=assignments,
                 features_staged=features_staged,
                 transform_fn_dir=transform_fn_staged.dir_uri,
             )
@@ -301,7 +303,7 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
         )
         counts = _split_counts(catalog, features_staged)
         user_rows = sum(m.row_count or 0 for m in users.values() if m)
-        labelled_rows = counts[training_set.TRAIN] + counts[training_set.EVAL]
+        labelled_rows = sum(counts.values())
         window.unlabelledRows = user_rows - labelled_rows
         window_extra = {
             "window_days": days,
@@ -309,7 +311,12 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
         }
         transform_fn_manifest = catalog.commit(
             transform_fn_staged, producer=producer, inputs=inputs, code_version=code,
-            version=transform_fn_version, extra={**window_extra, "train_rows": counts[training_set.TRAIN]},
+            version=transform_fn_version, extra={**window_extra, "train_rows": counts[splits.TRAIN]},
+        )
+        assignments_manifest = catalog.write_table(
+            SPLIT_ASSIGNMENTS, args.ds, assignments, producer=producer, inputs=inputs, code_version=code,
+            extra={"assigned_today": pc.sum(pc.equal(assignments.column("assigned_ds"), args.ds)).as_py() or 0,
+                   "report": splits.report(assignments, cfg.preprocess.split_fractions)},
         )
         features_manifest = catalog.commit(
             features_staged, producer=producer, inputs=inputs, code_version=code, schema=features_schema(),
@@ -318,16 +325,17 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
                 "transform_fn_version": transform_fn_version,
                 "user_rows": user_rows,
                 "unlabelled_rows": window.unlabelledRows,
-                "train_rows": counts[training_set.TRAIN],
-                "eval_rows": counts[training_set.EVAL],
+                **{f"{name}_rows": counts[name] for name in splits.SPLITS},
+                "split_report": split_report,
             },
         )
-        log.info("committed %s ds=%s (%d train, %d eval, %d unlabelled) and %s version=%s",
-                 FEATURES, args.ds, counts[training_set.TRAIN], counts[training_set.EVAL],
-                 window.unlabelledRows, TRANSFORM_FN, transform_fn_version)
-        run.add_output(features_manifest)
-        run.add_output(transform_fn_manifest)
-        return [features_manifest, transform_fn_manifest]
+        log.info("committed %s ds=%s (%s, %d unlabelled; split label rates within tolerance: %s), %s version=%s "
+                 "and %s ds=%s", FEATURES, args.ds, counts, window.unlabelledRows, split_report["within_tolerance"],
+                 TRANSFORM_FN, transform_fn_version, SPLIT_ASSIGNMENTS, args.ds)
+        manifests = [features_manifest, transform_fn_manifest, assignments_manifest]
+        for manifest in manifests:
+            run.add_output(manifest)
+        return manifests
 
 
 if __name__ == "__main__":

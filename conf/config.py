@@ -87,8 +87,10 @@ class SpamConfig(_Strict):
 
 class PreprocessConfig(_Strict):
     window_days: int = 3
-    eval_fraction: float = 0.2
+    # train/dev/test shares of the ids assigned in each run (transforms/splits.py)
+    split_fractions: dict[str, float] = {"train": 0.8, "dev": 0.1, "test": 0.1}
     split_salt: str = "user_pipeline.v1"
+    stratify_by: list[str] = ["source"]  # besides the label
 
 
 class TrainConfig(_Strict):

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from conf import PipelineConfig, load_config
 from expectations.suites import features_schema
 from lineage.catalog import Catalog, Manifest, Producer
-from transforms import features, training_set
+from transforms import features, splits, training_set
 from transforms.clean import clean_users
 
 DAYS = ("2030-01-01", "2030-01-02")       # bench partitions: far from any real date
@@ -46,15 +46,14 @@ GATED = ("staging.users_ingested", "curated.users_clean", "features.users_transf
          "reference.spam_labels", "reference.id_pairs")
 
 
-def synthetic_features(users: pa.Table, outcomes: pa.Table, *, eval_fraction: float = 0.2,
-                       salt: str = "user_pipeline.v1") -> pa.Table:
+def synthetic_features(users: pa.Table, outcomes: pa.Table, *, cfg: PipelineConfig, ds: str) -> pa.Table:
     """``features.users_transformed`` rows for labelled ``users`` (clean rows) without TensorFlow."""
     labelled, _ = training_set.attach_labels(users, training_set.latest_outcomes(outcomes))
-    hashed = training_set.with_split_hash(labelled, salt)
-    cutoffs = training_set.eval_cutoffs(hashed.column(features.LABEL).to_numpy(),
-                                        hashed.column(training_set.SPLIT_HASH).to_numpy(), eval_fraction)
-    table = training_set.assign_split(hashed, cutoffs)
-    train = (table.column(features.SPLIT_COLUMN).to_numpy(zero_copy_only=False) == training_set.TRAIN)
+    settings = cfg.preprocess
+    assignments = splits.assign(None, labelled, fractions=settings.split_fractions, salt=settings.split_salt,
+                                stratify_by=settings.stratify_by, ds=ds)
+    table = splits.apply(labelled, assignments)
+    train = (table.column(features.SPLIT_COLUMN).to_numpy(zero_copy_only=False) == splits.TRAIN)
     columns: dict[str, Any] = {
         features.ID_COLUMN: table.column(features.ID_COLUMN),
         features.SPLIT_COLUMN: table.column(features.SPLIT_COLUMN),
@@ -128,8 +127,7 @@ def build_partitions(cfg: PipelineConfig, rows: int, users: int = 2000) -> dict[
         staged = catalog.read_table("staging.users_ingested", day)
         cleaned = clean_users(staged, ds=day, run_id="bench", cfg=cfg.clean)
         outcomes = catalog.read_table("raw.job_outcomes", day)
-        transformed = synthetic_features(cleaned, outcomes, eval_fraction=cfg.preprocess.eval_fraction,
-                                         salt=cfg.preprocess.split_salt)
+        transformed = synthetic_features(cleaned, outcomes, cfg=cfg, ds=day)
         lines = catalog.require("staging.users_ingested", day).extra["lines_read"]
         commit("staging.users_ingested", day, tile(staged, rows, ("source_record_id",)),
                extra={"lines_read": round(lines * rows / staged.num_rows)})

@@ -49,15 +49,8 @@ class GateFailed(RuntimeError):
 
 
 def previous_partition(catalog: Catalog, dataset: str, value: str) -> Manifest | None:
-    """The committed partition before ``value``: the latest earlier date, or the version committed last
-    before this one (version ids need not sort: "v10" < "v2")."""
-    if catalog.partition_key(dataset) == "ds":
-        earlier = [v for v in catalog.committed(dataset) if v < value]
-        return catalog.manifest(dataset, earlier[-1]) if earlier else None
-    this = catalog.require(dataset, value)
-    others = [m for v in catalog.committed(dataset) if v != value and (m := catalog.manifest(dataset, v))]
-    earlier = [m for m in others if m.committed_at < this.committed_at]
-    return max(earlier, key=lambda m: m.committed_at) if earlier else None
+    """The committed partition before ``value`` (``Catalog.previous``)."""
+    return catalog.previous(dataset, value)
 
 
 def validate_partition(cfg: PipelineConfig, dataset: str, value: str, *, store_results: bool = True,

@@ -11,7 +11,7 @@ check in ``gates.overrides``. Adding a suite for a new dataset is a few lines::
 
 Families every suite covers where they apply: schema and types, required columns not null, id
 uniqueness, value ranges, allowed sets, formats, row count against the previous committed
-partition, distributions of key columns, label balance, and (features) no train/eval leakage.
+partition, distributions of key columns, label balance, and (features) no id in two splits.
 """
 
 from __future__ import annotations
@@ -245,11 +245,11 @@ def users_transformed(ctx: SuiteContext, checks: CheckList) -> None:
     row_count_checks(ctx, checks)
     checks.not_null(schema.names)  # TFT outputs are dense: a null is a bug
     checks.unique(features.ID_COLUMN)
-    checks.in_set(features.SPLIT_COLUMN, ["train", "eval"])
-    checks.contains(features.SPLIT_COLUMN, ["train", "eval"], severity=WARNING)
+    checks.in_set(features.SPLIT_COLUMN, ["train", "dev", "test"])
+    checks.contains(features.SPLIT_COLUMN, ["train", "dev", "test"], severity=WARNING)
     checks.in_set(features.LABEL, [0, 1])
     checks.all_null(features.ID_COLUMN, of=checks.derive(LEAKED_ID, leaked_ids),
-                    note="an id in both train and eval leaks evaluation rows into training")
+                    note="an id in two splits leaks evaluation rows into training")
     checks.mean_between(features.LABEL, *_bounds(ctx.gates.label_rate), name="positive_rate")
     limit = ctx.gates.zscore_mean_abs_max
     for name in features.NUMERIC_FEATURES + (features.TEXT_LENGTH,):

@@ -155,6 +155,17 @@ class Catalog:
                 values.append(name.split("=", 1)[1])
         return sorted(values)
 
+    def previous(self, dataset: str, value: str) -> Manifest | None:
+        """The committed partition before ``value``: the latest earlier date, or the version committed
+        last before this one (version ids need not sort: "v10" < "v2")."""
+        if self.partition_key(dataset) == "ds":
+            earlier = [v for v in self.committed(dataset) if v < value]
+            return self.manifest(dataset, earlier[-1]) if earlier else None
+        this = self.require(dataset, value)
+        others = [m for v in self.committed(dataset) if v != value and (m := self.manifest(dataset, v))]
+        earlier = [m for m in others if m.committed_at < this.committed_at]
+        return max(earlier, key=lambda m: m.committed_at) if earlier else None
+
     def files(self, dataset: str, value: str) -> list[str]:
         """Absolute URIs of the data files of the committed partition."""
         found = self.require(dataset, value)

@@ -161,7 +161,8 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
             notes = [f"{m.dataset}={m.row_count}" for m in side if m]
             if step == "preprocess":
                 notes.append(f"unlabelled (not training rows)={main.extra.get('unlabelled_rows')}; "
-                             f"train={main.extra.get('train_rows')} eval={main.extra.get('eval_rows')}")
+                             f"train={main.extra.get('train_rows')} dev={main.extra.get('dev_rows')} "
+                             f"test={main.extra.get('test_rows')}")
             table.add_row(ds, step, str(rows_in), str(main.row_count), "; ".join(notes) or "-")
             versions += [f"{m.dataset}@{m.version}  ({m.partition})" for m in found if m]
     console.print(table)
@@ -171,7 +172,7 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
     for dataset in ("models.transform_fn", "models.job_seeker"):
         for version in catalog.committed(dataset):
             manifest = catalog.require(dataset, version)
-            metrics = manifest.extra.get("eval_metrics", {})
+            metrics = manifest.extra.get("dev_metrics", {})
             shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)}
             console.print(f"{dataset}@{version}  {catalog.partition_uri(dataset, version)}  {shown or ''}")
     log_path = cfg.openlineage_client_config().get("transport", {}).get("log_file_path")

@@ -3,8 +3,9 @@
     python -m training.train --ds 2026-01-03 [--config ...] [--force] [lineage parent options]
 
 Reads ``features.users_transformed`` ds=<ds> and the ``models.transform_fn`` its manifest names,
-fits on the train split, evaluates on the eval split (scikit-learn metrics into the manifest),
-and commits ``models.job_seeker`` version=<derivation of inputs, code and train config>.
+fits on the train split, evaluates on the dev and the test split (scikit-learn metrics into the
+manifest: dev is what people compare models and data changes on, test is looked at last), and
+commits ``models.job_seeker`` version=<derivation of inputs, code and train config>.
 """
 
 from __future__ import annotations
@@ -96,11 +97,14 @@ def run(argv: Sequence[str] | None = None) -> Manifest:
 
         table = catalog.read_table(artifacts.FEATURES, args.ds)
         train_rows = table.filter(pc.equal(table.column(SPLIT_COLUMN), "train"))
-        eval_rows = table.filter(pc.equal(table.column(SPLIT_COLUMN), "eval"))
         keras_model = fit(train_rows, cfg)
-        eval_probability = keras_model.predict(model.model_inputs(eval_rows), batch_size=8192, verbose=0)
-        eval_metrics = evaluation_metrics(model.labels(eval_rows), eval_probability.reshape(-1))
-        log.info("eval metrics: %s", eval_metrics)
+        held_out = {}
+        for split in ("dev", "test"):
+            rows = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
+            probability = keras_model.predict(model.model_inputs(rows), batch_size=8192, verbose=0) if rows.num_rows \
+                else np.empty(0)
+            held_out[split] = evaluation_metrics(model.labels(rows), np.asarray(probability).reshape(-1))
+            log.info("%s metrics: %s", split, held_out[split])
 
         staged = catalog.stage(artifacts.MODEL, version, run.run_id)
         serving.export_serving_model(
@@ -118,7 +122,8 @@ def run(argv: Sequence[str] | None = None) -> Manifest:
                 "features_ds": args.ds,
                 "transform_fn_version": transform_fn_manifest.version,
                 "train_rows": train_rows.num_rows,
-                "eval_metrics": eval_metrics,
+                "dev_metrics": held_out["dev"],
+                "test_metrics": held_out["test"],
                 "train_config": cfg.train.model_dump(),
             },
         )

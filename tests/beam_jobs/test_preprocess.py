@@ -50,7 +50,7 @@ def first_run(tmp_path_factory):
 
 
 def test_outputs_are_committed_with_manifests(first_run):
-    cfg, _, _, (features_manifest, transform_fn_manifest) = first_run
+    cfg, _, _, (features_manifest, transform_fn_manifest, _) = first_run
     catalog = Catalog(cfg)
     assert catalog.committed("features.users_transformed") == [DAYS[-1]]
     assert catalog.committed("models.transform_fn") == [transform_fn_manifest.version]
@@ -70,7 +70,7 @@ def test_outputs_are_committed_with_manifests(first_run):
 
 
 def test_only_labelled_rows_are_training_rows_and_the_rest_are_counted(first_run):
-    cfg, _, _, (features_manifest, _) = first_run
+    cfg, _, _, (features_manifest, _, _) = first_run
     users = pa.concat_tables([clean_users(day, ROWS_PER_DAY)[0] for day in DAYS])
     outcomes = pa.concat_tables([clean_users(day, ROWS_PER_DAY)[1] for day in DAYS])
     labelled = pc.is_in(users.column("source_record_id"), value_set=outcomes.column("source_record_id"))
@@ -80,15 +80,22 @@ def test_only_labelled_rows_are_training_rows_and_the_rest_are_counted(first_run
     assert features_manifest.extra["missing_days"]["curated.users_clean"] == ["2026-01-01"]
 
 
-def test_split_shares_are_exact_per_label(first_run):
-    cfg, _, _, (features_manifest, _) = first_run
-    table = Catalog(cfg).read_table("features.users_transformed", DAYS[-1])
-    fraction = cfg.preprocess.eval_fraction
-    for label in (0, 1):
-        rows = table.filter(pc.equal(table.column("looking_for_job"), label))
-        n_eval = pc.sum(pc.equal(rows.column("split"), "eval")).as_py()
-        assert n_eval == round(rows.num_rows * fraction)
-    assert features_manifest.extra["eval_rows"] + features_manifest.extra["train_rows"] == table.num_rows
+def test_splits_are_balanced_persisted_and_reported(first_run):
+    cfg, _, _, (features_manifest, _, assignments_manifest) = first_run
+    catalog = Catalog(cfg)
+    table = catalog.read_table("features.users_transformed", DAYS[-1])
+    assignments = catalog.read_table("features.split_assignments", DAYS[-1])
+    assert sorted(table.column("source_record_id").to_pylist()) == sorted(
+        assignments.column("source_record_id").to_pylist())  # the first assignment run: exactly the labelled ids
+    chosen = dict(zip(assignments["source_record_id"].to_pylist(), assignments["split"].to_pylist(), strict=True))
+    assert [chosen[i] for i in table["source_record_id"].to_pylist()] == table["split"].to_pylist()
+    report = features_manifest.extra["split_report"]
+    assert report["within_tolerance"] and report["rows"] == table.num_rows
+    for name, fraction in cfg.preprocess.split_fractions.items():
+        rows = pc.sum(pc.equal(table.column("split"), name)).as_py()
+        assert rows == features_manifest.extra[f"{name}_rows"] == report["splits"][name]["rows"]
+        assert abs(rows - fraction * table.num_rows) <= report["strata"]
+    assert assignments_manifest.extra["assigned_today"] == assignments.num_rows
 
 
 def test_lineage_names_input_and_output_versions(first_run):
@@ -116,7 +123,7 @@ def test_rerun_with_same_inputs_and_code_skips(first_run):
     assert [(m.version, m.committed_at) for m in again] == [(m.version, m.committed_at) for m in manifests]
     complete = job_events(cfg, "beam_jobs.preprocess")[-1]
     assert complete["eventType"] == "COMPLETE"
-    assert [o["facets"]["manifest"]["skipped"] for o in complete["outputs"]] == [True, True]
+    assert [o["facets"]["manifest"]["skipped"] for o in complete["outputs"]] == [True, True, True]
 
 
 def test_force_recomputes_the_same_features_version(first_run):
@@ -129,11 +136,12 @@ def test_force_recomputes_the_same_features_version(first_run):
     SavedModel), which is why it is versioned by derivation instead."""
     from beam_jobs import preprocess
 
-    cfg, config_path, _, (features_manifest, transform_fn_manifest) = first_run
+    cfg, config_path, _, (features_manifest, transform_fn_manifest, _) = first_run
     with isolated_environment():
         forced = preprocess.run(["--ds", DAYS[-1], "--config", str(config_path), "--force"])
     assert forced[0].version == features_manifest.version
     assert forced[1].version == transform_fn_manifest.version
+    assert forced[2].version == first_run[3][2].version  # the same assignments
     assert forced[0].producer["run_id"] != features_manifest.producer["run_id"]
     assert job_events(cfg, "beam_jobs.preprocess")[-1]["outputs"][0]["facets"]["manifest"]["skipped"] is False
 

@@ -45,8 +45,7 @@ def build_day(cfg: PipelineConfig, day: str) -> None:
     cleaned = clean_users(users, ds=day, run_id="test-clean", cfg=cfg.clean)
     clean = commit(cfg, "curated.users_clean", day, cleaned, inputs=[staged])
     outcomes = catalog.require("raw.job_outcomes", day)
-    transformed = synthetic_features(cleaned, catalog.read_table("raw.job_outcomes", day),
-                                     eval_fraction=cfg.preprocess.eval_fraction, salt=cfg.preprocess.split_salt)
+    transformed = synthetic_features(cleaned, catalog.read_table("raw.job_outcomes", day), cfg=cfg, ds=day)
     commit(cfg, "features.users_transformed", day, transformed, inputs=[clean, outcomes])
 
 

@@ -157,11 +157,11 @@ def test_label_balance_spam_share_of_the_spam_labels(gated_cfg):
     assert found.observed == 1.0
 
 
-def test_leakage_an_id_in_both_train_and_eval(gated_cfg):
+def test_leakage_an_id_in_both_train_and_dev(gated_cfg):
     transformed = read(gated_cfg, FEATURES, DAY)
     splits = transformed.column("split").to_pylist()
     ids = transformed.column("source_record_id").to_pylist()
-    train_row, eval_row = splits.index("train"), splits.index("eval")
+    train_row, eval_row = splits.index("train"), splits.index("dev")
     result, found = _gate_fails_on(
         gated_cfg, FEATURES, _replace_rows(transformed, "source_record_id", {eval_row: ids[train_row]}),
         "source_record_id.no_leakage")

@@ -69,10 +69,11 @@ def test_model_is_committed_with_metrics_and_lineage(trained):
         features_manifest.ref.to_json(),
         catalog.require("models.transform_fn", transform_fn_version).ref.to_json(),
     ]
-    metrics = manifest.extra["eval_metrics"]
-    assert set(metrics) >= {"roc_auc", "accuracy", "precision", "recall", "log_loss"}
-    assert metrics["rows"] == features_manifest.extra["eval_rows"]
-    assert metrics["roc_auc"] > 0.65, "the synthetic label depends on the features"
+    for split in ("dev", "test"):
+        metrics = manifest.extra[f"{split}_metrics"]
+        assert set(metrics) >= {"roc_auc", "accuracy", "precision", "recall", "log_loss"}
+        assert metrics["rows"] == features_manifest.extra[f"{split}_rows"]
+    assert manifest.extra["dev_metrics"]["roc_auc"] > 0.65, "the synthetic label depends on the features"
 
     lines = (Path(cfg.data_root) / "lineage" / "events.jsonl").read_text().splitlines()
     train_events = [e for e in map(json.loads, lines) if e["job"]["name"] == "training.train"]

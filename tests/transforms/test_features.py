@@ -7,7 +7,6 @@ from); ``tf``-marked tests analyse a handful of rows with TFT in-process.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 import numpy as np
@@ -41,7 +40,7 @@ def test_to_list_array_makes_nulls_empty_lists_with_correct_offsets():
 
 def test_raw_record_batch_has_the_tft_input_types():
     table = users_table(age_years=[30, None], country=["GB", None], looking_for_job=[1, 0])
-    table = table.append_column(SPLIT_COLUMN, pa.array(["train", "eval"]))
+    table = table.append_column(SPLIT_COLUMN, pa.array(["train", "dev"]))
     batch = tft_inputs.raw_record_batch(table, passthrough=(ID_COLUMN, SPLIT_COLUMN))
     assert batch.schema == tft_inputs.raw_arrow_schema(passthrough=(ID_COLUMN, SPLIT_COLUMN))
     assert batch.schema.field("country").type == pa.list_(pa.binary())
@@ -102,30 +101,6 @@ def test_attach_labels_keeps_order_and_counts_the_unlabelled():
     labelled, unlabelled = training_set.attach_labels(users, outcomes)
     assert labelled.to_pydict() == {ID_COLUMN: ["c", "a", "b"], "v": [3, 4, 5], LABEL: [1, 1, 0]}
     assert unlabelled == 2
-
-
-def test_split_hash_is_salted_blake2b_of_the_id():
-    hashes = training_set.split_hashes(pa.array(["web:1", "web:2"]), "salt")
-    expected = int.from_bytes(hashlib.blake2b(b"web:1", digest_size=8, key=b"salt").digest(), "big")
-    assert hashes.dtype == np.uint64 and int(hashes[0]) == expected
-    assert not np.array_equal(hashes, training_set.split_hashes(pa.array(["web:1", "web:2"]), "other"))
-
-
-def test_split_is_exact_per_label_and_independent_of_row_order():
-    rng = np.random.default_rng(0)
-    n = 1001
-    table = pa.table({ID_COLUMN: [f"id{i}" for i in range(n)], LABEL: rng.integers(0, 2, n)})
-    table = training_set.with_split_hash(table, "s")
-    cutoffs = training_set.eval_cutoffs(table.column(LABEL).to_numpy(), table.column("_split_hash").to_numpy(), 0.2)
-    split = training_set.assign_split(table, cutoffs)
-    for label in (0, 1):
-        rows = split.filter(pa.compute.equal(split.column(LABEL), label))
-        n_eval = rows.column(SPLIT_COLUMN).to_pylist().count("eval")
-        assert n_eval == round(rows.num_rows * 0.2)
-    shuffled = training_set.assign_split(table.take(rng.permutation(n)), cutoffs)
-    assert dict(zip(shuffled[ID_COLUMN].to_pylist(), shuffled[SPLIT_COLUMN].to_pylist(), strict=True)) == dict(
-        zip(split[ID_COLUMN].to_pylist(), split[SPLIT_COLUMN].to_pylist(), strict=True)
-    )
 
 
 # -- the preprocessing_fn, analysed by TFT in-process ---------------------------------------
