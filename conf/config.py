@@ -100,6 +100,15 @@ class TrainConfig(_Strict):
     seed: int = 7
 
 
+class EvaluationConfig(_Strict):
+    """Error analysis by metadata (training/evaluate.py): the job-seeker model per slice."""
+
+    slice_by: list[str] = ["source", "country", "signup_channel", "employment_status"]
+    threshold: float = 0.5  # the decision threshold the per-slice accuracy/precision/recall use
+    min_rows: int = 30  # slices with fewer rows are listed after the others (noise)
+    reports_dir: str = "reports/evaluation"  # under the data root
+
+
 class ServeConfig(_Strict):
     """``lineage serve``: the HTTP service over the store (lineage/service.py)."""
 
@@ -194,6 +203,7 @@ class PipelineConfig(_Strict):
     spam: SpamConfig = SpamConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     lineage: LineageConfig = LineageConfig()
     airflow: AirflowConfig = AirflowConfig()
     gates: GatesConfig = GatesConfig()

@@ -45,21 +45,26 @@ def predict(model_dir: str, table: pa.Table) -> pa.Table:
     )
 
 
+def model_version_for(cfg: PipelineConfig, ds: str) -> str:
+    """The committed ``models.job_seeker`` version this code and config train from the features of ``ds``."""
+    catalog = Catalog(cfg)
+    features_manifest = catalog.require(artifacts.FEATURES, ds)
+    transform_fn_manifest = artifacts.transform_fn_of(catalog, features_manifest)
+    version = artifacts.model_version(
+        [features_manifest.ref, transform_fn_manifest.ref], train_code_version(cfg), cfg.train.model_dump()
+    )
+    if catalog.manifest(artifacts.MODEL, version) is None:
+        raise FileNotFoundError(
+            f"no {artifacts.MODEL} trained by this code from {artifacts.FEATURES} ds={ds} "
+            f"(expected version={version}): run training.train --ds {ds}, or pass --model-version"
+        )
+    return version
+
+
 def model_dir_for(cfg: PipelineConfig, *, model_version: str | None = None, ds: str | None = None) -> str:
     """The committed model folder of ``model_version``, or of the model this code trains for ``ds``."""
-    catalog = Catalog(cfg)
-    if model_version is None:
-        features_manifest = catalog.require(artifacts.FEATURES, ds)
-        transform_fn_manifest = artifacts.transform_fn_of(catalog, features_manifest)
-        model_version = artifacts.model_version(
-            [features_manifest.ref, transform_fn_manifest.ref], train_code_version(cfg), cfg.train.model_dump()
-        )
-        if catalog.manifest(artifacts.MODEL, model_version) is None:
-            raise FileNotFoundError(
-                f"no {artifacts.MODEL} trained by this code from {artifacts.FEATURES} ds={ds} "
-                f"(expected version={model_version}): run training.train --ds {ds}, or pass --model-version"
-            )
-    return artifacts.committed_dir(catalog, artifacts.MODEL, model_version)
+    version = model_version or model_version_for(cfg, ds)
+    return artifacts.committed_dir(Catalog(cfg), artifacts.MODEL, version)
 
 
 def read_records(path: str) -> pa.Table:

@@ -160,3 +160,48 @@ def test_retraining_the_same_inputs_skips(trained):
     with isolated_environment():
         again = train.run(["--ds", DAYS[-1], "--config", str(config_path)])
     assert (again.version, again.committed_at) == (manifest.version, manifest.committed_at)
+
+
+def test_error_analysis_by_metadata_slices_through_the_serving_path(trained):
+    """training.evaluate: per-slice dev/test metrics, worst first, committed with lineage and a page."""
+    from html.parser import HTMLParser
+
+    from training import evaluate
+
+    cfg, config_path, model_manifest = trained
+    with isolated_environment():
+        manifest = evaluate.run(["--ds", DAYS[-1], "--config", str(config_path)])
+    catalog = Catalog(cfg)
+    table = catalog.read_table("evaluation.job_seeker_slices", DAYS[-1])
+    assert manifest.inputs[0] == model_manifest.ref.to_json()
+    rows = table.to_pylist()
+    for split in ("dev", "test"):
+        mine = [r for r in rows if r["split"] == split]
+        overall = mine[0]
+        assert overall["slice_column"] == "(all)"
+        # Serving on the clean records agrees with training's own evaluation on the transformed rows.
+        trained_metrics = model_manifest.extra[f"{split}_metrics"]
+        assert overall["rows"] == trained_metrics["rows"]
+        assert overall["accuracy"] == pytest.approx(trained_metrics["accuracy"], abs=1e-9)
+        assert overall["roc_auc"] == pytest.approx(trained_metrics["roc_auc"], abs=1e-4)
+        # every slice column partitions the split
+        for column in cfg.evaluation.slice_by:
+            assert sum(r["rows"] for r in mine if r["slice_column"] == column) == overall["rows"]
+        ranked = [r for r in mine[1:] if not r["small"]]
+        assert [r["error_gap"] for r in ranked] == sorted((r["error_gap"] for r in ranked), reverse=True)
+
+    page = Path(cfg.data_root) / cfg.evaluation.reports_dir / f"ds={DAYS[-1]}" / "index.html"
+    assert (page.parent / "error_gaps.png").read_bytes()[:4] == b"\x89PNG"
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.cells = []
+
+        def handle_data(self, data):
+            self.cells.append(data.strip())
+
+    parser = Cells()
+    parser.feed(page.read_text())
+    dev = next(r for r in rows if r["split"] == "dev")
+    assert f"{dev['accuracy']:.3f}" in parser.cells and manifest.version in page.read_text()

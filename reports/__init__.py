@@ -1,0 +1,1 @@
+"""HTML reports for people, rendered from machine-readable results (no network at view time)."""
