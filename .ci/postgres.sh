@@ -18,5 +18,5 @@ fi
 "${RUN[@]}" "$PGBIN/initdb" -D "$DIR/data" -A trust -U postgres >&2
 "${RUN[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
   -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off" start >&2
-echo "postgresql+pg8000://postgres@127.0.0.1:$PORT/postgres"
+echo "postgresql+psycopg://postgres@127.0.0.1:$PORT/postgres"
 echo "${RUN[*]} $PGBIN/pg_ctl -D $DIR/data -m fast stop"

@@ -125,7 +125,7 @@ class LineageConfig(_Strict):
     namespace: str = "user_pipeline"
     openlineage: dict[str, Any] = Field(default_factory=dict)
     # SQLAlchemy URL of the lineage store (lineage/store.py); "{data_root}" is expanded.
-    # SQLite by default; the same schema and SQL run on PostgreSQL (postgresql+pg8000://...).
+    # SQLite by default; the same schema and SQL run on PostgreSQL (postgresql+psycopg://...).
     store_url: str = "sqlite:///{data_root}/lineage/lineage.db"
     # Set by load_config from the environment: True when the standard OpenLineage variables are
     # present, in which case openlineage-python configures itself from them.

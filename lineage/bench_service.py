@@ -1,6 +1,6 @@
 """Benchmark of ``lineage serve``: ingest over HTTP (single events and batches) and read latency.
 
-    python -m lineage.bench_service [--runs 100000] [--store postgresql+pg8000://...]
+    python -m lineage.bench_service [--runs 100000] [--store postgresql+psycopg://...]
 
 Synthesises a log shaped like ours (``lineage.bench_store.synth_log``, lean events), starts the
 service in its own process on a fresh store (SQLite in a temporary folder unless ``--store``),

@@ -1,7 +1,7 @@
 """The same store and queries on PostgreSQL give the same answers as on SQLite.
 
 Runs when ``LINEAGE_TEST_PG_URL`` names a scratch database (its lineage tables are dropped),
-e.g. ``postgresql+pg8000://postgres@127.0.0.1:5432/lineage_test``; skipped otherwise.
+e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/lineage_test``; skipped otherwise.
 """
 
 from __future__ import annotations
