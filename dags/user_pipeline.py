@@ -1,7 +1,10 @@
 """The daily user pipeline, with a gate after every step (DESIGN §1, §5):
 
-    ingest -> gate -> despam -> gate -> clean -> gate -> preprocess (TFT) -> gate -> train
+    ingest -> gate -> despam -> gate -> clean -> gate -> preprocess (TFT) -> gate -> train -> evaluate
     raw.job_outcomes gate -> preprocess
+
+``evaluate`` scores the dev and test splits through the serving export and breaks the metrics
+down by metadata slices (error analysis, training/evaluate.py).
 
 Wiring only (DESIGN §2, §9): every task launches a job module in its own process
 (``python -m beam_jobs.clean --ds {{ ds }} ...``) and passes the partition date, never data;
@@ -47,7 +50,8 @@ with DAG(
     preprocess = job(cfg, "beam_jobs.preprocess", "preprocess")
     gate_features = gate(cfg, "features.users_transformed")
     train = job(cfg, "training.train", "train")
+    evaluate = job(cfg, "training.evaluate", "evaluate")
 
     ingest >> gate_users_ingested >> despam >> gate_users_despammed >> clean
-    clean >> gate_users_clean >> preprocess >> gate_features >> train
+    clean >> gate_users_clean >> preprocess >> gate_features >> train >> evaluate
     gate_job_outcomes >> preprocess

@@ -175,6 +175,14 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
             metrics = manifest.extra.get("dev_metrics", {})
             shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)}
             console.print(f"{dataset}@{version}  {catalog.partition_uri(dataset, version)}  {shown or ''}")
+    for ds in dates:
+        evaluation = catalog.manifest("evaluation.job_seeker_slices", ds)
+        if evaluation is None:
+            continue
+        for split, worst in evaluation.extra.get("worst", {}).items():
+            top = ", ".join(f"{w['slice_column']}={w['slice_value']} ({w['error_gap']:+.3f})" for w in worst[:2])
+            console.print(f"evaluation ds={ds} {split}: serving accuracy "
+                          f"{evaluation.extra['serving_accuracy'].get(split)}; worst slices {top or '-'}")
     log_path = cfg.openlineage_client_config().get("transport", {}).get("log_file_path")
     if log_path and Path(log_path).exists():
         events = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]

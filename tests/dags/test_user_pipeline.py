@@ -35,7 +35,7 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     parsed = json.loads(done.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
-    assert parsed["order"][0] in {"ingest", "gate_job_outcomes"} and parsed["order"][-1] == "train"
+    assert parsed["order"][0] in {"ingest", "gate_job_outcomes"} and parsed["order"][-1] == "evaluate"
     assert parsed["upstream"] == {
         "ingest": [],
         "gate_users_ingested": ["ingest"],
@@ -47,6 +47,7 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
         "preprocess": ["gate_job_outcomes", "gate_users_clean"],
         "gate_users_transformed": ["preprocess"],
         "train": ["gate_users_transformed"],
+        "evaluate": ["train"],
     }
     assert parsed["spam_upstream"] == {
         "gate_spam_labels": [], "train_spam_filter": ["gate_spam_labels"],

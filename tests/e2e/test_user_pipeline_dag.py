@@ -25,8 +25,10 @@ STEPS = [
      ["staging.users_despammed", "staging.spam_quarantine"]),
     ("beam_jobs.clean", "clean", ["staging.users_despammed"], ["curated.users_clean"]),
     ("beam_jobs.preprocess", "preprocess", ["curated.users_clean", "raw.job_outcomes"],
-     ["features.users_transformed"]),
+     ["features.users_transformed", "features.split_assignments"]),
     ("training.train", "train", ["features.users_transformed"], []),
+    ("training.evaluate", "evaluate", ["models.job_seeker", "features.users_transformed", "curated.users_clean"],
+     ["evaluation.job_seeker_slices"]),
 ]
 
 
