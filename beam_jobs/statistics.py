@@ -117,7 +117,8 @@ def metrics_facet(stats: DatasetFeatureStatisticsList) -> dq_metrics.DataQuality
             quantiles = {f"{i / n:g}": q for i, q in enumerate(row["quantiles"])}
         columns[row["feature"]] = dq_metrics.ColumnMetrics(
             nullCount=row["missing"], distinctCount=int(row["distinct"]), count=row["count"],
-            sum=row["mean"] * row["count"] if numeric else None,
+            # the mean leaves NaNs out, the count does not: no sum rather than a wrong one
+            sum=row["mean"] * row["count"] if numeric and not row["nan"] else None,
             min=row.get("min"), max=row.get("max"), quantiles=quantiles,
         )
     return dq_metrics.DataQualityMetricsInputDatasetFacet(

@@ -42,6 +42,7 @@ def feature_rows(stats: st.DatasetFeatureStatisticsList) -> list[dict[str, Any]]
             n = f.num_stats
             q = st.histogram(f, st.Histogram.QUANTILES)
             row.update(min=n.min, max=n.max, mean=n.mean, std=n.std_dev, median=n.median, zeros=n.num_zeros,
+                       nan=st.histogram(f).num_nan,
                        quantiles=[b.low_value for b in q.buckets[:1]] + [b.high_value for b in q.buckets],
                        histogram=[[b.low_value, b.high_value, b.sample_count] for b in st.histogram(f).buckets])
         else:

@@ -128,6 +128,7 @@ def test_statistics_committed_as_proto_and_report_equal_direct_computation(cfg, 
     metrics = analysed["inputFacets"]["dataQualityMetrics"]
     assert metrics["rowCount"] == table.num_rows
     assert metrics["columnMetrics"]["age_years"]["min"] == age.min()
+    assert metrics["columnMetrics"]["age_years"]["sum"] == pytest.approx(age.sum())
     assertions = {a["column"]: a for a in analysed["inputFacets"]["dataQualityAssertions"]["assertions"]}
     assert float(assertions["employment_status"]["actual"]) == pytest.approx(compared["employment_status"]["value"])
     assert analysed["facets"]["drift"]["features"][0]["feature"] in compared
