@@ -181,3 +181,17 @@ def test_cannot_run_exits_2(cfg, commit, capsys):
     assert job.run(["--dataset", "staging.users_ingested", "--ds", "2026-01-01"]) == 2
     assert "statistics.outputs" in capsys.readouterr().err
     assert Catalog(cfg).manifest(TARGET, "2026-01-01") is None
+
+
+def test_a_crash_before_the_commit_leaves_nothing_committed(cfg, commit, monkeypatch):
+    commit("2026-01-01", _table(1))
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(job.reports.statistics, "write", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        job.run_statistics(cfg, SOURCE, "2026-01-01")
+    assert Catalog(cfg).manifest(TARGET, "2026-01-01") is None
+    assert Catalog(cfg).committed(TARGET) == []
+    assert [e["eventType"] for e in _events(cfg) if e["job"]["name"] == job.JOB] == ["START", "FAIL"]
