@@ -216,7 +216,7 @@ class FeatureDrift(_Strict):
 class DriftConfig(_Strict):
     """Drift and skew checks (transforms/drift.py): TFDV's L-infinity (categorical) and JS (numeric)."""
 
-    reference_days: int = Field(1, ge=1)  # default reference: committed partitions in the N days before ds
+    reference_days: int = Field(3, ge=1)  # default reference: committed partitions in the N days before ds
     linf_threshold: float = Field(0.03, ge=0)
     # JS on shared bins: no-drift noise was <= 0.003 (99th pct, 2,000 rows); a 0.3 sd mean shift gives ~0.016
     js_threshold: float = Field(0.01, ge=0)
