@@ -97,6 +97,7 @@ def drift_chart(drifts: list[FeatureDrift]) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(drifts) + 1.2))
+    drifts = drifts[::-1]  # barh draws bottom-up: keep the table's order top-down
     ratios = [d.value / d.threshold if d.threshold else 0.0 for d in drifts]
     colors = ["#dc2626" if d.fired and d.severity == "failure" else "#f0a000" if d.fired else "#2563eb"
               for d in drifts]
