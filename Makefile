@@ -33,13 +33,14 @@ test-fast: install       ## everything but the end-to-end DAG runs
 lint: install
 	$(VENV)/bin/ruff check .
 
-bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG; then gates at 1M rows (not tests)
+bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG; then gates, de-spam, statistics+drift at 1M rows (not tests)
 	$(PY) -m bench.run --users 100000
 	$(PY) -m expectations.bench --rows 1000000
 	$(PY) -m lineage.bench_store --runs 100000
 	$(PY) -m lineage.bench_service --runs 100000
 	$(PY) -m bench.backfill --days 3 --users-per-day 2000
 	$(PY) -m bench.despam --users 1000000
+	$(PY) -m bench.statistics --rows 1000000 --columns 30 --repeats 3
 
 clean:
 	rm -rf _data

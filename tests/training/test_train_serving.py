@@ -205,3 +205,19 @@ def test_error_analysis_by_metadata_slices_through_the_serving_path(trained):
     parser.feed(page.read_text())
     dev = next(r for r in rows if r["split"] == "dev")
     assert f"{dev['accuracy']:.3f}" in parser.cells and manifest.version in page.read_text()
+
+
+def test_training_serving_skew_through_the_serving_export(trained):
+    from training import skew
+    from transforms.features import model_input_names
+
+    cfg, config_path, _ = trained
+    found = skew.run_skew(cfg, DAYS[-1], rows=500)
+    assert sorted(s.drift.feature for s in found) == sorted(model_input_names())
+    # the records that are also training rows get exactly their training features (one transform)
+    assert all(s.joined_rows > 0 and s.mismatched_rows == 0 for s in found)
+    report = Path(cfg.data_root) / cfg.statistics.reports_dir / "skew" / f"ds={DAYS[-1]}"
+    saved = json.loads((report / "skew.json").read_text())
+    assert saved["sampled_rows"] == 500 and len(saved["features"]) == len(found)
+    assert "serving features vs training features" in (report / "skew.html").read_text()
+    assert skew.main(["--ds", "2025-01-01", "--config", str(config_path)]) == 2
