@@ -85,6 +85,30 @@ class SpamConfig(_Strict):
     signals: SpamSignalsConfig = SpamSignalsConfig()
 
 
+class IdMatcherModelConfig(_Strict):
+    """The ID matcher (``training.id_matcher``): gradient-boosted trees on the comparison features."""
+
+    max_iter: int = 100
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 15
+    seed: int = 7
+    cv_folds: int = Field(5, ge=2)  # out-of-fold scores choose the threshold and measure the model
+
+
+class IdMergeConfig(_Strict):
+    """ID-merge (``beam_jobs.id_merge``, ``transforms.id_merge``; see ``conf/pipeline.yaml``)."""
+
+    pairs_version: str = "v1"  # the reference.id_pairs version the matcher is trained from
+    model: IdMatcherModelConfig = IdMatcherModelConfig()
+    # None: the F1-maximising threshold the training chose (stored with the model).
+    threshold: float | None = Field(None, gt=0, lt=1)
+    max_block_size: int = Field(500, ge=2)
+    max_cluster_size: int = Field(20, ge=2)
+    score_batch_size: int = Field(50000, ge=1)
+    # Survivorship: most recent non-null value per field; ties go to the earlier source here.
+    source_priority: list[str] = ["web", "mobile", "partner"]
+
+
 class PreprocessConfig(_Strict):
     window_days: int = 3
     # train/dev/test shares of the ids assigned in each run (transforms/splits.py)
@@ -201,6 +225,7 @@ class PipelineConfig(_Strict):
     datagen: DatagenConfig = DatagenConfig()
     clean: CleanConfig = CleanConfig()
     spam: SpamConfig = SpamConfig()
+    id_merge: IdMergeConfig = IdMergeConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()

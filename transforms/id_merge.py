@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -298,6 +299,22 @@ def pair_features(pairs: pd.DataFrame) -> pd.DataFrame:
     left, right = pair_side_frames(pairs)
     index = np.arange(len(pairs), dtype=np.int64)
     return compare(normalise(left), np.stack([index, index], axis=1), normalise(right))
+
+
+@dataclass
+class Matcher:
+    """A fitted matcher: classifier, feature order, threshold. Pickled in ``models.id_matcher``,
+    so it lives here (an importable module), not in a ``__main__``."""
+
+    classifier: Any
+    features: tuple[str, ...]
+    threshold: float
+
+    def score(self, features: pd.DataFrame) -> np.ndarray:
+        """P(match) per row of a ``transforms.id_merge.compare`` frame."""
+        if len(features) == 0:
+            return np.empty(0)
+        return self.classifier.predict_proba(features[list(self.features)].to_numpy(np.float64))[:, 1]
 
 
 class UnionFind:
