@@ -105,6 +105,8 @@ class IdMergeConfig(_Strict):
     max_block_size: int = Field(500, ge=2)
     max_cluster_size: int = Field(20, ge=2)
     score_batch_size: int = Field(50000, ge=1)
+    # Prior canonical users of the last this many committed dates take part in a day's merge.
+    anchor_days: int = Field(7, ge=0)
     # Survivorship: most recent non-null value per field; ties go to the earlier source here.
     source_priority: list[str] = ["web", "mobile", "partner"]
 

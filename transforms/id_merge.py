@@ -434,3 +434,57 @@ def survivors(records: pd.DataFrame, canonical_ids: np.ndarray, *, fields: Seque
     out = grouped[list(fields)].first()
     out["merged_records"] = grouped.size().astype(np.int64)
     return out.reset_index()
+
+
+ANCHOR_PREFIX = "canonical:"  # record id of a prior canonical user taking part in today's merge
+
+
+def score_pairs(norm: pd.DataFrame, pairs: np.ndarray, matcher: Matcher, batch_size: int = 50000) -> np.ndarray:
+    """P(match) of every candidate pair, compared and scored ``batch_size`` pairs at a time."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    out = np.empty(len(pairs))
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        out[start:start + len(chunk)] = matcher.score(compare(norm, chunk))
+    return out
+
+
+@dataclass
+class MergeResult:
+    """The outcome of one merge: per record its canonical id and the score that put it there
+    (NaN for a record alone or first in its cluster), plus what the size guard refused."""
+
+    canonical_id: np.ndarray
+    match_score: np.ndarray
+    cluster_size: np.ndarray
+    refused_links: int
+    clusters_split: int
+
+
+def merge(record_ids: Sequence[str], n: int, pairs: np.ndarray, scores: np.ndarray, *, threshold: float,
+          max_cluster_size: int, previous: dict[str, str]) -> MergeResult:
+    """Cluster ``n`` records from their scored pairs and give every cluster its canonical id
+    (``assign_ids`` with the previous map, which also covers prior anchors)."""
+    found = cluster(n, pairs, scores, threshold, max_cluster_size)
+    ids = assign_ids(record_ids, found.labels, previous)
+    sizes = np.bincount(found.labels, minlength=n)[found.labels]
+    split = len({int(found.labels[a]) for a, _ in found.refused}) if len(found.refused) else 0
+    return MergeResult(ids, found.join_score, sizes.astype(np.int64), len(found.refused), split)
+
+
+def resolve(records: pd.DataFrame, matcher: Matcher, *, threshold: float | None = None,
+            max_block_size: int = 500, max_cluster_size: int = 20, batch_size: int = 50000,
+            sides: np.ndarray | None = None, previous: dict[str, str] | None = None,
+            report: BlockingReport | None = None) -> tuple[MergeResult, np.ndarray, np.ndarray]:
+    """The whole merge in memory (benchmarks, small data): normalise, block, score, cluster.
+
+    ``records`` needs ``source_record_id`` and any of ``FIELDS``. Returns the merge result, the
+    candidate pairs and their scores. ``beam_jobs.id_merge`` runs the same steps in Beam.
+    """
+    norm = normalise(records)
+    pairs = candidate_pairs(blocking_keys(norm), max_block_size=max_block_size, sides=sides, report=report)
+    scores = score_pairs(norm, pairs, matcher, batch_size)
+    result = merge(records["source_record_id"].astype(str).tolist(), len(records), pairs, scores,
+                   threshold=matcher.threshold if threshold is None else threshold,
+                   max_cluster_size=max_cluster_size, previous=previous or {})
+    return result, pairs, scores
