@@ -41,14 +41,21 @@ FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "postcod
 
 # Blocking passes: name -> the normalised columns the key is built from. A pair is a candidate
 # when it shares the key of at least one pass; a key with an empty part is no key.
+# Name keys are order-free (``initials``, ``names_sound`` sort the two names' parts) because
+# first and last names arrive swapped between sources.
 BLOCKING_PASSES: dict[str, tuple[str, ...]] = {
     "surname_sound_postcode": ("last_sound", "postcode"),
     "email_local": ("email_local",),
     "phone": ("phone_tail",),
-    "dob_initials": ("date_of_birth", "first_initial", "last_initial"),
-    "names_sound": ("first_sound", "last_sound"),
+    "dob_initials": ("date_of_birth", "initials"),
+    "names_sound": ("names_sound",),
     "national_id": ("national_id",),
     "first_sound_postcode_year": ("first_sound", "postcode", "birth_year"),
+    "dob_postcode": ("date_of_birth", "postcode"),
+    "dob_city": ("date_of_birth", "city"),
+    "house_city": ("house", "city"),
+    "house_street": ("house", "street"),
+    "surname_sound_house": ("last_sound", "house"),
 }
 
 FEATURES = (
@@ -136,10 +143,23 @@ def normalise(records: pd.DataFrame) -> pd.DataFrame:
     out["phone"] = phone.str[-10:]
     out["first_sound"] = [soundex(v) for v in out["first_name"]]
     out["last_sound"] = [soundex(v) for v in out["last_name"]]
-    out["first_initial"] = out["first_name"].str[0]
-    out["last_initial"] = out["last_name"].str[0]
+    first_initial, last_initial = out["first_name"].str[0], out["last_name"].str[0]
+    out["initials"] = _sorted_join(first_initial, last_initial)
+    out["names_sound"] = _sorted_join(out["first_sound"], out["last_sound"])
+    # The house number (first token of the address): with the town, a household key.
+    tokens = out["address"].str.split(" ")
+    out["house"] = tokens.str[0]
+    out["street"] = tokens.str[1].str[:4]
     out["birth_year"] = out["date_of_birth"].str[:4]
     return out
+
+
+def _sorted_join(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``a|b`` with the two in sorted order; None when either is missing."""
+    a, b = a.astype("string"), b.astype("string")
+    low, high = a.where(a <= b, b), b.where(a <= b, a)
+    joined = low + "|" + high
+    return joined.astype(object).where(joined.notna(), None)
 
 
 def blocking_keys(norm: pd.DataFrame, passes: dict[str, tuple[str, ...]] = BLOCKING_PASSES) -> pd.DataFrame:
