@@ -5,10 +5,11 @@
 The same person arrives from several sources and across days under slightly different names,
 emails, phones and addresses; this job gives every record one canonical user id.
 
-- Blocking (``BlockRecords``): every record emits one key per pass of
-  ``transforms.id_merge.BLOCKING_PASSES``; records sharing a key form a block (GroupByKey);
-  blocks above ``id_merge.max_block_size`` are skipped and counted; the pairs of all passes are
-  deduplicated (``beam.Distinct``), so a pair found by several passes is scored once.
+- Blocking (``BlockRecords``): every record has one key per pass of
+  ``transforms.id_merge.BLOCKING_PASSES``; (key, record) rows are shuffled by key shard as
+  DataFrames, records sharing a key form a block, blocks above ``id_merge.max_block_size`` are
+  skipped and counted; the pairs of all passes are shuffled by pair shard and deduplicated there,
+  so a pair found by several passes is scored once.
 - Scoring (``ScorePairs``): pairs in batches of ``id_merge.score_batch_size``, compared with
   ``transforms.id_merge.compare`` and scored by the committed ``models.id_matcher`` (resolved from
   the ``id_merge.pairs_version`` pin, never "the latest"; an input of the run's lineage).
@@ -64,51 +65,83 @@ def comparison_frame(table: pa.Table) -> pd.DataFrame:
     return norm
 
 
-def block_keys(norm: pd.DataFrame) -> Iterable[tuple[tuple[str, str], str]]:
-    """``((pass, key), record id)`` for every pass in which the record has a key."""
+def shard_of(values: pd.Series, shards: int) -> np.ndarray:
+    """A stable shard per value (pandas' fixed-key hash: the same in every process)."""
+    return (pd.util.hash_pandas_object(values, index=False).to_numpy() % np.uint64(shards)).astype(np.int64)
+
+
+def keyed_records(norm: pd.DataFrame, shards: int) -> Iterable[tuple[int, pd.DataFrame]]:
+    """A batch -> ``(shard, frame of (key, record id))`` with every blocking key of every pass;
+    a key is ``pass|value``, so equal values of different passes never form a block."""
     keys = im.blocking_keys(norm)
-    rids = norm[RID].to_numpy()
-    for name in keys.columns:
-        column = keys[name].to_numpy()
-        for i in np.flatnonzero(pd.notna(column)):
-            yield (name, column[i]), rids[i]
+    long = pd.DataFrame({"key": np.concatenate([(name + "|" + keys[name].astype("string")).to_numpy(dtype=object)
+                                                for name in keys.columns]) if len(keys) else [],
+                         RID: np.tile(norm[RID].to_numpy(dtype=object), len(keys.columns))})
+    long = long[long["key"].notna()]
+    if long.empty:
+        return
+    for shard, part in long.groupby(shard_of(long["key"], shards)):
+        yield int(shard), part
 
 
-class PairsInBlock(beam.DoFn):
-    """One block -> its record pairs ``(smaller id, larger id)``; oversized blocks are counted."""
+class PairsInShard(beam.DoFn):
+    """All (key, record id) rows of a shard -> ``(pair shard, array of "id_a\x1fid_b")`` with
+    ``id_a < id_b``; blocks above the size limit are skipped and counted."""
 
-    def __init__(self, max_block_size: int):
-        self.max_block_size = max_block_size
+    def __init__(self, max_block_size: int, shards: int):
+        self.max_block_size, self.shards = max_block_size, shards
         self.oversized = Metrics.counter(JOB, "oversized_blocks")
         self.emitted = Metrics.counter(JOB, "pairs_before_dedup")
 
     def process(self, element):
-        _, rids = element
-        members = sorted(set(rids))
-        if len(members) < 2:
+        _, parts = element
+        frame = pd.concat(list(parts), ignore_index=True)
+        rids = np.sort(pd.unique(frame[RID].to_numpy(dtype=object)))
+        members = np.searchsorted(rids, frame[RID].to_numpy(dtype=object))
+        pairs, oversized = im.keyed_pairs(frame["key"].to_numpy(dtype=object), members, self.max_block_size)
+        self.oversized.inc(oversized)
+        self.emitted.inc(len(pairs))
+        if len(pairs) == 0:
             return
-        if len(members) > self.max_block_size:
-            self.oversized.inc()
-            return
-        left, right = im.block_pairs(np.arange(len(members)))
-        self.emitted.inc(len(left))
-        for a, b in zip(left, right, strict=True):
-            yield members[a], members[b]
+        joined = pd.Series(rids[pairs[:, 0]]) + PAIR_SEP + pd.Series(rids[pairs[:, 1]])
+        for shard, part in joined.groupby(shard_of(joined, self.shards)):
+            yield int(shard), part.tolist()
+
+
+PAIR_SEP = "\x1f"
+
+
+def unique_pairs(element) -> Iterable[list[tuple[str, str]]]:
+    """All pairs of a pair shard -> the unique ones (a pair found by several passes once)."""
+    _, parts = element
+    joined = pd.unique(pd.Series([pair for part in parts for pair in part], dtype=object))
+    split = pd.Series(joined).str.split(PAIR_SEP, n=1, regex=False)
+    yield list(zip(split.str[0], split.str[1], strict=True))
 
 
 class BlockRecords(beam.PTransform):
-    """Normalised record frames -> unique candidate pairs ``(id_a, id_b)`` with ``id_a < id_b``."""
+    """Normalised record frames -> lists of unique candidate pairs ``(id_a, id_b)``, ``id_a < id_b``.
 
-    def __init__(self, max_block_size: int):
+    Two shuffles of DataFrames/arrays (DESIGN §7: batches, not rows): records by blocking key
+    shard, then pairs by pair shard, where the pairs of all passes meet and are deduplicated.
+    """
+
+    def __init__(self, max_block_size: int, shards: int = 16):
         super().__init__()
-        self.max_block_size = max_block_size
+        self.max_block_size, self.shards = max_block_size, shards
 
     def expand(self, frames):
         return (frames
-                | "Keys" >> beam.FlatMap(block_keys)
-                | "Blocks" >> beam.GroupByKey()
-                | "Pairs" >> beam.ParDo(PairsInBlock(self.max_block_size))
-                | "Dedup" >> beam.Distinct())
+                | "Keys" >> beam.FlatMap(keyed_records, self.shards)
+                | "KeyShards" >> beam.GroupByKey()
+                | "Pairs" >> beam.ParDo(PairsInShard(self.max_block_size, self.shards))
+                | "PairShards" >> beam.GroupByKey()
+                | "Dedup" >> beam.FlatMap(unique_pairs))
+
+
+def _chunks(pairs: list, size: int) -> Iterable[list]:
+    for start in range(0, len(pairs), size):
+        yield pairs[start:start + size]
 
 
 def concat_frames(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
@@ -139,8 +172,7 @@ class ScorePairs(beam.DoFn):
         self.scored.inc(len(batch))
         keep = np.flatnonzero(scores >= self.cut)
         self.accepted.inc(len(keep))
-        for k in keep:
-            yield batch[k][0], batch[k][1], float(scores[k])
+        yield [(batch[k][0], batch[k][1], float(scores[k])) for k in keep]
 
 
 def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors: pd.DataFrame,
@@ -232,11 +264,11 @@ class MergeIds(beam.PTransform):
         norm = frames | "AllRecords" >> beam.combiners.ToList() | "OneFrame" >> beam.Map(concat_frames)
         links = (frames
                  | "Block" >> BlockRecords(self.cfg.max_block_size)
-                 | "Batch" >> beam.BatchElements(min_batch_size=min(1000, self.cfg.score_batch_size),
-                                                 max_batch_size=self.cfg.score_batch_size)
+                 | "Batch" >> beam.FlatMap(_chunks, self.cfg.score_batch_size)
                  | "Score" >> beam.ParDo(ScorePairs(self.model_uri, self.cfg.threshold),
                                          norm=beam.pvalue.AsSingleton(norm))
-                 | "AllLinks" >> beam.combiners.ToList())
+                 | "AllLinks" >> beam.combiners.ToList()
+                 | "Flat" >> beam.Map(lambda lists: [link for links in lists for link in links]))
         records = tables | "TodaysRecords" >> beam.combiners.ToList() | "OneTable" >> beam.Map(_concat_tables)
         return links | "Assign" >> beam.ParDo(
             AssignCanonicalIds(self.anchors, self.previous, self.cfg, self.ds, self.run_id),

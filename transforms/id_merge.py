@@ -229,6 +229,28 @@ def candidate_pairs(keys: pd.DataFrame, *, max_block_size: int = 500, sides: np.
     return pairs
 
 
+def keyed_pairs(keys: np.ndarray, members: np.ndarray, max_block_size: int) -> tuple[np.ndarray, int]:
+    """Pairs ``(i, j)``, ``i < j``, of ``members`` (int64) sharing a key in ``keys`` (long format: one
+    row per member and key; None = no key), unique; and the number of blocks skipped as oversized."""
+    keys = np.asarray(keys, dtype=object)
+    present = ~pd.isna(keys)
+    codes, _ = pd.factorize(keys[present])
+    members = np.asarray(members, dtype=np.int64)[present]
+    order = np.argsort(codes, kind="stable")
+    codes, members = codes[order], members[order]
+    found, oversized = [], 0
+    for block in np.split(members, np.flatnonzero(np.diff(codes)) + 1):
+        if len(block) < 2:
+            continue
+        if len(block) > max_block_size:
+            oversized += 1
+            continue
+        left, right = block_pairs(np.unique(block))
+        found.append(np.stack([left, right], axis=1))
+    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+    return pairs, oversized
+
+
 def _pairwise(scorer, left: np.ndarray, right: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Element-wise similarity of two object arrays in [0, 1]; NaN where either side is missing."""
     missing = pd.isna(left) | pd.isna(right)

@@ -63,7 +63,8 @@ def test_blocking_in_beam_loses_no_pair_and_repeats_none():
     expected = sorted(tuple(sorted((rids[a], rids[b]))) for a, b in expected_pos)
     assert len(expected) == len(set(expected)) > 0
     with TestPipeline(runner="FnApiRunner") as pipeline:
-        pairs = pipeline | beam.Create(frames) | job.BlockRecords(max_block_size=500)
+        pairs = (pipeline | beam.Create(frames) | job.BlockRecords(max_block_size=500, shards=4)
+                 | beam.FlatMap(lambda batch: batch))
         assert_that(pairs, equal_to(expected))  # equal_to compares as multisets: no pair twice
 
 

@@ -144,3 +144,15 @@ def test_survivors_most_recent_non_null_then_source_priority():
     assert row["email"] == "new@x"          # most recent non-null
     assert row["first_name"] == "Jon"       # tie on date: web before mobile
     assert row["merged_records"] == 3
+
+
+def test_keyed_pairs_long_format_matches_candidate_pairs():
+    keys = pd.DataFrame({"a": ["x", "x", "y", None, "y", "z"], "b": ["p", "p", None, "p", None, "q"]})
+    long_keys = np.concatenate([(name + "|" + keys[name].astype("string")).to_numpy(dtype=object)
+                                for name in keys.columns])
+    members = np.tile(np.arange(len(keys)), len(keys.columns))
+    pairs, oversized = im.keyed_pairs(long_keys, members, max_block_size=500)
+    assert pairs.tolist() == im.candidate_pairs(keys).tolist()
+    assert oversized == 0
+    _, oversized = im.keyed_pairs(long_keys, members, max_block_size=2)
+    assert oversized == 1  # the three-member "b|p" block
