@@ -45,10 +45,14 @@ FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "postcod
 # first and last names arrive swapped between sources.
 BLOCKING_PASSES: dict[str, tuple[str, ...]] = {
     "surname_sound_postcode": ("last_sound", "postcode"),
-    "email_local": ("email_local",),
+    # Local parts like "john.smith" are shared by strangers: alone they make blocks that grow
+    # with the data, so the whole address, or the local part with the birth year.
+    "email": ("email",),
+    "email_local_year": ("email_local", "birth_year"),
     "phone": ("phone_tail",),
     "dob_initials": ("date_of_birth", "initials"),
-    "names_sound": ("names_sound",),
+    # Names alone make blocks that grow with the data (quadratic pairs): with the birth year.
+    "names_sound": ("names_sound", "birth_year"),
     "national_id": ("national_id",),
     "first_sound_postcode_year": ("first_sound", "postcode", "birth_year"),
     "dob_postcode": ("date_of_birth", "postcode"),
