@@ -86,8 +86,11 @@ class SpamConfig(_Strict):
 
 
 class IdMatcherModelConfig(_Strict):
-    """The ID matcher (``training.id_matcher``): gradient-boosted trees on the comparison features."""
+    """The ID matcher (``training.id_matcher``): a classifier on the comparison features."""
 
+    # Both fit the generated pairs perfectly out of fold; on 100k generated users the logistic
+    # regression merged with F1 0.985 against 0.975 for the trees (bench note in training.id_matcher).
+    kind: Literal["logistic_regression", "hist_gradient_boosting"] = "logistic_regression"
     max_iter: int = 100
     learning_rate: float = 0.1
     max_leaf_nodes: int = 15

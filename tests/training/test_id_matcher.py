@@ -26,7 +26,7 @@ def commit_pairs(cfg, version="v1", table=None):
 def test_matcher_separates_matches_out_of_fold(cfg):
     pairs = reference.id_pairs(SEED).to_pandas()
     matcher, measured = fit_matcher(pair_features(pairs), pairs["is_match"].to_numpy(), cfg.id_merge.model)
-    assert measured["hist_gradient_boosting"]["f1"] >= MIN_OUT_OF_FOLD_F1, measured
+    assert measured[cfg.id_merge.model.kind]["f1"] >= MIN_OUT_OF_FOLD_F1, measured
     assert 0 < matcher.threshold < 1
     scores = matcher.score(pair_features(pairs))
     assert scores[pairs["is_match"].to_numpy() == 1].mean() > 0.8
