@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo demo-backfill test test-fast lint bench clean
+.PHONY: install demo demo-backfill test test-fast lint bench bench-id-merge baselines-venv clean
 
 install: $(STAMP)
 
@@ -41,6 +41,18 @@ bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG;
 	$(PY) -m bench.backfill --days 3 --users-per-day 2000
 	$(PY) -m bench.despam --users 1000000
 	$(PY) -m bench.statistics --rows 1000000 --columns 30 --repeats 3
+	$(MAKE) bench-id-merge
+
+# recordlinkage (pandas<3) and Splink never go into .venv: the ID-merge baselines get their own.
+BASELINES_VENV ?= .baselines-venv
+
+baselines-venv:
+	test -x $(BASELINES_VENV)/bin/python || $(PYTHON) -m venv $(BASELINES_VENV)
+	$(BASELINES_VENV)/bin/pip install --quiet recordlinkage==0.16 splink==5.0.0 duckdb==2.0.1
+
+bench-id-merge: install baselines-venv  ## ID-merge: FEBRL1/FEBRL4 ours vs recordlinkage vs Splink; 100k and 1M users
+	$(PY) -m bench.id_merge_side_by_side --baselines-python $(BASELINES_VENV)/bin/python
+	$(PY) -m bench.id_merge_scale --users 100000 1000000
 
 clean:
 	rm -rf _data

@@ -76,3 +76,25 @@ JOB_OUTCOMES = pa.schema(
 
 EMPLOYMENT_STATUSES = ("employed", "unemployed", "student", "self_employed", "retired")
 SIGNUP_CHANNELS = ("organic", "search", "social", "referral", "partner")
+
+# ID-merge (beam_jobs.id_merge): every de-spammed record -> its canonical user id, with the score
+# of the link that put it in its cluster (null: alone, or the cluster's first member).
+ID_MAP = pa.schema(
+    [
+        ("source_record_id", pa.string()),
+        ("source", pa.string()),
+        ("canonical_id", pa.string()),
+        ("match_score", pa.float64()),
+        ("cluster_size", pa.int64()),
+        ("ds", pa.string()),
+        ("id_merge_run_id", pa.string()),
+    ]
+)
+
+# One row per canonical user seen that day, fields chosen by the survivorship rules
+# (transforms.id_merge.survivors); source_record_id is that of the most recent record.
+USERS_MERGED = pa.schema(
+    [pa.field("canonical_id", pa.string())]
+    + list(STAGED_USERS)
+    + [pa.field("merged_records", pa.int64()), pa.field("id_merge_run_id", pa.string())]
+)

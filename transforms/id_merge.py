@@ -1,0 +1,536 @@
+"""ID-merge step logic: normalise person records, block, compare, cluster, assign stable ids.
+
+Framework-free (DESIGN §2): ``beam_jobs.id_merge`` wires these functions; ``training.id_matcher``
+fits the matcher on ``reference.id_pairs``; ``bench.id_merge_febrl`` runs them on FEBRL.
+
+Records are a DataFrame with the columns of ``FIELDS`` (any may be missing or null). The flow:
+
+1. ``normalise`` -> lower-cased, accent-folded strings; digits-only phones; ISO dates.
+2. ``blocking_keys`` -> one key column per pass (``BLOCKING_PASSES``); ``candidate_pairs`` takes
+   every pair that shares a key in any pass, deduplicated across passes. Several passes because
+   one typo in one field must not lose a true match (multi-pass blocking).
+3. ``compare`` -> one row of similarity features per pair, vectorised over the pair arrays with
+   ``rapidfuzz.process.cpdist``. A comparison with a missing side is NaN (not 0): "unknown" is
+   not "different", and the matcher (a gradient-boosted tree) routes NaN explicitly.
+4. ``cluster`` -> union-find over accepted pairs, strongest first, refusing any union that would
+   exceed ``max_cluster_size`` (a giant cluster is split at its weakest links; refused links are
+   reported).
+5. ``assign_ids`` -> canonical ids that survive re-runs and days: a cluster inherits the
+   previous id of its members (the previous map), otherwise a hash of its smallest member id.
+6. ``survivors`` -> one row per canonical user by the survivorship rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+# The identifying fields a record may have. Our sources have the first six; FEBRL adds an
+# address, a suburb and a social-security number (national_id). Missing columns are null.
+FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "postcode",
+          "address", "city", "national_id")
+
+# Blocking passes: name -> the normalised columns the key is built from. A pair is a candidate
+# when it shares the key of at least one pass; a key with an empty part is no key.
+# Name keys are order-free (``initials``, ``names_sound`` sort the two names' parts) because
+# first and last names arrive swapped between sources.
+BLOCKING_PASSES: dict[str, tuple[str, ...]] = {
+    "surname_sound_postcode": ("last_sound", "postcode"),
+    # Local parts like "john.smith" are shared by strangers: alone they make blocks that grow
+    # with the data, so the whole address, or the local part with the birth year.
+    "email": ("email",),
+    "email_local_year": ("email_local", "birth_year"),
+    "phone": ("phone_tail",),
+    "dob_initials": ("date_of_birth", "initials"),
+    # Names alone make blocks that grow with the data (quadratic pairs): with the birth year.
+    "names_sound": ("names_sound", "birth_year"),
+    "national_id": ("national_id",),
+    "first_sound_postcode_year": ("first_sound", "postcode", "birth_year"),
+    "dob_postcode": ("date_of_birth", "postcode"),
+    "dob_city": ("date_of_birth", "city"),
+    "house_city": ("house", "city"),
+    "house_street": ("house", "street"),
+    "surname_sound_house": ("last_sound", "house"),
+}
+
+FEATURES = (
+    "first_jw", "last_jw", "names_swapped_jw", "name_token_set", "first_lev",
+    "last_lev", "email_exact", "email_local_jw", "phone_exact", "phone_tail_match",
+    "dob_exact", "dob_parts", "postcode_exact", "postcode_jw", "address_token_set",
+    "city_jw", "national_id_exact", "national_id_lev", "n_missing",
+)
+
+_NON_ALNUM = re.compile(r"[^0-9a-z@.+ ]+")
+_SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")
+
+
+def _fold(text: str) -> str:
+    """Lower case, accents removed (é -> e); non-Latin letters are kept as they are."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    """Folded, whitespace-collapsed strings; empty -> None (missing is explicit)."""
+    out = []
+    for value in values.to_numpy(dtype=object):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out.append(None)
+            continue
+        text = " ".join(_fold(str(value)).replace("-", " ").replace("'", "").split())
+        out.append(text or None)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def soundex(name: str | None) -> str | None:
+    """American Soundex of the first word (``robert`` -> ``r163``); None for non-Latin/empty input."""
+    if not name:
+        return None
+    word = "".join(ch for ch in name.split(" ")[0] if "a" <= ch <= "z")
+    if not word:
+        return None
+    coded = word.translate(_SOUNDEX)
+    out, last = [word[0]], coded[0]
+    for ch, code in zip(word[1:], coded[1:], strict=True):
+        if code.isdigit() and code != last:
+            out.append(code)
+        if ch not in "hw":
+            last = code
+    return ("".join(out) + "000")[:4]
+
+
+def _digits(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.replace(r"\D", "", regex=True).replace("", pd.NA)
+
+
+def _iso_date(values: pd.Series) -> pd.Series:
+    """ISO date strings; FEBRL's ``19560513`` and real dates both accepted; absurd -> None."""
+    text = values.astype("string").str.strip()
+    compact = text.str.fullmatch(r"\d{8}", na=False)
+    text = text.mask(compact, text.str[:4] + "-" + text.str[4:6] + "-" + text.str[6:8])
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    ok = parsed.notna() & (parsed.dt.year >= 1900) & (parsed.dt.year <= 2100)
+    return pd.Series(np.where(ok, parsed.dt.strftime("%Y-%m-%d"), None), index=values.index, dtype=object)
+
+
+def normalise(records: pd.DataFrame) -> pd.DataFrame:
+    """Comparison-ready columns of ``FIELDS`` plus the derived blocking parts; never raises on
+    bad values (they become None) and keeps the input's row order and length."""
+    out = pd.DataFrame(index=records.index)
+    for name in FIELDS:
+        column = records[name] if name in records.columns else pd.Series(None, index=records.index, dtype=object)
+        if name == "phone" or name == "national_id":
+            out[name] = _digits(column).astype(object).where(lambda s: s.notna(), None)
+        elif name == "date_of_birth":
+            out[name] = _iso_date(column)
+        elif name == "postcode":
+            out[name] = _clean_text(column).str.replace(" ", "", regex=False)
+        else:
+            out[name] = _clean_text(column)
+    email = out["email"].where(out["email"].str.contains("@", na=False, regex=False), None)
+    out["email"] = email
+    # The local part without dots or +tags: "j.smith+jobs@x" and "jsmith@y" block together.
+    local = email.str.split("@").str[0].str.replace(".", "", regex=False).str.split("+").str[0]
+    out["email_local"] = local.where(local.str.len() >= 3, None)
+    phone = out["phone"]
+    # The last 9 digits: national and international spellings of one number agree there.
+    out["phone_tail"] = phone.str[-9:].where(phone.str.len() >= 7, None)
+    out["phone"] = phone.str[-10:]
+    out["first_sound"] = [soundex(v) for v in out["first_name"]]
+    out["last_sound"] = [soundex(v) for v in out["last_name"]]
+    first_initial, last_initial = out["first_name"].str[0], out["last_name"].str[0]
+    out["initials"] = _sorted_join(first_initial, last_initial)
+    out["names_sound"] = _sorted_join(out["first_sound"], out["last_sound"])
+    # The house number (first token of the address): with the town, a household key.
+    tokens = out["address"].str.split(" ")
+    out["house"] = tokens.str[0]
+    out["street"] = tokens.str[1].str[:4]
+    out["birth_year"] = out["date_of_birth"].str[:4]
+    return out
+
+
+def _sorted_join(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``a|b`` with the two in sorted order; None when either is missing."""
+    a, b = a.astype("string"), b.astype("string")
+    low, high = a.where(a <= b, b), b.where(a <= b, a)
+    joined = low + "|" + high
+    return joined.astype(object).where(joined.notna(), None)
+
+
+def blocking_keys(norm: pd.DataFrame, passes: dict[str, tuple[str, ...]] = BLOCKING_PASSES) -> pd.DataFrame:
+    """One column per blocking pass: the joined key, or None when any of its parts is missing."""
+    keys = pd.DataFrame(index=norm.index)
+    for name, parts in passes.items():
+        joined = norm[parts[0]].astype("string")
+        for part in parts[1:]:
+            joined = joined + "|" + norm[part].astype("string")  # NA in any part -> NA key
+        keys[name] = joined.astype(object).where(joined.notna(), None)
+    return keys
+
+
+@dataclass
+class BlockingReport:
+    """What blocking did: candidate pairs per pass (before dedup) and blocks skipped as too big."""
+
+    pairs_per_pass: dict[str, int] = field(default_factory=dict)
+    oversized_blocks: dict[str, int] = field(default_factory=dict)
+    candidate_pairs: int = 0
+
+
+def block_pairs(members: np.ndarray, sides: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs (i < j) among the record indices of one block; with ``sides`` only pairs across
+    the two sides (linkage) with the side-0 record first."""
+    members = np.sort(np.asarray(members, dtype=np.int64))
+    i, j = np.triu_indices(len(members), k=1)
+    left, right = members[i], members[j]
+    if sides is not None:
+        across = sides[left] != sides[right]
+        left, right = left[across], right[across]
+        swap = sides[left] == 1
+        left, right = np.where(swap, right, left), np.where(swap, left, right)
+    return left, right
+
+
+def candidate_pairs(keys: pd.DataFrame, *, max_block_size: int = 500, sides: np.ndarray | None = None,
+                    report: BlockingReport | None = None) -> np.ndarray:
+    """Unique candidate pairs (an ``(n, 2)`` int64 array of row positions, sorted) over all passes.
+
+    Blocks larger than ``max_block_size`` are skipped and counted in ``report``: they are almost
+    always a default value (the same postcode for everyone), and their pairs would be quadratic.
+    """
+    report = report if report is not None else BlockingReport()
+    found = []
+    for name in keys.columns:
+        column = keys[name]
+        present = column.notna().to_numpy()
+        codes, _ = pd.factorize(column[present])
+        positions = np.flatnonzero(present)
+        order = np.argsort(codes, kind="stable")
+        codes, positions = codes[order], positions[order]
+        bounds = np.flatnonzero(np.diff(codes)) + 1
+        count = 0
+        for block in np.split(positions, bounds):
+            if len(block) < 2:
+                continue
+            if len(block) > max_block_size:
+                report.oversized_blocks[name] = report.oversized_blocks.get(name, 0) + 1
+                continue
+            left, right = block_pairs(block, sides)
+            count += len(left)
+            found.append(np.stack([left, right], axis=1))
+        report.pairs_per_pass[name] = count
+    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+    report.candidate_pairs = len(pairs)
+    return pairs
+
+
+def keyed_pairs(keys: np.ndarray, members: np.ndarray, max_block_size: int) -> tuple[np.ndarray, int]:
+    """Pairs ``(i, j)``, ``i < j``, of ``members`` (int64) sharing a key in ``keys`` (long format: one
+    row per member and key; None = no key), unique; and the number of blocks skipped as oversized."""
+    keys = np.asarray(keys, dtype=object)
+    present = ~pd.isna(keys)
+    codes, _ = pd.factorize(keys[present])
+    members = np.asarray(members, dtype=np.int64)[present]
+    order = np.argsort(codes, kind="stable")
+    codes, members = codes[order], members[order]
+    found, oversized = [], 0
+    for block in np.split(members, np.flatnonzero(np.diff(codes)) + 1):
+        if len(block) < 2:
+            continue
+        if len(block) > max_block_size:
+            oversized += 1
+            continue
+        left, right = block_pairs(np.unique(block))
+        found.append(np.stack([left, right], axis=1))
+    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+    return pairs, oversized
+
+
+def _pairwise(scorer, left: np.ndarray, right: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Element-wise similarity of two object arrays in [0, 1]; NaN where either side is missing."""
+    missing = pd.isna(left) | pd.isna(right)
+    a = np.where(missing, "", left).astype(str).tolist()
+    b = np.where(missing, "", right).astype(str).tolist()
+    score = process.cpdist(a, b, scorer=scorer, dtype=np.float32, workers=1).astype(np.float64) / scale
+    score[missing] = np.nan
+    return score
+
+
+def _exact(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    missing = pd.isna(left) | pd.isna(right)
+    return np.where(missing, np.nan, (left == right).astype(np.float64))
+
+
+def compare(norm: pd.DataFrame, pairs: np.ndarray, norm_right: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``FEATURES`` of each pair (rows of ``pairs`` index ``norm``; the second column indexes
+    ``norm_right`` when given). NaN = at least one side missing."""
+    right_frame = norm if norm_right is None else norm_right
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+    def sides(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return (norm[name].to_numpy(dtype=object)[pairs[:, 0]],
+                right_frame[name].to_numpy(dtype=object)[pairs[:, 1]])
+
+    jw = JaroWinkler.normalized_similarity
+    lev = Levenshtein.normalized_similarity
+    f1, f2 = sides("first_name")
+    l1, l2 = sides("last_name")
+    e1, e2 = sides("email")
+    el1, el2 = sides("email_local")
+    p1, p2 = sides("phone")
+    pt1, pt2 = sides("phone_tail")
+    d1, d2 = sides("date_of_birth")
+    pc1, pc2 = sides("postcode")
+    a1, a2 = sides("address")
+    c1, c2 = sides("city")
+    n1, n2 = sides("national_id")
+    full1 = np.array([" ".join(x for x in (a, b) if x) or None for a, b in zip(f1, l1, strict=True)], dtype=object)
+    full2 = np.array([" ".join(x for x in (a, b) if x) or None for a, b in zip(f2, l2, strict=True)], dtype=object)
+    out = {
+        "first_jw": _pairwise(jw, f1, f2),
+        "last_jw": _pairwise(jw, l1, l2),
+        # First and last name swapped between sources (a common entry error).
+        "names_swapped_jw": np.fmin(_pairwise(jw, f1, l2), _pairwise(jw, l1, f2)),
+        "name_token_set": _pairwise(fuzz.token_set_ratio, full1, full2, scale=100.0),
+        "first_lev": _pairwise(lev, f1, f2),
+        "last_lev": _pairwise(lev, l1, l2),
+        "email_exact": _exact(e1, e2),
+        "email_local_jw": _pairwise(jw, el1, el2),
+        "phone_exact": _exact(p1, p2),
+        "phone_tail_match": _exact(pt1, pt2),
+        "dob_exact": _exact(d1, d2),
+        "dob_parts": _dob_parts(d1, d2),
+        "postcode_exact": _exact(pc1, pc2),
+        "postcode_jw": _pairwise(jw, pc1, pc2),
+        "address_token_set": _pairwise(fuzz.token_set_ratio, a1, a2, scale=100.0),
+        "city_jw": _pairwise(jw, c1, c2),
+        "national_id_exact": _exact(n1, n2),
+        "national_id_lev": _pairwise(lev, n1, n2),
+    }
+    frame = pd.DataFrame(out)
+    frame["n_missing"] = frame.isna().sum(axis=1).astype(np.float64)
+    return frame[list(FEATURES)]
+
+
+def _dob_parts(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Share of year/month/day that agree, with day and month swapped counted as agreeing."""
+    missing = pd.isna(left) | pd.isna(right)
+    a = pd.Series(np.where(missing, "0000-00-00", left).astype(str))
+    b = pd.Series(np.where(missing, "0000-00-00", right).astype(str))
+    ya, ma, da = a.str[:4], a.str[5:7], a.str[8:10]
+    yb, mb, db = b.str[:4], b.str[5:7], b.str[8:10]
+    straight = ((ya == yb).astype(int) + (ma == mb).astype(int) + (da == db).astype(int)) / 3
+    swapped = ((ya == yb).astype(int) + (ma == db).astype(int) + (da == mb).astype(int)) / 3
+    return np.where(missing, np.nan, np.fmax(straight.to_numpy(), swapped.to_numpy()))
+
+
+def pair_side_frames(pairs: pd.DataFrame, fields: Sequence[str] = FIELDS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a labelled-pairs table (``left_<field>``, ``right_<field>``) into two record frames."""
+    left = pd.DataFrame({f: pairs.get(f"left_{f}") for f in fields})
+    right = pd.DataFrame({f: pairs.get(f"right_{f}") for f in fields})
+    return left, right
+
+
+def pair_features(pairs: pd.DataFrame) -> pd.DataFrame:
+    """``FEATURES`` of a labelled-pairs table (one row per pair, in order)."""
+    left, right = pair_side_frames(pairs)
+    index = np.arange(len(pairs), dtype=np.int64)
+    return compare(normalise(left), np.stack([index, index], axis=1), normalise(right))
+
+
+@dataclass
+class Matcher:
+    """A fitted matcher: classifier, feature order, threshold. Pickled in ``models.id_matcher``,
+    so it lives here (an importable module), not in a ``__main__``."""
+
+    classifier: Any
+    features: tuple[str, ...]
+    threshold: float
+
+    def score(self, features: pd.DataFrame) -> np.ndarray:
+        """P(match) per row of a ``transforms.id_merge.compare`` frame."""
+        if len(features) == 0:
+            return np.empty(0)
+        return self.classifier.predict_proba(features[list(self.features)].to_numpy(np.float64))[:, 1]
+
+
+class UnionFind:
+    """Disjoint sets over ``0..n-1`` with union by size and path halving."""
+
+    def __init__(self, n: int):
+        self.parent = np.arange(n, dtype=np.int64)
+        self.size = np.ones(n, dtype=np.int64)
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return int(x)
+
+    def union(self, a: int, b: int, max_size: int | None = None) -> bool:
+        """Join the sets of ``a`` and ``b``; False (nothing joined) when the result would exceed
+        ``max_size``. True also when they already share a set."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        if max_size is not None and self.size[ra] + self.size[rb] > max_size:
+            return False
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        return True
+
+    def labels(self) -> np.ndarray:
+        """The root of every element (a cluster label)."""
+        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
+
+
+@dataclass
+class Clusters:
+    """Cluster label per record, the score of the link that joined each record (NaN for a
+    singleton or the first member), and the links refused by the size guard."""
+
+    labels: np.ndarray
+    join_score: np.ndarray
+    refused: np.ndarray  # (k, 2) record positions of links not applied
+
+
+def cluster(n: int, pairs: np.ndarray, scores: np.ndarray, threshold: float,
+            max_cluster_size: int) -> Clusters:
+    """Connected components of the pairs scoring at least ``threshold``, strongest links first.
+
+    A link whose union would make a cluster larger than ``max_cluster_size`` is refused, so a
+    would-be giant cluster ends split at its weakest links; refused links are returned.
+    """
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    scores = np.asarray(scores, dtype=np.float64)
+    accepted = scores >= threshold
+    pairs, scores = pairs[accepted], scores[accepted]
+    # Strongest first; ties by pair so the result does not depend on input order.
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -scores))
+    sets = UnionFind(n)
+    join_score = np.full(n, np.nan)
+    refused = []
+    for k in order:
+        a, b = int(pairs[k, 0]), int(pairs[k, 1])
+        ra, rb = sets.find(a), sets.find(b)
+        if ra == rb:
+            continue
+        if not sets.union(a, b, max_cluster_size):
+            refused.append((a, b))
+            continue
+        for x in (a, b):
+            if np.isnan(join_score[x]):
+                join_score[x] = scores[k]
+    return Clusters(sets.labels(), join_score, np.asarray(refused, dtype=np.int64).reshape(-1, 2))
+
+
+def new_canonical_id(member_ids: Sequence[str]) -> str:
+    """A new canonical id: a hash of the smallest member id (deterministic across re-runs)."""
+    return "u-" + hashlib.sha256(min(member_ids).encode("utf-8")).hexdigest()[:16]
+
+
+def assign_ids(record_ids: Sequence[str], labels: np.ndarray, previous: dict[str, str]) -> np.ndarray:
+    """Canonical id per record: a cluster keeps the previous id most of its members held
+    (``previous``: record id -> canonical id, from yesterday's map or prior anchors); a previous
+    id is given to one cluster only (the one with most members holding it, then smallest member),
+    so a split cluster keeps its id on its larger part and the rest get new ids."""
+    frame = pd.DataFrame({"rid": np.asarray(record_ids, dtype=object), "label": labels})
+    frame["prev"] = frame["rid"].map(previous)
+    first = frame.groupby("label")["rid"].min()
+    votes = (frame.dropna(subset=["prev"]).groupby(["label", "prev"]).size().rename("n").reset_index())
+    votes["first"] = votes["label"].map(first)
+    votes = votes.sort_values(["n", "first", "prev"], ascending=[False, True, True], kind="stable")
+    taken: dict[int, str] = {}
+    used: set[str] = set()
+    for label, prev in zip(votes["label"], votes["prev"], strict=True):
+        if label in taken or prev in used:
+            continue
+        taken[label] = prev
+        used.add(prev)
+    members = frame.groupby("label")["rid"].apply(list)
+    ids = {label: taken.get(label) or new_canonical_id(rids) for label, rids in members.items()}
+    return frame["label"].map(ids).to_numpy(dtype=object)
+
+
+def survivors(records: pd.DataFrame, canonical_ids: np.ndarray, *, fields: Sequence[str],
+              recency: str, source_priority: Sequence[str]) -> pd.DataFrame:
+    """One row per canonical id. Survivorship: per field, the most recent non-null value
+    (``recency`` column, later wins); ties go to the source earlier in ``source_priority``, then
+    the smallest ``source_record_id``. ``merged_records`` counts the records merged."""
+    frame = records.copy()
+    frame["canonical_id"] = canonical_ids
+    rank = {s: i for i, s in enumerate(source_priority)}
+    frame["_priority"] = frame["source"].map(rank).fillna(len(rank)) if "source" in frame else 0
+    frame = frame.sort_values(["canonical_id", recency, "_priority", "source_record_id"],
+                              ascending=[True, False, True, True], na_position="last", kind="stable")
+    grouped = frame.groupby("canonical_id", sort=True)
+    # GroupBy.first takes the first non-null value of each column: the survivorship rule.
+    out = grouped[list(fields)].first()
+    out["merged_records"] = grouped.size().astype(np.int64)
+    return out.reset_index()
+
+
+ANCHOR_PREFIX = "canonical:"  # record id of a prior canonical user taking part in today's merge
+
+
+def score_pairs(norm: pd.DataFrame, pairs: np.ndarray, matcher: Matcher, batch_size: int = 50000) -> np.ndarray:
+    """P(match) of every candidate pair, compared and scored ``batch_size`` pairs at a time."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    out = np.empty(len(pairs))
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        out[start:start + len(chunk)] = matcher.score(compare(norm, chunk))
+    return out
+
+
+@dataclass
+class MergeResult:
+    """The outcome of one merge: per record its canonical id and the score that put it there
+    (NaN for a record alone or first in its cluster), plus what the size guard refused."""
+
+    canonical_id: np.ndarray
+    match_score: np.ndarray
+    cluster_size: np.ndarray
+    refused_links: int
+    clusters_split: int
+
+
+def merge(record_ids: Sequence[str], n: int, pairs: np.ndarray, scores: np.ndarray, *, threshold: float,
+          max_cluster_size: int, previous: dict[str, str]) -> MergeResult:
+    """Cluster ``n`` records from their scored pairs and give every cluster its canonical id
+    (``assign_ids`` with the previous map, which also covers prior anchors)."""
+    found = cluster(n, pairs, scores, threshold, max_cluster_size)
+    ids = assign_ids(record_ids, found.labels, previous)
+    sizes = np.bincount(found.labels, minlength=n)[found.labels]
+    split = len({int(found.labels[a]) for a, _ in found.refused}) if len(found.refused) else 0
+    return MergeResult(ids, found.join_score, sizes.astype(np.int64), len(found.refused), split)
+
+
+def resolve(records: pd.DataFrame, matcher: Matcher, *, threshold: float | None = None,
+            max_block_size: int = 500, max_cluster_size: int = 20, batch_size: int = 50000,
+            sides: np.ndarray | None = None, previous: dict[str, str] | None = None,
+            report: BlockingReport | None = None) -> tuple[MergeResult, np.ndarray, np.ndarray]:
+    """The whole merge in memory (benchmarks, small data): normalise, block, score, cluster.
+
+    ``records`` needs ``source_record_id`` and any of ``FIELDS``. Returns the merge result, the
+    candidate pairs and their scores. ``beam_jobs.id_merge`` runs the same steps in Beam.
+    """
+    norm = normalise(records)
+    pairs = candidate_pairs(blocking_keys(norm), max_block_size=max_block_size, sides=sides, report=report)
+    scores = score_pairs(norm, pairs, matcher, batch_size)
+    result = merge(records["source_record_id"].astype(str).tolist(), len(records), pairs, scores,
+                   threshold=matcher.threshold if threshold is None else threshold,
+                   max_cluster_size=max_cluster_size, previous=previous or {})
+    return result, pairs, scores
