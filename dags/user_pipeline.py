@@ -4,7 +4,9 @@
     raw.job_outcomes gate -> preprocess
 
 ``evaluate`` scores the dev and test splits through the serving export and breaks the metrics
-down by metadata slices (error analysis, training/evaluate.py).
+down by metadata slices (error analysis, training/evaluate.py). ``run_report`` writes the date's
+page (reports/run_report.py) whatever happened upstream: it is a teardown, so it runs after a
+failed gate too and, as Airflow ignores teardowns for the DAG run's state, the run still fails.
 
 Wiring only (DESIGN §2, §9): every task launches a job module in its own process
 (``python -m beam_jobs.clean --ds {{ ds }} ...``) and passes the partition date, never data;
@@ -51,7 +53,8 @@ with DAG(
     gate_features = gate(cfg, "features.users_transformed")
     train = job(cfg, "training.train", "train")
     evaluate = job(cfg, "training.evaluate", "evaluate")
+    run_report = job(cfg, "reports.run_report", "run_report")
 
     ingest >> gate_users_ingested >> despam >> gate_users_despammed >> clean
-    clean >> gate_users_clean >> preprocess >> gate_features >> train >> evaluate
+    clean >> gate_users_clean >> preprocess >> gate_features >> train >> evaluate >> run_report.as_teardown()
     gate_job_outcomes >> preprocess

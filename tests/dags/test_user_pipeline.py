@@ -23,6 +23,7 @@ print(json.dumps({
     "fix_params": sorted(fix.params),
     "heavy": [m for m in ("apache_beam", "tensorflow", "tensorflow_transform") if m in sys.modules],
     "catchup": dag.catchup,
+    "teardowns": [t.task_id for t in dag.tasks if t.is_teardown],
 }))
 """
 
@@ -35,7 +36,7 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     parsed = json.loads(done.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
-    assert parsed["order"][0] in {"ingest", "gate_job_outcomes"} and parsed["order"][-1] == "evaluate"
+    assert parsed["order"][0] in {"ingest", "gate_job_outcomes"} and parsed["order"][-1] == "run_report"
     assert parsed["upstream"] == {
         "ingest": [],
         "gate_users_ingested": ["ingest"],
@@ -48,7 +49,9 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
         "gate_users_transformed": ["preprocess"],
         "train": ["gate_users_transformed"],
         "evaluate": ["train"],
+        "run_report": ["evaluate"],
     }
+    assert parsed["teardowns"] == ["run_report"]
     assert parsed["spam_upstream"] == {
         "gate_spam_labels": [], "train_spam_filter": ["gate_spam_labels"],
         "label_agreement": ["train_spam_filter"], "label_noise": ["train_spam_filter"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -78,6 +79,12 @@ def test_every_step_committed_its_outputs_for_every_date(pipeline_run):
                 assert catalog.manifest(dataset, ds) is not None, (dataset, ds)
     assert catalog.committed("models.transform_fn") and catalog.committed("models.job_seeker")
     assert "success" in stdout and "lineage:" in stdout
+    for ds in DATES:  # the run report links what the date committed
+        page = Path(cfg.data_root) / "reports" / "runs" / f"ds={ds}" / "index.html"
+        shown = json.loads(re.search(r'id="data">(.*?)</script>', page.read_text(), re.S).group(1))["datasets"]
+        for dataset in ("curated.users_clean", "evaluation.job_seeker_slices"):
+            assert shown[dataset]["version"] == catalog.require(dataset, ds).version
+        assert shown["curated.users_clean"]["gate"] == "passed"
 
 
 def test_ingest_accounts_for_every_line(pipeline_run):
@@ -152,6 +159,9 @@ def test_a_failing_gate_stops_the_date_and_a_fixed_drop_passes(pipeline_run):
     assert failed.returncode == 1
     assert catalog.manifest("staging.users_ingested", bad_day) is not None
     assert catalog.manifest("curated.users_clean", bad_day) is None
+    # The run report is written for the failed date too, and shows the failed gate.
+    report = (Path(cfg.data_root) / "reports" / "runs" / f"ds={bad_day}" / "index.html").read_text()
+    assert "gates failed: staging.users_ingested" in report
     gate_fail = [e for e in _events(cfg) if e["job"]["name"] == "expectations.gate" and e["eventType"] == "FAIL"]
     assertions = gate_fail[-1]["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert any(a["name"] == "source_record_id.unique" and not a["success"] for a in assertions)
