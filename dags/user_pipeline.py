@@ -1,7 +1,12 @@
 """The daily user pipeline, with a gate after every step (DESIGN §1, §5):
 
-    ingest -> gate -> despam -> gate -> clean -> gate -> preprocess (TFT) -> gate -> train -> evaluate
-    raw.job_outcomes gate -> preprocess
+    ingest -> gate -> despam -> gate -> clean -> gate -> statistics -> preprocess (TFT) -> gate -> train
+    raw.job_outcomes gate -> preprocess                      train -> evaluate, training_serving_skew
+
+``statistics_users_clean`` commits the clean partition's statistics (tensorflow_metadata format)
+and its drift against the previous days (beam_jobs/statistics.py): a drift configured as a failure
+stops the date before training. ``training_serving_skew`` compares the features the serving
+export computes for a sample of the day's records with the training features (training/skew.py).
 
 ``evaluate`` scores the dev and test splits through the serving export and breaks the metrics
 down by metadata slices (error analysis, training/evaluate.py). ``run_report`` writes the date's
@@ -49,12 +54,16 @@ with DAG(
     gate_users_despammed = gate(cfg, "staging.users_despammed")
     clean = job(cfg, "beam_jobs.clean", "clean")
     gate_users_clean = gate(cfg, "curated.users_clean")
+    statistics_users_clean = job(cfg, "beam_jobs.statistics", "statistics_users_clean", "--dataset",
+                                 "curated.users_clean")
     preprocess = job(cfg, "beam_jobs.preprocess", "preprocess")
     gate_features = gate(cfg, "features.users_transformed")
     train = job(cfg, "training.train", "train")
     evaluate = job(cfg, "training.evaluate", "evaluate")
+    skew = job(cfg, "training.skew", "training_serving_skew")
     run_report = job(cfg, "reports.run_report", "run_report")
 
     ingest >> gate_users_ingested >> despam >> gate_users_despammed >> clean
-    clean >> gate_users_clean >> preprocess >> gate_features >> train >> evaluate >> run_report.as_teardown()
+    clean >> gate_users_clean >> statistics_users_clean >> preprocess >> gate_features >> train >> [evaluate, skew]
+    [evaluate, skew] >> run_report.as_teardown()
     gate_job_outcomes >> preprocess

@@ -45,11 +45,13 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
         "gate_users_despammed": ["despam"],
         "clean": ["gate_users_despammed"],
         "gate_users_clean": ["clean"],
-        "preprocess": ["gate_job_outcomes", "gate_users_clean"],
+        "statistics_users_clean": ["gate_users_clean"],
+        "preprocess": ["gate_job_outcomes", "statistics_users_clean"],
         "gate_users_transformed": ["preprocess"],
         "train": ["gate_users_transformed"],
         "evaluate": ["train"],
-        "run_report": ["evaluate"],
+        "training_serving_skew": ["train"],
+        "run_report": ["evaluate", "training_serving_skew"],
     }
     assert parsed["teardowns"] == ["run_report"]
     assert parsed["spam_upstream"] == {

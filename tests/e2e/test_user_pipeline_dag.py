@@ -13,6 +13,7 @@ import pytest
 
 from conf import load_config
 from lineage.catalog import Catalog
+from reports import paths
 from tests.e2e.small_config import small_config
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +26,7 @@ STEPS = [
     ("beam_jobs.despam", "despam", ["staging.users_ingested"],
      ["staging.users_despammed", "staging.spam_quarantine"]),
     ("beam_jobs.clean", "clean", ["staging.users_despammed"], ["curated.users_clean"]),
+    ("beam_jobs.statistics", "statistics_users_clean", ["curated.users_clean"], ["stats.users_clean"]),
     ("beam_jobs.preprocess", "preprocess", ["curated.users_clean", "raw.job_outcomes"],
      ["features.users_transformed", "features.split_assignments"]),
     ("training.train", "train", ["features.users_transformed"], []),
@@ -85,6 +87,8 @@ def test_every_step_committed_its_outputs_for_every_date(pipeline_run):
         for dataset in ("curated.users_clean", "evaluation.job_seeker_slices"):
             assert shown[dataset]["version"] == catalog.require(dataset, ds).version
         assert shown["curated.users_clean"]["gate"] == "passed"
+        stats_dir = Path(paths.statistics_dir(cfg, "curated.users_clean", f"ds={ds}"))
+        assert (stats_dir / paths.STATISTICS_PAGE).exists()
 
 
 def test_ingest_accounts_for_every_line(pipeline_run):
