@@ -1,9 +1,10 @@
-"""Clean: ``staging.users_despammed`` -> ``curated.users_clean`` (rules in ``transforms.clean``).
+"""Clean: ``staging.users_merged`` -> ``curated.users_clean`` (rules in ``transforms.clean``).
 
     python -m beam_jobs.clean --ds 2026-01-01 [--runner=... other Beam options]
 
-Cleaning keeps every row (bad values become nulls with a flag), so the job checks
-``rows in == rows out`` before it commits.
+It reads the canonical users of ID-merge (one row per person seen that day, ``canonical_id``
+kept), so every row downstream is a person, not a source record. Cleaning keeps every row (bad
+values become nulls with a flag), so the job checks ``rows in == rows out`` before it commits.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from transforms.clean import clean_users, flag_counts
 from transforms.schema import CLEAN_USERS
 
 JOB = "beam_jobs.clean"
-SOURCE = "staging.users_despammed"  # de-spam runs between ingest and clean (beam_jobs.despam)
+SOURCE = "staging.users_merged"  # ingest -> despam -> id_merge -> clean
 TARGET = "curated.users_clean"
 log = logging.getLogger(JOB)
 
 
 class CleanUsers(beam.PTransform):
-    """Parquet files of staged users -> cleaned Arrow tables, one per record batch."""
+    """Parquet files of merged users -> cleaned Arrow tables, one per record batch."""
 
     def __init__(self, files: Sequence[str], ds: str, run_id: str, cfg: CleanConfig, batch_size: int):
         super().__init__()
@@ -47,7 +48,7 @@ class CleanUsers(beam.PTransform):
 
 
 def run(argv: Sequence[str] | None = None) -> None:
-    """Clean one day's ingested users: commit the cleaned partition, with lineage."""
+    """Clean one day's merged users: commit the cleaned partition, with lineage."""
     args, cfg, beam_argv = parse_job_args(job_parser(__doc__.splitlines()[0]), argv)
     catalog = Catalog(cfg)
     source = catalog.require(SOURCE, args.ds)

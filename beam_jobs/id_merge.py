@@ -202,6 +202,10 @@ def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors
     }, schema=ID_MAP)
 
     everyone["canonical_id"] = result.canonical_id[unique_ids.get_indexer(everyone[RID].astype(str))]
+    # Survivorship may pick an anchor's record id: name the real record behind it (the anchor's
+    # own survivor), not the merge's "canonical:" handle.
+    if len(anchor_rows):
+        everyone.loc[len(today):, RID] = anchors[RID].to_numpy()
     seen_today = set(id_map.column("canonical_id").to_pylist())
     everyone = everyone[everyone["canonical_id"].isin(seen_today)].reset_index(drop=True)
     everyone["_recency"] = _recency(everyone)
@@ -210,7 +214,9 @@ def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors
     counts = pd.Series(id_map.column("canonical_id").to_numpy(zero_copy_only=False)).value_counts()
     merged["merged_records"] = merged["canonical_id"].map(counts).astype(np.int64)
     merged["id_merge_run_id"] = run_id
-    # Survivorship may pick an anchor's id: the survivor id names a real record of that user.
+    # A row is today's view of the user: the survivor fields may come from an anchor (an earlier
+    # date), the partition column may not.
+    merged["ds"] = ds
     merged[RID] = merged[RID].astype(str)
     users = pa.Table.from_pandas(merged[USERS_MERGED.names], schema=USERS_MERGED, preserve_index=False)
     report = {"refused_links": result.refused_links, "clusters_split": result.clusters_split,

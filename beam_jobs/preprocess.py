@@ -4,7 +4,8 @@
 
 Reads ``curated.users_clean`` and ``raw.job_outcomes`` for the ``preprocess.window_days`` days
 up to and including ``--ds`` (days not committed are named in the log, the lineage and the
-manifest; ``--ds`` itself must be committed), keeps users with an outcome, splits them
+manifest; ``--ds`` itself must be committed), keeps each person's (``canonical_id``) row of its
+latest day in the window, keeps those with an outcome, splits them
 train/dev/test (``transforms.splits``: an id keeps the split it was first given, new ids fill each
 stratum's quotas), analyses the train split with TFT and transforms all three. Outputs:
 
@@ -54,7 +55,7 @@ SPLIT_ASSIGNMENTS = "features.split_assignments"
 
 # The id and split ride along each row through TFT without being features.
 PASSTHROUGH = (ID_COLUMN, SPLIT_COLUMN)
-USER_COLUMNS = [ID_COLUMN, *features.RAW_FEATURES]
+USER_COLUMNS = [ID_COLUMN, training_set.PERSON_COLUMN, training_set.DAY_COLUMN, *features.RAW_FEATURES]
 OUTCOME_COLUMNS = [ID_COLUMN, LABEL, "observed_date"]
 OUTCOMES_SCHEMA = pa.schema([(ID_COLUMN, pa.string()), (LABEL, pa.int64()), ("observed_date", pa.date32())])
 
@@ -111,8 +112,8 @@ class _ConcatOutcomes(beam.CombineFn):
         return training_set.latest_outcomes(pa.concat_tables([OUTCOMES_SCHEMA.empty_table(), *acc]))
 
 
-def _label_users(users: pa.Table, outcomes: pa.Table) -> Iterator[pa.Table]:
-    labelled, _ = training_set.attach_labels(users, outcomes)
+def _label_users(users: pa.Table, outcomes: pa.Table, latest: pa.Table) -> Iterator[pa.Table]:
+    labelled, _ = training_set.attach_labels(training_set.keep_latest(users, latest), outcomes)
     if labelled.num_rows:
         yield labelled
 
@@ -133,14 +134,16 @@ def _to_features_table(element: tuple[pa.RecordBatch, dict]) -> pa.Table:
 class LabelAndSplitUsers(beam.PTransform):
     """Clean user tables -> {"train", "dev", "test"} PCollections of TFT raw record batches."""
 
-    def __init__(self, outcomes: beam.PCollection, assignments: beam.PCollection):
+    def __init__(self, outcomes: beam.PCollection, assignments: beam.PCollection, latest: beam.PCollection):
         super().__init__()
         self.outcomes = outcomes
         self.assignments = assignments
+        self.latest = latest  # (canonical_id, ds): each person's latest day in the window
 
     def expand(self, users):
-        labelled = users | "AttachLabels" >> beam.FlatMap(
-            _label_users, outcomes=beam.pvalue.AsSingleton(self.outcomes)
+        labelled = users | "LatestRowPerPersonWithLabels" >> beam.FlatMap(
+            _label_users, outcomes=beam.pvalue.AsSingleton(self.outcomes),
+            latest=beam.pvalue.AsSingleton(self.latest),
         )
         return labelled | "SplitToRecordBatches" >> beam.FlatMap(
             _to_tft_inputs, assignments=beam.pvalue.AsSingleton(self.assignments)
@@ -160,6 +163,7 @@ def build_pipeline(
     user_files: list[str],
     outcome_files: list[str],
     assignments: pa.Table,
+    latest: pa.Table,
     features_staged: StagedPartition,
     transform_fn_dir: str,
 ) -> None:
@@ -174,7 +178,8 @@ def build_pipeline(
         pipeline
         | "UserFiles" >> beam.Create(user_files)
         | "ReadUsers" >> beam.io.ReadAllFromParquetBatched(columns=USER_COLUMNS, label="ReadUserFiles")
-        | "LabelAndSplit" >> LabelAndSplitUsers(outcomes, pipeline | "Assignments" >> beam.Create([assignments]))
+        | "LabelAndSplit" >> LabelAndSplitUsers(outcomes, pipeline | "Assignments" >> beam.Create([assignments]),
+                                                pipeline | "LatestDays" >> beam.Create([latest]))
     )
     adapter_config = _tensor_adapter_config()
     (train, _), transform_fn = (
@@ -197,13 +202,18 @@ def build_pipeline(
 
 
 def assign_splits(catalog: Catalog, cfg: PipelineConfig, ds: str, users: dict[str, Manifest | None],
-                  outcomes: dict[str, Manifest | None], previous: Manifest | None) -> tuple[pa.Table, dict]:
+                  outcomes: dict[str, Manifest | None], previous: Manifest | None
+                  ) -> tuple[pa.Table, dict, pa.Table, int]:
     """Every split assignment up to ``ds`` (the previous partition's plus the window's new labelled
-    ids), and the split report of the window's labelled rows."""
+    ids), the split report of the window's labelled rows, each person's latest day in the window
+    (``training_set.latest_days``: the rows that become training rows) and how many rows that is."""
     settings = cfg.preprocess
-    columns = list(dict.fromkeys([ID_COLUMN, *settings.stratify_by]))
+    columns = list(dict.fromkeys([ID_COLUMN, training_set.PERSON_COLUMN, training_set.DAY_COLUMN,
+                                  *settings.stratify_by]))
     window_users = pa.concat_tables([catalog.read_table(CLEAN, day, columns=columns)
                                      for day, m in users.items() if m])
+    latest = training_set.latest_days(window_users)
+    window_users = training_set.keep_latest(window_users, latest)
     window_outcomes = pa.concat_tables([catalog.read_table(OUTCOMES, day, columns=OUTCOME_COLUMNS).cast(OUTCOMES_SCHEMA)
                                         for day, m in outcomes.items() if m])
     labelled, _ = training_set.attach_labels(window_users, training_set.latest_outcomes(window_outcomes))
@@ -212,7 +222,7 @@ def assign_splits(catalog: Catalog, cfg: PipelineConfig, ds: str, users: dict[st
                                 stratify_by=settings.stratify_by, ds=ds)
     report = splits.report(splits.apply(labelled, assignments), settings.split_fractions, settings.stratify_by,
                            slack_rows=2)
-    return assignments, report
+    return assignments, report, latest, window_users.num_rows
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -274,7 +284,8 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
             return reused
 
         producer = Producer.of(run.run_id, JOB, parent)
-        assignments, split_report = assign_splits(catalog, cfg, args.ds, users, outcomes, previous_assignments)
+        assignments, split_report, latest, person_rows = assign_splits(catalog, cfg, args.ds, users, outcomes,
+                                                                       previous_assignments)
         if not split_report["within_tolerance"]:
             log.warning("split label rates outside the stated tolerance: %s", split_report["splits"])
         features_staged = catalog.stage(FEATURES, args.ds, run.run_id)
@@ -289,6 +300,7 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
                 user_files=[f for day, m in users.items() if m for f in catalog.files(CLEAN, day)],
                 outcome_files=[f for day, m in outcomes.items() if m for f in catalog.files(OUTCOMES, day)],
                 assignments=assignments,
+                latest=latest,
                 features_staged=features_staged,
                 transform_fn_dir=transform_fn_staged.dir_uri,
             )
@@ -304,7 +316,7 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
         counts = _split_counts(catalog, features_staged)
         user_rows = sum(m.row_count or 0 for m in users.values() if m)
         labelled_rows = sum(counts.values())
-        window.unlabelledRows = user_rows - labelled_rows
+        window.unlabelledRows = person_rows - labelled_rows
         window_extra = {
             "window_days": days,
             "missing_days": {CLEAN: window.missingUsersDays, OUTCOMES: window.missingOutcomesDays},
@@ -324,6 +336,8 @@ def run(argv: Sequence[str] | None = None) -> list[Manifest]:
                 **window_extra,
                 "transform_fn_version": transform_fn_version,
                 "user_rows": user_rows,
+                # a person seen on several days of the window trains once, on its latest row
+                "person_rows": person_rows,
                 "unlabelled_rows": window.unlabelledRows,
                 **{f"{name}_rows": counts[name] for name in splits.SPLITS},
                 "split_report": split_report,

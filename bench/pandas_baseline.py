@@ -42,8 +42,8 @@ def ingest(cfg: PipelineConfig, ds: str, out: Path) -> int:
 
 
 def clean(cfg: PipelineConfig, ds: str, out: Path) -> int:
-    """Read the de-spammed partition, apply the same cleaning rules, write Parquet."""
-    table = Catalog(cfg).read_table("staging.users_despammed", ds)
+    """Read the merged partition (clean's input), apply the same cleaning rules, write Parquet."""
+    table = Catalog(cfg).read_table("staging.users_merged", ds)
     cleaned = clean_users(table, ds=ds, run_id="pandas", cfg=cfg.clean)
     pq.write_table(cleaned, out / "clean.parquet")
     return cleaned.num_rows

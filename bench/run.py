@@ -88,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     rows_in = {
         "ingest": catalog.require("staging.users_ingested", DS).extra["lines_read"],
         "despam": catalog.require("staging.users_ingested", DS).row_count,
-        "clean": catalog.require("staging.users_despammed", DS).row_count,
+        "id_merge": catalog.require("staging.users_despammed", DS).row_count,
+        "clean": catalog.require("staging.users_merged", DS).row_count,
         "preprocess": catalog.require("curated.users_clean", DS).row_count,
         "train": catalog.require("features.users_transformed", DS).row_count,
     }
+    # ID-merge has no plain-pandas twin: its baselines are recordlinkage and Splink on FEBRL
+    # (bench.id_merge_side_by_side) and its scale bench (bench.id_merge_scale).
     baselines = {
         "ingest": lambda: pandas_baseline.ingest(cfg, DS, scratch),
         "despam": lambda: pandas_baseline.despam(cfg, DS, scratch),
@@ -100,19 +103,22 @@ def main(argv: list[str] | None = None) -> int:
             cfg, DS, scratch, list(features.NUMERIC_FEATURES), list(features.CATEGORICAL_FEATURES)),
         "train": lambda: pandas_baseline.train(scratch),
     }
-    modules = {"ingest": "beam_jobs.ingest", "despam": "beam_jobs.despam", "clean": "beam_jobs.clean",
+    modules = {"ingest": "beam_jobs.ingest", "despam": "beam_jobs.despam", "id_merge": "beam_jobs.id_merge",
+               "clean": "beam_jobs.clean",
                "preprocess": "beam_jobs.preprocess", "train": "training.train"}
     results = []
     for step, module in modules.items():
         runs = [_run_child([sys.executable, "-m", module, f"--ds={DS}", "--force"], env) for _ in range(args.repeat)]
         job_s = statistics.median(r[0] for r in runs)
         peak = max(r[1] for r in runs)
-        pandas_s, _ = _time(baselines[step], args.repeat)
+        pandas_s = _time(baselines[step], args.repeat)[0] if step in baselines else None
         results.append({"step": step, "rows_in": rows_in[step], "job_s": job_s, "pandas_s": pandas_s,
-                        "job_rows_per_s": rows_in[step] / job_s, "peak_rss_mib": peak, "ratio": job_s / pandas_s})
+                        "job_rows_per_s": rows_in[step] / job_s, "peak_rss_mib": peak,
+                        "ratio": job_s / pandas_s if pandas_s else None})
 
     # Each gate against the step whose output it validates (target: gate < 20% of that step).
-    guarded = {"staging.users_ingested": "ingest", "staging.users_despammed": "despam", "curated.users_clean": "clean",
+    guarded = {"staging.users_ingested": "ingest", "staging.users_despammed": "despam",
+               "staging.users_merged": "id_merge", "curated.users_clean": "clean",
                "features.users_transformed": "preprocess"}
     step_seconds = {r["step"]: r["job_s"] for r in results}
     gates = []
@@ -130,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(r["step"], str(r["rows_in"]), f"{r['job_s']:.1f}", f"{r['job_rows_per_s']:,.0f}",
-                      f"{r['peak_rss_mib']:,.0f}", f"{r['pandas_s']:.1f}", f"{r['ratio']:.1f}x")
+                      f"{r['peak_rss_mib']:,.0f}", f"{r['pandas_s']:.1f}" if r["pandas_s"] else "-",
+                      f"{r['ratio']:.1f}x" if r["ratio"] else "-")
     console.print(table)
     gate_table = Table(title="gates (a fresh process each, as the DAG runs them) vs the step they guard")
     for column in ("dataset", "gate s", "step", "step s", "gate / step", "peak RSS MiB"):
@@ -140,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{g['share']:.0%}", f"{g['peak_rss_mib']:,.0f}")
     console.print(gate_table)
     console.print(f"whole DAG (dag.test, one date): {dag_seconds:.1f}s (target < 180s); "
-                  f"{dag_total:.1f}s with Airflow start-up, DB migration and the spam_filter DAG")
+                  f"{dag_total:.1f}s with Airflow start-up, DB migration and the spam_filter and id_matcher DAGs")
     (root / "bench_results.json").write_text(
         json.dumps({"steps": results, "gates": gates, "dag_s": dag_seconds, "dag_total_s": dag_total}, indent=2))
     return 0

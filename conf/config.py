@@ -212,6 +212,7 @@ class GatesConfig(_Strict):
     row_count: RowCountGate = RowCountGate()
     max_dead_letter_share: float = 0.05  # staging.users_ingested: dead-lettered lines / lines read
     max_quarantine_share: float = 0.3  # staging.users_despammed: quarantined users / users read
+    max_merged_share: float = 0.3      # staging.users_merged: records merged away / records read
     null_tolerance: NullTolerance = NullTolerance()
     means: dict[str, Bounds] = Field(default_factory=lambda: {
         "age_years": Bounds(min=25, max=65), "job_page_views_7d": Bounds(min=0, max=500),

@@ -1,7 +1,12 @@
 """The daily user pipeline, with a gate after every step (DESIGN §1, §5):
 
-    ingest -> gate -> despam -> gate -> clean -> gate -> statistics -> preprocess (TFT) -> gate -> train
-    raw.job_outcomes gate -> preprocess                      train -> evaluate, training_serving_skew
+    ingest -> gate -> despam -> gate -> id_merge -> gate -> clean -> gate -> statistics -> preprocess (TFT)
+    raw.job_outcomes gate -> preprocess -> gate -> train -> evaluate, training_serving_skew
+
+``id_merge`` gives every de-spammed record a canonical user id (``staging.id_map``) and writes one
+row per person seen that day (``staging.users_merged``, beam_jobs/id_merge.py) with the matcher
+of the ``id_merge.pairs_version`` pin, trained by the ``id_matcher`` DAG; clean reads those
+canonical users, so every row downstream is a person.
 
 ``statistics_users_clean`` commits the clean partition's statistics (tensorflow_metadata format)
 and its drift against the previous days (beam_jobs/statistics.py): a drift configured as a failure
@@ -47,11 +52,12 @@ with DAG(
     ingest = job(cfg, "beam_jobs.ingest", "ingest")
     gate_users_ingested = gate(cfg, "staging.users_ingested")
     gate_job_outcomes = gate(cfg, "raw.job_outcomes")
-    # De-spam scores with the spam filter trained on the pinned spam.labels_version (DAG
-    # spam_filter). ID-merge (staging.id_map + staging.users_merged) goes between despam and
-    # clean; clean then reads the merged users.
+    # De-spam and ID-merge score with models of the pinned reference versions (spam.labels_version,
+    # id_merge.pairs_version), trained by the spam_filter and id_matcher DAGs.
     despam = job(cfg, "beam_jobs.despam", "despam")
     gate_users_despammed = gate(cfg, "staging.users_despammed")
+    id_merge = job(cfg, "beam_jobs.id_merge", "id_merge")
+    gate_users_merged = gate(cfg, "staging.users_merged")
     clean = job(cfg, "beam_jobs.clean", "clean")
     gate_users_clean = gate(cfg, "curated.users_clean")
     statistics_users_clean = job(cfg, "beam_jobs.statistics", "statistics_users_clean", "--dataset",
@@ -63,7 +69,7 @@ with DAG(
     skew = job(cfg, "training.skew", "training_serving_skew")
     run_report = job(cfg, "reports.run_report", "run_report")
 
-    ingest >> gate_users_ingested >> despam >> gate_users_despammed >> clean
+    ingest >> gate_users_ingested >> despam >> gate_users_despammed >> id_merge >> gate_users_merged >> clean
     clean >> gate_users_clean >> statistics_users_clean >> preprocess >> gate_features >> train >> [evaluate, skew]
     [evaluate, skew] >> run_report.as_teardown()
     gate_job_outcomes >> preprocess

@@ -38,6 +38,7 @@ from expectations.suites import features_schema
 from lineage.catalog import Catalog, Manifest, Producer
 from transforms import features, splits, training_set
 from transforms.clean import clean_users
+from transforms.id_merge import as_singletons
 
 DAYS = ("2030-01-01", "2030-01-02")       # bench partitions: far from any real date
 VERSIONS = ("bench-1", "bench-2")         # reference data versions
@@ -125,13 +126,13 @@ def build_partitions(cfg: PipelineConfig, rows: int, users: int = 2000) -> dict[
     for day in DAYS:
         _run_job("beam_jobs.ingest", day, cfg)
         staged = catalog.read_table("staging.users_ingested", day)
-        cleaned = clean_users(staged, ds=day, run_id="bench", cfg=cfg.clean)
+        cleaned = clean_users(as_singletons(staged, run_id="bench"), ds=day, run_id="bench", cfg=cfg.clean)
         outcomes = catalog.read_table("raw.job_outcomes", day)
         transformed = synthetic_features(cleaned, outcomes, cfg=cfg, ds=day)
         lines = catalog.require("staging.users_ingested", day).extra["lines_read"]
         commit("staging.users_ingested", day, tile(staged, rows, ("source_record_id",)),
                extra={"lines_read": round(lines * rows / staged.num_rows)})
-        commit("curated.users_clean", day, tile(cleaned, rows, ("source_record_id",)))
+        commit("curated.users_clean", day, tile(cleaned, rows, ("source_record_id", "canonical_id")))
         commit("features.users_transformed", day, tile(transformed, rows, (features.ID_COLUMN,)))
         commit("raw.job_outcomes", day, tile(outcomes, rows, ("source_record_id",)))
     for version in VERSIONS:

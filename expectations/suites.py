@@ -3,11 +3,8 @@
 A suite is a function that adds checks to a ``CheckList`` given the partition it will validate
 (``SuiteContext``: the config, the partition's manifest and the previous committed partition's).
 Thresholds come from ``gates:`` in the config; severities are set here and can be overridden per
-check in ``gates.overrides``. Adding a suite for a new dataset is a few lines::
-
-    @suite("staging.users_merged", id_column="canonical_id")
-    def users_merged(ctx, checks):
-        user_table_checks(ctx, checks, MERGED_USERS, run_id_columns=["ingest_run_id"])
+check in ``gates.overrides``. Adding a suite for a new dataset is a few lines (``users_merged``
+below: the user-table families, one row per canonical id, a plausible merge share).
 
 Families every suite covers where they apply: schema and types, required columns not null, id
 uniqueness, value ranges, allowed sets, formats, row count against the previous committed
@@ -38,10 +35,12 @@ from transforms.clean import COUNT_COLUMNS, COUNTRY_CODES, EMAIL_PATTERN, MAX_TE
 from transforms.schema import (
     CLEAN_USERS,
     EMPLOYMENT_STATUSES,
+    ID_MAP,
     JOB_OUTCOMES,
     SIGNUP_CHANNELS,
     SOURCES,
     STAGED_USERS,
+    USERS_MERGED,
 )
 
 E164_PATTERN = r"^\+[0-9]{8,15}$"
@@ -193,11 +192,52 @@ def users_despammed(ctx: SuiteContext, checks: CheckList) -> None:
                          params={"rows_read": rows_read, "quarantined": ctx.manifest.extra.get("quarantined")})
 
 
+def canonical_user_checks(ctx: SuiteContext, checks: CheckList) -> None:
+    """One row per canonical user, made of at least one record and at most a cluster's worth."""
+    checks.not_null(["canonical_id", "merged_records"])
+    checks.unique("canonical_id")
+    checks.between("merged_records", 1, ctx.cfg.id_merge.max_cluster_size)
+
+
+@suite("staging.id_map", id_column="source_record_id")
+def id_map(ctx: SuiteContext, checks: CheckList) -> None:
+    """Every de-spammed record mapped once to a canonical id (nothing vanished in ID-merge)."""
+    checks.schema(ID_MAP)
+    row_count_checks(ctx, checks)
+    checks.not_null(["source_record_id", "source", "canonical_id", "cluster_size", "ds", "id_merge_run_id"])
+    checks.unique("source_record_id")
+    checks.matches("source_record_id", SOURCE_RECORD_ID_PATTERN)
+    checks.in_set("source", SOURCES)
+    checks.in_set("ds", [ctx.value], name="is_partition")
+    checks.between("cluster_size", 1, ctx.cfg.id_merge.max_cluster_size)
+    checks.between("match_score", 0, 1)
+    rows_read = ctx.manifest.extra.get("rows_read")
+    if rows_read is not None:
+        checks.row_count("row_count_vs_rows_read", rows_read, rows_read, CRITICAL,
+                         note=f"every one of the {rows_read} de-spammed records mapped once",
+                         params={"rows_read": rows_read})
+
+
+@suite("staging.users_merged", id_column="canonical_id")
+def users_merged(ctx: SuiteContext, checks: CheckList) -> None:
+    """Canonical users: the staged checks, one row per canonical id, and a plausible merge share
+    (a matcher that merges a third of the records away is broken, not a wave of duplicates)."""
+    user_table_checks(ctx, checks, USERS_MERGED, ["ingest_run_id", "id_merge_run_id"])
+    canonical_user_checks(ctx, checks)
+    rows_read = ctx.manifest.extra.get("rows_read")
+    if rows_read:
+        share = ctx.gates.max_merged_share
+        checks.row_count("row_count_vs_rows_read", math.ceil((1 - share) * rows_read), rows_read, CRITICAL,
+                         note=f"at most {share:.0%} of {rows_read} records merged into another",
+                         params={"rows_read": rows_read, "matcher_version": ctx.manifest.extra.get("matcher_version")})
+
+
 @suite("curated.users_clean", id_column="source_record_id")
 def users_clean(ctx: SuiteContext, checks: CheckList) -> None:
-    """Cleaned records: every rule of ``transforms.clean`` holds after cleaning."""
+    """Cleaned canonical users: every rule of ``transforms.clean`` holds after cleaning."""
     clean = ctx.cfg.clean
-    user_table_checks(ctx, checks, CLEAN_USERS, ["ingest_run_id", "clean_run_id"])
+    user_table_checks(ctx, checks, CLEAN_USERS, ["ingest_run_id", "id_merge_run_id", "clean_run_id"])
+    canonical_user_checks(ctx, checks)
     for column in ("age_years", "account_age_days"):
         checks.present(column, ctx.gates.null_tolerance.mostly(column))
     checks.matches("email", EMAIL_PATTERN)

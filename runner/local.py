@@ -39,6 +39,7 @@ console = Console(width=120)
 STEPS = [
     ("ingest", ["staging.users_ingested", "staging.ingest_dead_letter"]),
     ("despam", ["staging.users_despammed", "staging.spam_quarantine"]),
+    ("id_merge", ["staging.users_merged", "staging.id_map"]),
     ("clean", ["curated.users_clean"]),
     ("preprocess", ["features.users_transformed"]),
 ]
@@ -154,8 +155,10 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
             if main is None:
                 table.add_row(ds, step, "-", "-", "-")
                 continue
-            # Each step records what it read in its manifest: lines for ingest, rows otherwise.
-            rows_in = {"ingest": main.extra.get("lines_read"), "preprocess": main.extra.get("user_rows")}.get(
+            # Each step records what it read in its manifest: lines for ingest, rows otherwise
+            # (ID-merge also reads the previous days' canonical users: its own count).
+            rows_in = {"ingest": main.extra.get("lines_read"), "preprocess": main.extra.get("user_rows"),
+                       "id_merge": main.extra.get("rows_read")}.get(
                 step, sum(catalog.require(i["dataset"], i["partition"].split("=", 1)[1]).row_count or 0
                           for i in main.inputs))
             notes = [f"{m.dataset}={m.row_count}" for m in side if m]
@@ -229,13 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         generate(cfg, start_date=dates[0], days=args.days, users_per_day=args.users_per_day)
     console.print("preparing the Airflow metadata database (SQLite)")
     migrate_airflow_db(env)
-    # De-spam scores with the spam filter of the pinned labels version: the spam_filter DAG
-    # trains it (a scheduler would run it on the reference.spam_labels asset; it skips when that
-    # model is already committed).
-    spam = run_dag("spam_filter", dates[:1])
-    console.print(f"DAG RUN spam_filter {spam[0][0]}: {spam[0][1]} in {spam[0][2]:.1f}s")
-    if spam[0][1] != "success":
-        return 1
+    # De-spam and ID-merge score with the models of the pinned reference versions: the spam_filter
+    # and id_matcher DAGs train them (a scheduler would run them on their reference assets; they
+    # skip when the model is already committed).
+    for model_dag in ("spam_filter", "id_matcher"):
+        trained = run_dag(model_dag, dates[:1])
+        console.print(f"DAG RUN {model_dag} {trained[0][0]}: {trained[0][1]} in {trained[0][2]:.1f}s")
+        if trained[0][1] != "success":
+            return 1
     results = run_dag(cfg.airflow.dag_id, dates)
     for ds, state, seconds in results:
         console.print(f"DAG RUN {cfg.airflow.dag_id} {ds}: {state} in {seconds:.1f}s")

@@ -50,7 +50,9 @@ def held_out_records(catalog: Catalog, features: Manifest, slice_by: Sequence[st
                               columns=[ID_COLUMN, SPLIT_COLUMN, LABEL])
     rows = rows.filter(pc.is_in(rows.column(SPLIT_COLUMN), value_set=pa.array(HELD_OUT)))
     days = [ref["partition"].split("=", 1)[1] for ref in features.inputs if ref["dataset"] == CLEAN]
-    clean = pa.concat_tables([catalog.read_table(CLEAN, day) for day in days])
+    # Latest day first: a person's training row is its latest day's (training_set.keep_latest), and
+    # index_in takes the first match of a survivor record id that also names an earlier day's row.
+    clean = pa.concat_tables([catalog.read_table(CLEAN, day) for day in sorted(days, reverse=True)])
     missing = [name for name in slice_by if name not in clean.column_names]
     if missing:
         raise ValueError(f"evaluation.slice_by names {missing}, which {CLEAN} does not have")

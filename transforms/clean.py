@@ -126,7 +126,10 @@ def whole_years_between(born: pd.Series, day: date) -> pd.Series:
 
 
 def clean_users(table: pa.Table, *, ds: str, run_id: str, cfg: CleanConfig) -> pa.Table:
-    """Apply every cleaning rule to a batch of staged users (``STAGED_USERS`` -> ``CLEAN_USERS``)."""
+    """Apply every cleaning rule to a batch of merged users (``USERS_MERGED`` -> ``CLEAN_USERS``).
+
+    A ``STAGED_USERS`` batch (not through ID-merge) is cleaned too; its canonical-user columns
+    come out null, which the ``curated.users_clean`` gate refuses."""
     day = date.fromisoformat(ds)
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
     flags = _Flags(frame.index)

@@ -31,8 +31,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+from transforms.schema import USERS_MERGED
 
 # The identifying fields a record may have. Our sources have the first six; FEBRL adds an
 # address, a suburb and a social-security number (national_id). Missing columns are null.
@@ -480,6 +483,20 @@ def survivors(records: pd.DataFrame, canonical_ids: np.ndarray, *, fields: Seque
     out = grouped[list(fields)].first()
     out["merged_records"] = grouped.size().astype(np.int64)
     return out.reset_index()
+
+
+def as_singletons(records: pa.Table, *, run_id: str) -> pa.Table:
+    """``STAGED_USERS`` records as ``USERS_MERGED`` rows, each its own canonical user, with the id
+    ID-merge gives a record it links to nothing: for step tests and benchmarks that start after
+    ID-merge without running it."""
+    ids = records.column("source_record_id").to_pylist()
+    columns = {
+        "canonical_id": pa.array([new_canonical_id([rid]) for rid in ids], pa.string()),
+        **{name: records.column(name) for name in records.column_names if name in USERS_MERGED.names},
+        "merged_records": pa.array(np.ones(records.num_rows, dtype=np.int64)),
+        "id_merge_run_id": pa.array([run_id] * records.num_rows, pa.string()),
+    }
+    return pa.table(columns).select(USERS_MERGED.names).cast(USERS_MERGED)
 
 
 ANCHOR_PREFIX = "canonical:"  # record id of a prior canonical user taking part in today's merge

@@ -1,7 +1,8 @@
 """The typed schemas every step agrees on (the contract between steps).
 
 Raw sources arrive in three formats with their own column names (see ``transforms.ingest``);
-ingest maps each onto ``STAGED_USERS``; clean produces ``CLEAN_USERS``.
+ingest maps each onto ``STAGED_USERS``; ID-merge turns records into canonical users
+(``USERS_MERGED``); clean produces ``CLEAN_USERS``.
 """
 
 from __future__ import annotations
@@ -53,18 +54,6 @@ DEAD_LETTER = pa.schema(
     ]
 )
 
-# After cleaning: normalised values, derived ages, and the rules that fired per row
-# (metadata for error analysis).
-CLEAN_USERS = pa.schema(
-    [f for f in STAGED_USERS if f.name != "ingest_run_id"]
-    + [
-        pa.field("age_years", pa.int64()),
-        pa.field("account_age_days", pa.int64()),
-        pa.field("clean_flags", pa.string()),
-        pa.field("ingest_run_id", pa.string()),
-        pa.field("clean_run_id", pa.string()),
-    ]
-)
 
 JOB_OUTCOMES = pa.schema(
     [
@@ -97,4 +86,18 @@ USERS_MERGED = pa.schema(
     [pa.field("canonical_id", pa.string())]
     + list(STAGED_USERS)
     + [pa.field("merged_records", pa.int64()), pa.field("id_merge_run_id", pa.string())]
+)
+
+# After cleaning (clean reads USERS_MERGED: one row per canonical user): normalised values,
+# derived ages, and the rules that fired per row (metadata for error analysis).
+CLEAN_USERS = pa.schema(
+    [f for f in USERS_MERGED if f.name not in ("ingest_run_id", "id_merge_run_id")]
+    + [
+        pa.field("age_years", pa.int64()),
+        pa.field("account_age_days", pa.int64()),
+        pa.field("clean_flags", pa.string()),
+        pa.field("ingest_run_id", pa.string()),
+        pa.field("id_merge_run_id", pa.string()),
+        pa.field("clean_run_id", pa.string()),
+    ]
 )

@@ -1,5 +1,6 @@
-"""Which clean user rows become training rows (pure, vectorised): the training window, one
-outcome per id, labels attached. The split they go to is ``transforms.splits``."""
+"""Which clean user rows become training rows (pure, vectorised): the training window, one row
+per person (its latest day), one outcome per id, labels attached. The split they go to is
+``transforms.splits``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,31 @@ def training_window(ds: str, window_days: int) -> list[str]:
     """The ``window_days`` dates up to and including ``ds``, oldest first."""
     end = date.fromisoformat(ds)
     return [(end - timedelta(days=back)).isoformat() for back in range(window_days - 1, -1, -1)]
+
+
+PERSON_COLUMN = "canonical_id"  # ID-merge's person id (stable across days)
+DAY_COLUMN = "ds"
+
+
+def latest_days(users: pa.Table) -> pa.Table:
+    """``(canonical_id, ds)``: the latest day each person has a row in ``users``.
+
+    A person seen on several days of the window has a row on each (ID-merge writes one per
+    canonical user and day); training on all of them would weigh returning people more and could
+    put the same person in two splits under two survivor record ids."""
+    valid = users.select([PERSON_COLUMN, DAY_COLUMN]).filter(pc.is_valid(users.column(PERSON_COLUMN)))
+    latest = valid.group_by(PERSON_COLUMN).aggregate([(DAY_COLUMN, "max")])
+    return latest.rename_columns([PERSON_COLUMN, DAY_COLUMN])
+
+
+def keep_latest(users: pa.Table, latest: pa.Table) -> pa.Table:
+    """The rows of ``users`` that are their person's latest day (see :func:`latest_days`); a row
+    without a canonical id is kept as it is (nobody to deduplicate it with). Row order is kept."""
+    def key(table: pa.Table) -> pa.ChunkedArray:
+        return pc.binary_join_element_wise(table.column(PERSON_COLUMN), table.column(DAY_COLUMN), "|")
+
+    wanted = pc.is_in(key(users), value_set=key(latest))
+    return users.filter(pc.or_(wanted, pc.is_null(users.column(PERSON_COLUMN))))
 
 
 def latest_outcomes(outcomes: pa.Table) -> pa.Table:

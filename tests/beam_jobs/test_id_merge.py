@@ -111,7 +111,13 @@ def test_job_merges_generated_duplicates_keeps_every_row_and_ids_stable(matcher_
     resent["first_name"] = resent["first_name"].str[:-1] + "x"
     resent["ds"] = DAY2
     table2 = pa.concat_tables([day2, pa.Table.from_pandas(resent, schema=STAGED_USERS, preserve_index=False)])
-    id_map2, _, manifest2 = run_day(cfg, DAY2, table2)
+    id_map2, users2, manifest2 = run_day(cfg, DAY2, table2)
+    # A canonical user's row is today's (ds) and names one of its real records, even when
+    # survivorship took yesterday's record for it.
+    assert (users2["ds"] == DAY2).all()
+    real = set(id_map["source_record_id"]) | set(id_map2["source_record_id"])
+    assert users2["source_record_id"].isin(real).all()
+    assert (~users2["source_record_id"].isin(set(id_map2["source_record_id"]))).any()  # some from yesterday
     assert len(id_map2) == table2.num_rows
     assert {i["dataset"] for i in manifest2.inputs} >= {job.ID_MAP_DATASET, job.MERGED}
     yesterday = dict(zip(good["source_record_id"], good["canonical_id"], strict=True))

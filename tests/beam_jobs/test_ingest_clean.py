@@ -8,12 +8,15 @@ from apache_beam.testing.util import assert_that, equal_to
 
 import beam_jobs.clean
 import beam_jobs.despam
+import beam_jobs.id_merge
 import beam_jobs.ingest
+import training.id_matcher
 import transforms.ingest
 from beam_jobs.ingest import IngestSources
 from lineage.catalog import Catalog
 from tests.beam_jobs.conftest import mobile_line, partner_line, web_line
 from tests.labels.helpers import train_spam_filter
+from tests.training.test_id_matcher import commit_pairs
 
 DS = "2026-01-01"
 
@@ -37,12 +40,15 @@ def test_ingest_sources_ptransform_splits_users_and_dead_letters(cfg, commit_raw
                     label="reasons")
 
 
-def test_ingest_despam_clean_commit_partitions_with_accounting_and_lineage(cfg, commit_raw):
+def test_ingest_despam_merge_clean_commit_partitions_with_accounting_and_lineage(cfg, commit_raw):
     raw = commit_raw(DS, web=[web_line(i) for i in range(20)] + ["W99,broken"],
                      mobile=[mobile_line(i) for i in range(10)] + ["{oops"], partner=[partner_line(1)])
     beam_jobs.ingest.run(["--ds", DS])
     train_spam_filter(cfg)  # de-spam needs the spam filter of the pinned labels version
     beam_jobs.despam.run(["--ds", DS])
+    commit_pairs(cfg)  # ID-merge needs the matcher of the pinned pairs version
+    training.id_matcher.run([])
+    beam_jobs.id_merge.run(["--ds", DS])
     beam_jobs.clean.run(["--ds", DS])
     catalog = Catalog(cfg)
     users = catalog.require("staging.users_ingested", DS)
@@ -53,10 +59,17 @@ def test_ingest_despam_clean_commit_partitions_with_accounting_and_lineage(cfg, 
     despammed = catalog.require("staging.users_despammed", DS)
     quarantine = catalog.require("staging.spam_quarantine", DS)
     assert (despammed.row_count, quarantine.row_count) == (users.row_count, 0)  # no spam in these drops
+    # The web lines share surname, birth date and postcode and differ by a digit in the first
+    # name, the mobile lines share everything but the id: one person each, plus the partner.
+    merged = catalog.require("staging.users_merged", DS)
+    assert catalog.require("staging.id_map", DS).row_count == despammed.row_count
+    merged_users = catalog.read_table("staging.users_merged", DS).to_pandas()
+    assert sorted(merged_users["merged_records"]) == [1, 10, 20]
     clean = catalog.require("curated.users_clean", DS)
-    assert clean.row_count == despammed.row_count
-    assert clean.inputs == [{"dataset": "staging.users_despammed", "partition": f"ds={DS}",
-                             "version": despammed.version}]
+    assert clean.row_count == merged.row_count
+    assert clean.inputs == [{"dataset": "staging.users_merged", "partition": f"ds={DS}", "version": merged.version}]
+    cleaned = catalog.read_table("curated.users_clean", DS).to_pandas()
+    assert cleaned["canonical_id"].notna().all() and cleaned["canonical_id"].is_unique
 
     events = _events(cfg)
     by_job = {(e["job"]["name"], e["eventType"]): e for e in events}
@@ -68,7 +81,7 @@ def test_ingest_despam_clean_commit_partitions_with_accounting_and_lineage(cfg, 
         "staging.users_ingested": users.version, "staging.ingest_dead_letter": dead.version}
     assert by_job[("beam_jobs.despam", "START")]["inputs"][0]["facets"]["version"]["datasetVersion"] == users.version
     assert by_job[("beam_jobs.clean", "START")]["inputs"][0]["facets"]["version"]["datasetVersion"] == \
-        despammed.version
+        merged.version
 
 
 def test_rerun_skips_when_nothing_changed_and_force_recomputes_the_same_version(cfg, commit_raw):

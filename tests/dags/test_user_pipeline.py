@@ -13,12 +13,15 @@ bag = DagBag(dag_folder="dags")
 dag = bag.dags["user_pipeline"]
 spam = bag.dags["spam_filter"]
 fix = bag.dags["spam_labels_fix"]
+matcher = bag.dags["id_matcher"]
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "order": [t.task_id for t in dag.topological_sort()],
     "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
     "spam_upstream": {t.task_id: sorted(t.upstream_task_ids) for t in spam.tasks},
     "spam_schedule": str(spam.schedule),
+    "matcher_upstream": {t.task_id: sorted(t.upstream_task_ids) for t in matcher.tasks},
+    "matcher_schedule": str(matcher.schedule),
     "fix_outlets": [str(o) for t in fix.tasks for o in t.outlets],
     "fix_params": sorted(fix.params),
     "heavy": [m for m in ("apache_beam", "tensorflow", "tensorflow_transform") if m in sys.modules],
@@ -43,7 +46,9 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
         "gate_job_outcomes": [],
         "despam": ["gate_users_ingested"],
         "gate_users_despammed": ["despam"],
-        "clean": ["gate_users_despammed"],
+        "id_merge": ["gate_users_despammed"],
+        "gate_users_merged": ["id_merge"],
+        "clean": ["gate_users_merged"],
         "gate_users_clean": ["clean"],
         "statistics_users_clean": ["gate_users_clean"],
         "preprocess": ["gate_job_outcomes", "statistics_users_clean"],
@@ -59,6 +64,8 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
         "label_agreement": ["train_spam_filter"], "label_noise": ["train_spam_filter"],
     }
     assert "reference.spam_labels" in parsed["spam_schedule"]
+    assert parsed["matcher_upstream"] == {"gate_id_pairs": [], "train_id_matcher": ["gate_id_pairs"]}
+    assert "reference.id_pairs" in parsed["matcher_schedule"]
     # The labels fix announces the new version on the asset the spam filter is scheduled on.
     assert len(parsed["fix_outlets"]) == 1 and "reference.spam_labels" in parsed["fix_outlets"][0]
     assert parsed["fix_params"] == ["accept_top", "labels_version", "new_version", "reviews"]

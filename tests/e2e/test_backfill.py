@@ -37,7 +37,8 @@ def story(tmp_path_factory):
     def snapshot():
         catalog = Catalog(load_config(config))
         return {(d, ds): catalog.require(d, ds).version for ds in DATES
-                for d in ("staging.users_despammed", "staging.spam_quarantine", "curated.users_clean")}
+                for d in ("staging.users_despammed", "staging.spam_quarantine", "staging.users_merged",
+                          "curated.users_clean")}
 
     done = subprocess.run([sys.executable, "-m", "runner.local", "--days", "2"], env=env,
                           capture_output=True, text=True, timeout=1200)
@@ -69,15 +70,23 @@ def test_the_plan_retrains_first_and_every_task_is_accounted_for(story):
 def test_unchanged_branches_are_skipped_and_changed_ones_recomputed(story):
     before, after, report = story["before"], story["after"], story["report"]
     outcome = {(t["logical_date"][:10], t["task_id"]): t["outcome"] for t in report["tasks"]}
-    for ds in DATES:
+    def changed(dataset, ds):
+        return before[(dataset, ds)] != after[(dataset, ds)]
+
+    for i, ds in enumerate(DATES):
         # The new model scores every user differently: the quarantine (with scores) changes.
-        assert before[("staging.spam_quarantine", ds)] != after[("staging.spam_quarantine", ds)]
-        kept_changed = before[("staging.users_despammed", ds)] != after[("staging.users_despammed", ds)]
-        assert outcome[(ds, "clean")] == ("executed" if kept_changed else "skipped")
+        assert changed("staging.spam_quarantine", ds)
+        kept_changed = changed("staging.users_despammed", ds)
         # The gate of an unchanged version reuses its stored result (same data, suite, config).
         assert outcome[(ds, "gate_users_despammed")] == ("executed" if kept_changed else "skipped")
-        if not kept_changed:
-            assert before[("curated.users_clean", ds)] == after[("curated.users_clean", ds)]
+        # ID-merge also reads the earlier dates' canonical users (its anchors).
+        merge_inputs_changed = kept_changed or any(changed("staging.users_merged", d) for d in DATES[:i])
+        assert outcome[(ds, "id_merge")] == ("executed" if merge_inputs_changed else "skipped")
+        merged_changed = changed("staging.users_merged", ds)
+        assert merged_changed <= merge_inputs_changed
+        assert outcome[(ds, "clean")] == ("executed" if merged_changed else "skipped")
+        if not merged_changed:
+            assert not changed("curated.users_clean", ds)
     assert report["counts"]["skipped"] > 0
 
 

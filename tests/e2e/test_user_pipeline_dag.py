@@ -9,6 +9,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conf import load_config
@@ -25,7 +26,9 @@ STEPS = [
      ["staging.users_ingested", "staging.ingest_dead_letter"]),
     ("beam_jobs.despam", "despam", ["staging.users_ingested"],
      ["staging.users_despammed", "staging.spam_quarantine"]),
-    ("beam_jobs.clean", "clean", ["staging.users_despammed"], ["curated.users_clean"]),
+    ("beam_jobs.id_merge", "id_merge", ["staging.users_despammed", "models.id_matcher"],
+     ["staging.id_map", "staging.users_merged"]),
+    ("beam_jobs.clean", "clean", ["staging.users_merged"], ["curated.users_clean"]),
     ("beam_jobs.statistics", "statistics_users_clean", ["curated.users_clean"], ["stats.users_clean"]),
     ("beam_jobs.preprocess", "preprocess", ["curated.users_clean", "raw.job_outcomes"],
      ["features.users_transformed", "features.split_assignments"]),
@@ -102,7 +105,46 @@ def test_ingest_accounts_for_every_line(pipeline_run):
         quarantined = catalog.require("staging.spam_quarantine", ds)
         assert users.row_count == kept.row_count + quarantined.row_count
         assert quarantined.row_count > 0  # the generator makes spam accounts
-        assert catalog.require("curated.users_clean", ds).row_count == kept.row_count
+        # ID-merge maps every kept record once, and its canonical users account for all of them.
+        id_map = catalog.read_table("staging.id_map", ds).to_pandas()
+        merged = catalog.read_table("staging.users_merged", ds, columns=["canonical_id", "merged_records"]).to_pandas()
+        assert len(id_map) == kept.row_count and id_map["source_record_id"].is_unique
+        assert merged["merged_records"].sum() == kept.row_count
+        assert set(merged["canonical_id"]) == set(id_map["canonical_id"])
+        assert len(merged) < kept.row_count  # the generator sends some people twice
+        assert catalog.require("curated.users_clean", ds).row_count == len(merged)
+
+
+def _pairs(groups: pd.Series) -> int:
+    sizes = groups.value_counts()
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def test_id_merge_finds_the_same_people_across_sources_and_days(pipeline_run):
+    """Pairwise precision and recall of the canonical ids of both dates against the generator's
+    person ids: a person whose second record arrives a day later keeps the first day's id."""
+    cfg, catalog, *_ = pipeline_run
+    mapped = pd.concat([catalog.read_table("staging.id_map", ds, columns=["source_record_id", "canonical_id", "ds"])
+                        .to_pandas() for ds in DATES])
+    truth = pd.concat([pd.read_parquet(Path(cfg.data_root) / "ground_truth" / f"ds={ds}" / "records.parquet",
+                                       columns=["source_record_id", "person_id"]) for ds in DATES])
+    both = mapped.merge(truth, on="source_record_id", how="left", validate="one_to_one")
+    assert both["person_id"].notna().all()
+    true_pairs, found_pairs = _pairs(both["person_id"]), _pairs(both["canonical_id"])
+    correct = _pairs(both["person_id"] + "|" + both["canonical_id"])
+    precision, recall = correct / found_pairs, correct / true_pairs
+    assert true_pairs > 20 and precision > 0.95 and recall > 0.95, (true_pairs, found_pairs, correct)
+    across_days = both.groupby("person_id").filter(lambda g: g["ds"].nunique() > 1)
+    assert len(across_days) > 0 and across_days.groupby("person_id")["canonical_id"].nunique().eq(1).mean() > 0.95
+
+
+def test_id_merge_names_the_matcher_it_scored_with(pipeline_run):
+    cfg, catalog, *_ = pipeline_run
+    matcher = catalog.require("models.id_matcher", catalog.committed("models.id_matcher")[-1])
+    for event in _events(cfg):
+        if event["job"]["name"] == "beam_jobs.id_merge" and event["eventType"] == "START":
+            versions = {i["name"]: i["facets"]["version"]["datasetVersion"] for i in event["inputs"]}
+            assert versions["models.id_matcher"] == matcher.version
 
 
 def test_every_job_run_has_start_and_complete_and_a_parent_airflow_task(pipeline_run):

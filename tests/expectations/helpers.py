@@ -15,6 +15,8 @@ from expectations.bench import synthetic_features
 from expectations.results import CheckResult, GateResult
 from lineage.catalog import Catalog, Manifest, Producer
 from transforms.clean import clean_users
+from transforms.id_merge import as_singletons
+from transforms.schema import ID_MAP
 
 DAYS = ("2026-01-01", "2026-01-02")
 USERS_PER_DAY = 400
@@ -28,7 +30,7 @@ def generate_days(cfg: PipelineConfig, start: str, days: int, **kwargs) -> None:
 
 
 def build_day(cfg: PipelineConfig, day: str) -> None:
-    """Ingest (the Beam job), de-spam (pass-through), clean and transform one generated day.
+    """Ingest (the Beam job), de-spam and ID-merge (pass-through), clean and transform one generated day.
 
     Cleaning applies ``transforms.clean.clean_users``, the function the clean job runs: the gate
     only needs a committed ``curated.users_clean``. Features are ``synthetic_features`` (no TFT).
@@ -42,8 +44,20 @@ def build_day(cfg: PipelineConfig, day: str) -> None:
     # a pass-through partition stands in for it (tests/beam_jobs/test_despam.py runs the job).
     commit(cfg, "staging.users_despammed", day, users, inputs=[staged],
            extra={"rows_read": users.num_rows, "quarantined": 0})
-    cleaned = clean_users(users, ds=day, run_id="test-clean", cfg=cfg.clean)
-    clean = commit(cfg, "curated.users_clean", day, cleaned, inputs=[staged])
+    # ID-merge likewise: every record its own canonical user (tests/beam_jobs/test_id_merge.py runs the job).
+    merged_users = as_singletons(users, run_id="test-merge")
+    merged = commit(cfg, "staging.users_merged", day, merged_users, inputs=[staged],
+                    extra={"rows_read": users.num_rows})
+    id_map = pa.table({
+        "source_record_id": users.column("source_record_id"), "source": users.column("source"),
+        "canonical_id": merged_users.column("canonical_id"),
+        "match_score": pa.nulls(users.num_rows, pa.float64()),
+        "cluster_size": pa.array([1] * users.num_rows, pa.int64()), "ds": users.column("ds"),
+        "id_merge_run_id": merged_users.column("id_merge_run_id"),
+    }, schema=ID_MAP)
+    commit(cfg, "staging.id_map", day, id_map, inputs=[staged], extra={"rows_read": users.num_rows})
+    cleaned = clean_users(merged_users, ds=day, run_id="test-clean", cfg=cfg.clean)
+    clean = commit(cfg, "curated.users_clean", day, cleaned, inputs=[merged])
     outcomes = catalog.require("raw.job_outcomes", day)
     transformed = synthetic_features(cleaned, catalog.read_table("raw.job_outcomes", day), cfg=cfg, ds=day)
     commit(cfg, "features.users_transformed", day, transformed, inputs=[clean, outcomes])

@@ -44,7 +44,8 @@ def test_cli_exits_non_zero_with_a_readable_summary_on_a_critical_failure(gated_
 def test_cli_exits_zero_when_only_warnings_fail(gated_cfg, capsys):
     previous = Catalog(gated_cfg).require(CLEAN, DAYS[0]).row_count
     clean = read(gated_cfg, CLEAN, DAY)
-    commit(gated_cfg, CLEAN, DAY, tile(clean, 4 * previous, ("source_record_id",)))  # a 4x jump: a warning
+    # a 4x jump: a warning
+    commit(gated_cfg, CLEAN, DAY, tile(clean, 4 * previous, ("source_record_id", "canonical_id")))
     code = main(["--dataset", CLEAN, "--ds", DAY])
     out = capsys.readouterr().out
     assert code == 0, out

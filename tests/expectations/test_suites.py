@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import great_expectations as gx
+import pyarrow as pa
 import pytest
 
 from conf import load_config
@@ -15,6 +16,8 @@ from tests.expectations.helpers import DAYS, check, commit, failed_names, read
 GATED = {
     "staging.users_ingested": DAYS[1],
     "staging.users_despammed": DAYS[1],
+    "staging.id_map": DAYS[1],
+    "staging.users_merged": DAYS[1],
     "curated.users_clean": DAYS[1],
     "features.users_transformed": DAYS[1],
     "raw.job_outcomes": DAYS[1],
@@ -109,3 +112,32 @@ def test_despammed_fails_when_the_model_quarantines_too_many_users(gated_cfg):
     result = validate_partition(gated_cfg, "staging.users_despammed", DAYS[1])
     assert not result.success
     assert "table.row_count_vs_rows_read" in failed_names(result)
+
+
+def test_users_merged_fails_when_the_matcher_merges_too_many_records(gated_cfg):
+    users = read(gated_cfg, "staging.users_merged", DAYS[1])
+    # Half the records folded into the other half: a broken matcher, not a wave of duplicates.
+    kept = users.slice(0, users.num_rows // 2)
+    commit(gated_cfg, "staging.users_merged", DAYS[1], kept, extra={"rows_read": users.num_rows})
+    result = validate_partition(gated_cfg, "staging.users_merged", DAYS[1])
+    assert not result.success
+    assert "table.row_count_vs_rows_read" in failed_names(result)
+
+
+def test_merged_and_clean_users_refuse_a_canonical_id_twice(gated_cfg):
+    for dataset in ("staging.users_merged", "curated.users_clean"):
+        users = read(gated_cfg, dataset, DAYS[1])
+        ids = users.column("canonical_id").to_pylist()
+        ids[1] = ids[0]
+        column = users.schema.get_field_index("canonical_id")
+        commit(gated_cfg, dataset, DAYS[1], users.set_column(column, "canonical_id", pa.array(ids, pa.string())),
+               extra={"rows_read": users.num_rows})
+        result = validate_partition(gated_cfg, dataset, DAYS[1])
+        assert failed_names(result) == {"canonical_id.unique"}, (dataset, result.summary())
+
+
+def test_id_map_fails_when_a_record_went_missing(gated_cfg):
+    mapped = read(gated_cfg, "staging.id_map", DAYS[1])
+    commit(gated_cfg, "staging.id_map", DAYS[1], mapped.slice(1), extra={"rows_read": mapped.num_rows})
+    result = validate_partition(gated_cfg, "staging.id_map", DAYS[1])
+    assert failed_names(result) == {"table.row_count_vs_rows_read"}

@@ -81,9 +81,12 @@ def clean_users(day: str, n: int, *, seed: int = 0, null_share: float = 0.1) -> 
         "account_age_days": _with_nulls(account_age, rng, null_share, pa.int64()),
         "clean_flags": pa.array([""] * n, pa.string()),
         "ingest_run_id": pa.array(["synthetic"] * n, pa.string()),
+        "id_merge_run_id": pa.array(["synthetic"] * n, pa.string()),
         "clean_run_id": pa.array(["synthetic"] * n, pa.string()),
+        "merged_records": pa.array(np.ones(n, dtype=np.int64)),
     }
-    users = pa.table(columns).cast(CLEAN_USERS)
+    columns["canonical_id"] = pa.array([f"u-{rid}" for rid in columns["source_record_id"].to_pylist()], pa.string())
+    users = pa.table(columns).select(CLEAN_USERS.names).cast(CLEAN_USERS)
     has_outcome = rng.random(n) >= 0.1
     outcomes = pa.table(
         {

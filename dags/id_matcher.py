@@ -1,0 +1,36 @@
+"""ID matcher training, run when a new version of ``reference.id_pairs`` is committed.
+
+    gate(reference.id_pairs) -> train the ID matcher (models.id_matcher)
+
+Scheduled on the ``reference.id_pairs`` asset, like ``spam_filter`` on its labels. It works on
+the ``id_merge.pairs_version`` pin: ``id_merge`` in ``user_pipeline`` scores with the matcher
+derived from that pin by the current code (never "the latest model"), so a new pairs version
+becomes live by a reviewed config change and a backfill follows the lineage from there. Training
+is skipped when that matcher is already committed.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG
+
+from conf.config import cached_config
+from runner.tasks import asset, gate, job
+
+cfg = cached_config()
+ID_PAIRS = asset("reference.id_pairs")
+
+with DAG(
+    dag_id="id_matcher",
+    schedule=[ID_PAIRS],
+    start_date=pendulum.parse(cfg.airflow.start_date),
+    catchup=False,
+    max_active_runs=1,
+    tags=["lineage", "id-merge"],
+    doc_md=__doc__,
+) as dag:
+    pairs_version = cfg.id_merge.pairs_version
+    gate_id_pairs = gate(cfg, "reference.id_pairs", "--version", pairs_version)
+    train_id_matcher = job(cfg, "training.id_matcher", "train_id_matcher", "--pairs-version", pairs_version)
+
+    gate_id_pairs >> train_id_matcher
