@@ -169,9 +169,11 @@ class ScorePairs(beam.DoFn):
         self.cut = self.matcher.threshold if self.threshold is None else self.threshold
 
     def process(self, batch, norm: pd.DataFrame):
+        if getattr(self, "_norm", None) is not norm:  # the side input once, not a 1M-row copy per batch
+            self._norm, self._flat = norm, norm.reset_index(drop=True)
         left = norm.index.get_indexer([a for a, _ in batch])
         right = norm.index.get_indexer([b for _, b in batch])
-        scores = self.matcher.score(im.compare(norm.reset_index(drop=True), np.stack([left, right], axis=1)))
+        scores = self.matcher.score(im.compare(self._flat, np.stack([left, right], axis=1)))
         self.scored.inc(len(batch))
         keep = np.flatnonzero(scores >= self.cut)
         self.accepted.inc(len(keep))
@@ -193,8 +195,8 @@ def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors
     anchor_rows = anchor_rows.assign(**{RID: (im.ANCHOR_PREFIX + anchors["canonical_id"]).to_numpy()})
     everyone = pd.concat([today, anchor_rows], ignore_index=True) if len(anchor_rows) else today
     unique_ids = pd.Index(pd.unique(everyone[RID].astype(str)))
-    pairs = np.array([[unique_ids.get_loc(a), unique_ids.get_loc(b)] for a, b, _ in links],
-                     dtype=np.int64).reshape(-1, 2)
+    pairs = np.stack([unique_ids.get_indexer([a for a, _, _ in links]),
+                      unique_ids.get_indexer([b for _, b, _ in links])], axis=1).astype(np.int64).reshape(-1, 2)
     scores = np.array([s for *_, s in links], dtype=np.float64)
     scorer = None
     if matcher is not None and cfg.cluster_linkage == "average":
