@@ -12,7 +12,11 @@ data-centric workflow is meant to find.
 
 ID pairs: labelled record pairs drawn from generated people. Matches are one person against a
 re-typed copy of themselves (``typos``); non-matches include hard negatives (same surname, same
-postcode, same household).
+postcode, same household with alike first names or a twin's birth date, and namesakes: the same
+first and last name, often the same e-mail local part or address and birth date or year). Fields
+are missing as often as in the sources, so the matcher learns what a look-alike with a sparse
+record is worth (measured with ``bench.id_merge_errors``: without namesakes, strangers sharing a
+name-built e-mail were merged at scale).
 """
 
 from __future__ import annotations
