@@ -19,6 +19,9 @@ emails, phones and addresses; this job gives every record one canonical user id.
   partitions say which id a record already had, and the previous ``users_merged`` partitions
   (the last ``id_merge.anchor_days`` dates) take part in the merge as anchors, so a person merged
   yesterday keeps yesterday's id today. New clusters get a hash of their smallest record id.
+  Clusters of three or more are then re-checked by average linkage over the matcher scores of
+  all their pairs (``id_merge.cluster_linkage``): a chain through one sparse record that looks
+  like two different people is cut, not merged by transitivity.
   Clustering runs in one worker over the accepted links (a few per record): the part that is
   all-pairs-sized, comparison, is distributed.
 - ``users_merged``: one row per canonical user seen today by ``transforms.id_merge.survivors``
@@ -166,9 +169,11 @@ class ScorePairs(beam.DoFn):
         self.cut = self.matcher.threshold if self.threshold is None else self.threshold
 
     def process(self, batch, norm: pd.DataFrame):
+        if getattr(self, "_norm", None) is not norm:  # the side input once, not a 1M-row copy per batch
+            self._norm, self._flat = norm, norm.reset_index(drop=True)
         left = norm.index.get_indexer([a for a, _ in batch])
         right = norm.index.get_indexer([b for _, b in batch])
-        scores = self.matcher.score(im.compare(norm.reset_index(drop=True), np.stack([left, right], axis=1)))
+        scores = self.matcher.score(im.compare(self._flat, np.stack([left, right], axis=1)))
         self.scored.inc(len(batch))
         keep = np.flatnonzero(scores >= self.cut)
         self.accepted.inc(len(keep))
@@ -176,22 +181,30 @@ class ScorePairs(beam.DoFn):
 
 
 def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors: pd.DataFrame,
-              previous: dict[str, str], cfg: IdMergeConfig, ds: str, run_id: str) -> tuple[pa.Table, pa.Table, dict]:
+              previous: dict[str, str], cfg: IdMergeConfig, ds: str, run_id: str,
+              matcher: im.Matcher | None = None, threshold: float | None = None) -> tuple[pa.Table, pa.Table, dict]:
     """Today's records (``STAGED_USERS``) + accepted links -> (``ID_MAP``, ``USERS_MERGED``, report).
 
     ``anchors`` are prior canonical users (``USERS_MERGED`` rows); their record id is
-    ``ANCHOR_PREFIX + canonical_id`` and ``previous`` maps it to that id.
+    ``ANCHOR_PREFIX + canonical_id`` and ``previous`` maps it to that id. With ``matcher`` and
+    ``id_merge.cluster_linkage: average`` clusters of three or more are re-checked by average
+    linkage at ``threshold`` (``transforms.id_merge.split_loose_clusters``).
     """
     today = records.to_pandas()
     anchor_rows = anchors.drop(columns=["canonical_id", "merged_records", "id_merge_run_id"], errors="ignore")
     anchor_rows = anchor_rows.assign(**{RID: (im.ANCHOR_PREFIX + anchors["canonical_id"]).to_numpy()})
     everyone = pd.concat([today, anchor_rows], ignore_index=True) if len(anchor_rows) else today
     unique_ids = pd.Index(pd.unique(everyone[RID].astype(str)))
-    pairs = np.array([[unique_ids.get_loc(a), unique_ids.get_loc(b)] for a, b, _ in links],
-                     dtype=np.int64).reshape(-1, 2)
+    pairs = np.stack([unique_ids.get_indexer([a for a, _, _ in links]),
+                      unique_ids.get_indexer([b for _, b, _ in links])], axis=1).astype(np.int64).reshape(-1, 2)
     scores = np.array([s for *_, s in links], dtype=np.float64)
+    scorer = None
+    if matcher is not None and cfg.cluster_linkage == "average":
+        # The records in ``unique_ids`` order (first row of a repeated id), for scoring in-cluster pairs.
+        scorer = im.pair_scorer(everyone.drop_duplicates(RID).reset_index(drop=True), matcher)
     result = im.merge(unique_ids.tolist(), len(unique_ids), pairs, scores, threshold=-np.inf,
-                      max_cluster_size=cfg.max_cluster_size, previous=previous)
+                      max_cluster_size=cfg.max_cluster_size, previous=previous, pair_score=scorer,
+                      linkage_threshold=matcher.threshold if threshold is None and matcher is not None else threshold)
     position = unique_ids.get_indexer(today[RID].astype(str))
     id_map = pa.table({
         RID: today[RID].astype(str).to_numpy(), "source": today["source"].to_numpy(),
@@ -220,6 +233,7 @@ def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors
     merged[RID] = merged[RID].astype(str)
     users = pa.Table.from_pandas(merged[USERS_MERGED.names], schema=USERS_MERGED, preserve_index=False)
     report = {"refused_links": result.refused_links, "clusters_split": result.clusters_split,
+              "loose_clusters_split": result.loose_clusters_split,
               "links_accepted": len(links), "anchors": len(anchors)}
     return id_map, users, report
 
@@ -234,16 +248,24 @@ def _recency(frame: pd.DataFrame) -> pd.Series:
 class AssignCanonicalIds(beam.DoFn):
     """All accepted links (one element) -> the id_map table (main) and users_merged (tagged)."""
 
-    def __init__(self, anchors: pd.DataFrame, previous: dict[str, str], cfg: IdMergeConfig, ds: str, run_id: str):
+    def __init__(self, anchors: pd.DataFrame, previous: dict[str, str], cfg: IdMergeConfig, ds: str, run_id: str,
+                 model_uri: str | None = None):
         self.anchors, self.previous, self.cfg, self.ds, self.run_id = anchors, previous, cfg, ds, run_id
+        self.model_uri = model_uri
         self.rows_read = Metrics.counter(JOB, "rows_read")
         self.refused = Metrics.counter(JOB, "refused_links")
+        self.loose = Metrics.counter(JOB, "loose_clusters_split")
+
+    def setup(self):
+        self.matcher = load_matcher(self.model_uri) if self.model_uri else None
 
     def process(self, links, records: pa.Table):
         id_map, users, report = merge_day(records, links, anchors=self.anchors, previous=self.previous,
-                                          cfg=self.cfg, ds=self.ds, run_id=self.run_id)
+                                          cfg=self.cfg, ds=self.ds, run_id=self.run_id, matcher=self.matcher,
+                                          threshold=self.cfg.threshold)
         self.rows_read.inc(records.num_rows)
         self.refused.inc(report["refused_links"])
+        self.loose.inc(report["loose_clusters_split"])
         yield id_map
         yield beam.pvalue.TaggedOutput("users", users)
 
@@ -277,7 +299,7 @@ class MergeIds(beam.PTransform):
                  | "Flat" >> beam.Map(lambda lists: [link for links in lists for link in links]))
         records = tables | "TodaysRecords" >> beam.combiners.ToList() | "OneTable" >> beam.Map(_concat_tables)
         return links | "Assign" >> beam.ParDo(
-            AssignCanonicalIds(self.anchors, self.previous, self.cfg, self.ds, self.run_id),
+            AssignCanonicalIds(self.anchors, self.previous, self.cfg, self.ds, self.run_id, self.model_uri),
             records=beam.pvalue.AsSingleton(records)).with_outputs("users", main="id_map")
 
 

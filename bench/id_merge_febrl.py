@@ -102,7 +102,8 @@ def evaluate(csv: str, csv_b: str | None, matcher: im.Matcher, cfg) -> dict:
         entity = np.r_[entity, entity_b]
     report = im.BlockingReport()
     result, pairs, _ = im.resolve(records, matcher, max_block_size=cfg.id_merge.max_block_size,
-                                  max_cluster_size=cfg.id_merge.max_cluster_size, sides=sides, report=report)
+                                  max_cluster_size=cfg.id_merge.max_cluster_size, sides=sides, report=report,
+                                  linkage=cfg.id_merge.cluster_linkage)
     wall = time.perf_counter() - started
 
     truth = truth_pairs(entity, sides)

@@ -107,6 +107,9 @@ class IdMergeConfig(_Strict):
     threshold: float | None = Field(None, gt=0, lt=1)
     max_block_size: int = Field(500, ge=2)
     max_cluster_size: int = Field(20, ge=2)
+    # "average": clusters of 3+ re-clustered by average linkage over all their pair scores
+    # (transforms.id_merge.split_loose_clusters); "single": the union-find components as they are.
+    cluster_linkage: Literal["average", "single"] = "average"
     score_batch_size: int = Field(50000, ge=1)
     # Prior canonical users of the last this many committed dates take part in a day's merge.
     anchor_days: int = Field(7, ge=0)

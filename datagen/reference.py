@@ -12,7 +12,11 @@ data-centric workflow is meant to find.
 
 ID pairs: labelled record pairs drawn from generated people. Matches are one person against a
 re-typed copy of themselves (``typos``); non-matches include hard negatives (same surname, same
-postcode, same household).
+postcode, same household with alike first names or a twin's birth date, and namesakes: the same
+first and last name, often the same e-mail local part or address and birth date or year). Fields
+are missing as often as in the sources, so the matcher learns what a look-alike with a sparse
+record is worth (measured with ``bench.id_merge_errors``: without namesakes, strangers sharing a
+name-built e-mail were merged at scale).
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from datagen.people import STREAM_REFERENCE, draw_people
-from datagen.records import format_phone
+from datagen.people import STREAM_REFERENCE, draw_people, make_email
+from datagen.records import MISSING_RATES, format_phone
 from datagen.typos import apply_typos
-from datagen.vocab import PHONE_COUNTRY_CODES
+from datagen.vocab import COUNTRIES, PHONE_COUNTRY_CODES
 
 SMS_PATH = Path(__file__).resolve().parent / "data" / "sms_spam_collection.tsv"
 HOLDOUT_FRACTION = 0.2
@@ -60,6 +64,11 @@ ID_PAIRS = pa.schema(
 )
 ID_PAIRS_DAY = date(2026, 1, 1)  # the "today" of ages in the pair pool: fixed, not the run's dates
 PAIR_PHONE_STYLES = ("intl_spaced", "intl_compact", "zero_zero_spaced", "intl_trunk")
+# Non-matches: same surname, same postcode (neighbours and family), namesakes (``_namesakes``);
+# the rest are random strangers.
+NON_MATCH_SHARES = (0.2, 0.25, 0.3)
+# Missing values of a pair side, as often as in the source records (``datagen.records``).
+PAIR_MISSING_RATES = {field: MISSING_RATES.get(field, 0.0) for field in ID_PAIR_FIELDS}
 
 
 def reference_rng(seed: int, part: int) -> np.random.Generator:
@@ -159,8 +168,62 @@ def _render_pair_side(people: pd.DataFrame, rng: np.random.Generator) -> pd.Data
                                                unit="D").astype(object),
         "postcode": people["postcode"].to_numpy(),
     })
-    for field in ID_PAIR_FIELDS:  # a few gaps, as in the sources
-        out.loc[rng.random(n) < 0.03, field] = None
+    for field in ID_PAIR_FIELDS:  # gaps as often as in the sources: a look-alike is told apart by the
+        out.loc[rng.random(n) < PAIR_MISSING_RATES[field], field] = None  # fields present on both sides
+    return out
+
+
+def _namesakes(pool: pd.DataFrame, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """Person ``b`` renamed to person ``a``'s first and last name: a different person who looks alike.
+
+    With small name vocabularies strangers share a name, and then often an address pattern
+    (``john.smith@gmail.com`` is built from the name) and a birth date or year. Half of them get
+    the e-mail ``a`` has (same local part; same provider in most of those), a third ``a``'s birth
+    date and another third ``a``'s birth year; what tells them apart is a field present on both
+    sides: the phone, the postcode, the day of birth.
+    """
+    out = pool.iloc[b].copy()
+    n = len(out)
+    out["first_name"] = pool["first_name"].to_numpy()[a]
+    out["last_name"] = pool["last_name"].to_numpy()[a]
+    local = np.array([e.split("@", 1)[0] for e in pool["email"].to_numpy()[a]], dtype=object)
+    domain = np.array([e.split("@", 1)[1] for e in out["email"]], dtype=object)
+    own = np.array([make_email(f, la, p, k, d) for f, la, p, k, d in
+                    zip(out["first_name"], out["last_name"], rng.integers(0, 7, n), rng.integers(1, 2000, n),
+                        domain, strict=True)], dtype=object)
+    email_draw = rng.random(n)
+    out["email"] = np.where(email_draw < 0.35, pool["email"].to_numpy()[a],
+                            np.where(email_draw < 0.5, local + "@" + domain, own))
+    dob_draw = rng.random(n)
+    dob_a = pool["date_of_birth"].to_numpy(dtype="datetime64[D]")[a]
+    dob_b = out["date_of_birth"].to_numpy(dtype="datetime64[D]")
+    year_shift = (dob_a.astype("datetime64[Y]") - dob_b.astype("datetime64[Y]")).astype(np.int64)
+    same_year = np.array([_shift_years(d, k) for d, k in zip(dob_b, year_shift, strict=True)], dtype="datetime64[D]")
+    out["date_of_birth"] = np.where(dob_draw < 1 / 3, dob_a, np.where(dob_draw < 2 / 3, same_year, dob_b))
+    return out
+
+
+def _shift_years(day: np.datetime64, years: int) -> np.datetime64:
+    """``day`` moved by whole years (29 February -> 28 February)."""
+    y, m, d = (int(p) for p in str(day).split("-"))
+    y += years
+    d = min(d, 28) if m == 2 else d
+    return np.datetime64(f"{y:04d}-{m:02d}-{d:02d}", "D")
+
+
+def _similar_first_names(pool: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each pair, ``b``'s first name, or the most similar other first name of ``a``'s country
+    when one is close (Jaro-Winkler >= 0.8: Daniel/Daniela, Jan/Jana, Louis/Louise)."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import JaroWinkler
+
+    out = pool["first_name"].to_numpy()[b].copy()
+    for i, (name, country) in enumerate(zip(pool["first_name"].to_numpy()[a], pool["country"].to_numpy()[a],
+                                            strict=True)):
+        options = [f for f in COUNTRIES[country][1] if f != name]
+        best = process.extractOne(name, options, scorer=JaroWinkler.normalized_similarity, score_cutoff=0.8)
+        if best is not None:
+            out[i] = best[0]
     return out
 
 
@@ -170,8 +233,8 @@ def id_pairs(seed: int, n_pairs: int = 2000, match_share: float = 0.4) -> pa.Tab
     pool = draw_people(rng, ID_PAIRS_DAY, max(500, n_pairs))
     n_match = round(n_pairs * match_share)
     n_other = n_pairs - n_match
-    n_surname, n_postcode = round(0.35 * n_other), round(0.3 * n_other)
-    n_random = n_other - n_surname - n_postcode
+    n_surname, n_postcode, n_namesake = (round(s * n_other) for s in NON_MATCH_SHARES)
+    n_random = n_other - n_surname - n_postcode - n_namesake
 
     left_idx = [rng.choice(len(pool), n_match, replace=False)]
     right_people = [pool.iloc[left_idx[0]]]
@@ -182,15 +245,25 @@ def id_pairs(seed: int, n_pairs: int = 2000, match_share: float = 0.4) -> pa.Tab
     pairs = [rng.choice(by_surname[name], 2, replace=False) for name in names]
     left_idx.append(np.array([p[0] for p in pairs]))
     right_people.append(pool.iloc[[p[1] for p in pairs]])
-    # Same postcode: neighbours, and half of them family (same surname too).
+    # Same postcode: neighbours, and half of them family (same surname too; the family's first
+    # names are often alike and a twin shares the birth date).
     a = rng.integers(0, len(pool), n_postcode)
     b = (a + rng.integers(1, len(pool), n_postcode)) % len(pool)
     neighbours = pool.iloc[b].copy()
     neighbours["postcode"] = pool["postcode"].to_numpy()[a]
     family = rng.random(n_postcode) < 0.5
     neighbours.loc[family, "last_name"] = pool["last_name"].to_numpy()[a][family]
+    alike = family & (rng.random(n_postcode) < 0.5)
+    neighbours.loc[alike, "first_name"] = _similar_first_names(pool, a[alike], b[alike])
+    twin = family & (rng.random(n_postcode) < 0.15)
+    neighbours.loc[twin, "date_of_birth"] = pool["date_of_birth"].to_numpy()[a][twin]
     left_idx.append(a)
     right_people.append(neighbours)
+    # Namesakes: the same first and last name, often the same e-mail local part and birth date or year.
+    a = rng.integers(0, len(pool), n_namesake)
+    b = (a + rng.integers(1, len(pool), n_namesake)) % len(pool)
+    left_idx.append(a)
+    right_people.append(_namesakes(pool, a, b, rng))
     a = rng.integers(0, len(pool), n_random)
     b = (a + rng.integers(1, len(pool), n_random)) % len(pool)
     left_idx.append(a)

@@ -14,7 +14,9 @@ Records are a DataFrame with the columns of ``FIELDS`` (any may be missing or nu
    not "different", and the matcher (a gradient-boosted tree) routes NaN explicitly.
 4. ``cluster`` -> union-find over accepted pairs, strongest first, refusing any union that would
    exceed ``max_cluster_size`` (a giant cluster is split at its weakest links; refused links are
-   reported).
+   reported). ``split_loose_clusters`` then scores every pair inside each cluster of three or
+   more and re-clusters it by average linkage: a chain A-B-C where A and C are different people
+   who both look like B (a record with few fields) is cut instead of merged by transitivity.
 5. ``assign_ids`` -> canonical ids that survive re-runs and days: a cluster inherits the
    previous id of its members (the previous map), otherwise a hash of its smallest member id.
 6. ``survivors`` -> one row per canonical user by the survivorship rules.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -439,6 +441,48 @@ def cluster(n: int, pairs: np.ndarray, scores: np.ndarray, threshold: float,
     return Clusters(sets.labels(), join_score, np.asarray(refused, dtype=np.int64).reshape(-1, 2))
 
 
+def split_loose_clusters(labels: np.ndarray, pair_score: Callable[[np.ndarray], np.ndarray], threshold: float,
+                         min_size: int = 3) -> tuple[np.ndarray, int]:
+    """Clusters of at least ``min_size`` records re-clustered by average linkage (scipy) over the
+    matcher scores of all their pairs (``pair_score``: ``(k, 2)`` record positions -> P(match)),
+    cut where the mean score between two parts falls below ``threshold``. Single-link clusters
+    (union-find) chain look-alikes through one sparse record; average linkage asks every member.
+    Returns the new labels (a split-off part is labelled by its smallest member) and the number
+    of clusters split."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    sizes = np.bincount(labels, minlength=len(labels))
+    loose = np.flatnonzero(sizes[labels] >= min_size)
+    if len(loose) == 0:
+        return labels, 0
+    members = [np.sort(group) for group in pd.Series(loose).groupby(labels[loose]).apply(np.asarray)]
+    # Every pair of every such cluster, scored in one call; triu order is scipy's condensed order.
+    within = [block_pairs(group) for group in members]
+    all_pairs = np.concatenate([np.stack(p, axis=1) for p in within])
+    scores = np.clip(np.asarray(pair_score(all_pairs), dtype=np.float64), 0.0, 1.0)
+    split, start = 0, 0
+    for group, (left, _) in zip(members, within, strict=True):
+        distance = 1.0 - scores[start:start + len(left)]
+        start += len(left)
+        parts = fcluster(linkage(distance, method="average"), t=1.0 - threshold, criterion="distance")
+        if parts.max() == 1:
+            continue
+        split += 1
+        for part in np.unique(parts):
+            labels[group[parts == part]] = group[parts == part].min()
+    return labels, split
+
+
+def pair_scorer(records: pd.DataFrame, matcher: Matcher) -> Callable[[np.ndarray], np.ndarray]:
+    """``pairs (k, 2) of row positions of records -> P(match)``, normalising only the rows asked for."""
+    def score(pairs: np.ndarray) -> np.ndarray:
+        rows = np.unique(pairs)
+        norm = normalise(records.iloc[rows].reset_index(drop=True))
+        return matcher.score(compare(norm, np.searchsorted(rows, pairs)))
+    return score
+
+
 def new_canonical_id(member_ids: Sequence[str]) -> str:
     """A new canonical id: a hash of the smallest member id (deterministic across re-runs)."""
     return "u-" + hashlib.sha256(min(member_ids).encode("utf-8")).hexdigest()[:16]
@@ -522,26 +566,40 @@ class MergeResult:
     cluster_size: np.ndarray
     refused_links: int
     clusters_split: int
+    loose_clusters_split: int = 0  # by ``split_loose_clusters``
 
 
 def merge(record_ids: Sequence[str], n: int, pairs: np.ndarray, scores: np.ndarray, *, threshold: float,
-          max_cluster_size: int, previous: dict[str, str]) -> MergeResult:
+          max_cluster_size: int, previous: dict[str, str],
+          pair_score: Callable[[np.ndarray], np.ndarray] | None = None,
+          linkage_threshold: float | None = None) -> MergeResult:
     """Cluster ``n`` records from their scored pairs and give every cluster its canonical id
-    (``assign_ids`` with the previous map, which also covers prior anchors)."""
+    (``assign_ids`` with the previous map, which also covers prior anchors). With ``pair_score``
+    clusters of three or more are re-clustered by average linkage at ``linkage_threshold``
+    (default ``threshold``; see ``split_loose_clusters``)."""
     found = cluster(n, pairs, scores, threshold, max_cluster_size)
-    ids = assign_ids(record_ids, found.labels, previous)
-    sizes = np.bincount(found.labels, minlength=n)[found.labels]
+    labels, join_score, loose = found.labels, found.join_score, 0
+    if pair_score is not None:
+        labels, loose = split_loose_clusters(labels, pair_score,
+                                             threshold if linkage_threshold is None else linkage_threshold)
+    sizes = np.bincount(labels, minlength=n)[labels]
+    if loose:
+        join_score = np.where(sizes > 1, join_score, np.nan)  # alone after the split: joined by nothing
+    ids = assign_ids(record_ids, labels, previous)
     split = len({int(found.labels[a]) for a, _ in found.refused}) if len(found.refused) else 0
-    return MergeResult(ids, found.join_score, sizes.astype(np.int64), len(found.refused), split)
+    return MergeResult(ids, join_score, sizes.astype(np.int64), len(found.refused), split, loose)
 
 
 def resolve(records: pd.DataFrame, matcher: Matcher, *, threshold: float | None = None,
             max_block_size: int = 500, max_cluster_size: int = 20, batch_size: int = 50000,
             sides: np.ndarray | None = None, previous: dict[str, str] | None = None,
-            report: BlockingReport | None = None) -> tuple[MergeResult, np.ndarray, np.ndarray]:
+            report: BlockingReport | None = None,
+            linkage: str = "average") -> tuple[MergeResult, np.ndarray, np.ndarray]:
     """The whole merge in memory (benchmarks, small data): normalise, block, score, cluster.
 
-    ``records`` needs ``source_record_id`` and any of ``FIELDS``. Returns the merge result, the
+    ``records`` needs ``source_record_id`` and any of ``FIELDS``; ``linkage`` ``"average"`` re-checks
+    clusters of three or more (``split_loose_clusters``), ``"single"`` keeps the union-find
+    components. Returns the merge result, the
     candidate pairs and their scores. ``beam_jobs.id_merge`` runs the same steps in Beam.
     """
     norm = normalise(records)
@@ -549,5 +607,6 @@ def resolve(records: pd.DataFrame, matcher: Matcher, *, threshold: float | None 
     scores = score_pairs(norm, pairs, matcher, batch_size)
     result = merge(records["source_record_id"].astype(str).tolist(), len(records), pairs, scores,
                    threshold=matcher.threshold if threshold is None else threshold,
-                   max_cluster_size=max_cluster_size, previous=previous or {})
+                   max_cluster_size=max_cluster_size, previous=previous or {},
+                   pair_score=pair_scorer(records, matcher) if linkage == "average" else None)
     return result, pairs, scores

@@ -108,6 +108,36 @@ def test_cluster_splits_giant_cluster_at_weakest_link():
     assert np.bincount(result.labels).max() <= 3
 
 
+def test_split_loose_clusters_cuts_a_chain_through_one_look_alike():
+    # 0-1-2 linked as a chain (0-1 and 1-2 above the threshold) but 0 and 2 are strangers: average
+    # linkage keeps the strong pair 0-1 and cuts 2 off; 3-4-5 agree pairwise and stay together.
+    known = {(0, 1): 0.95, (1, 2): 0.8, (0, 2): 0.05, (3, 4): 0.9, (3, 5): 0.85, (4, 5): 0.9}
+    found = im.cluster(7, np.array(list(known)), np.array(list(known.values())), threshold=0.7,
+                       max_cluster_size=10)
+    assert len(set(found.labels[:3])) == 1
+
+    def score(pairs):
+        return np.array([known[(int(a), int(b))] for a, b in pairs])
+
+    labels, split = im.split_loose_clusters(found.labels, score, threshold=0.7)
+    assert split == 1
+    assert labels[0] == labels[1] != labels[2]
+    assert labels[3] == labels[4] == labels[5] != labels[0]
+    assert labels[6] == found.labels[6]  # a singleton is never asked about
+    assert len(set(labels)) == 4
+
+
+def test_merge_with_linkage_reports_the_split_and_clears_the_join_score_of_the_cut_record():
+    known = {(0, 1): 0.95, (1, 2): 0.8, (0, 2): 0.05}
+    result = im.merge(["a", "b", "c"], 3, np.array(list(known)), np.array(list(known.values())), threshold=0.7,
+                      max_cluster_size=10, previous={},
+                      pair_score=lambda pairs: np.array([known[(int(a), int(b))] for a, b in pairs]))
+    assert result.loose_clusters_split == 1
+    assert result.canonical_id[0] == result.canonical_id[1] != result.canonical_id[2]
+    assert result.cluster_size.tolist() == [2, 2, 1]
+    assert np.isnan(result.match_score[2])
+
+
 def test_assign_ids_reuses_previous_ids_and_is_deterministic():
     ids = ["a", "b", "c", "d"]
     labels = np.array([0, 0, 1, 2])
