@@ -23,7 +23,8 @@ from lineage.catalog import Catalog
 from lineage.store import LineageStore, configured_log_paths, normalise_time, run_inputs, runs
 from tests.e2e.small_config import small_config
 
-pytestmark = pytest.mark.e2e
+# The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 DATES = ["2026-01-01", "2026-01-02"]
 
@@ -41,7 +42,7 @@ def story(tmp_path_factory):
                           "curated.users_clean")}
 
     done = subprocess.run([sys.executable, "-m", "runner.local", "--days", "2"], env=env,
-                          capture_output=True, text=True, timeout=1200)
+                          capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     before = snapshot()
     demo = subprocess.run([sys.executable, "-m", "runner.demo_backfill", "--days", "2", "--skip-pipeline",

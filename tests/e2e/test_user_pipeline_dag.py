@@ -17,7 +17,8 @@ from lineage.catalog import Catalog
 from reports import paths
 from tests.e2e.small_config import small_config
 
-pytestmark = pytest.mark.e2e
+# The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 DATES = ["2026-01-01", "2026-01-02"]
 # (job, its Airflow task, datasets it reads for the same ds, datasets it writes)
@@ -46,7 +47,7 @@ def pipeline_run(tmp_path_factory):
 
     def run(*args):
         done = subprocess.run([sys.executable, "-m", "runner.local", *args], env=env,
-                              capture_output=True, text=True, timeout=900)
+                              capture_output=True, text=True, timeout=1500)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         return done.stdout
 
@@ -60,7 +61,7 @@ def pipeline_run(tmp_path_factory):
 
 def _runner(env, *args):
     return subprocess.run([sys.executable, "-m", "runner.local", *args], env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1500)
 
 
 def _versions(catalog: Catalog) -> dict[tuple[str, str], str]:
