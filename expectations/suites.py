@@ -159,6 +159,18 @@ def user_table_checks(ctx: SuiteContext, checks: CheckList, schema: pa.Schema, r
         checks.present(column, ctx.gates.null_tolerance.mostly(column))
 
 
+def removed_share_check(ctx: SuiteContext, checks: CheckList, read: str, share: float, removed: str, *,
+                        at_most_read: bool = False, **params) -> None:
+    """Rows kept against what the step read (its manifest's ``extra[read]``): at most ``share`` of
+    them removed (critical); with ``at_most_read``, never more rows than were read. A step that
+    removes far more than usual is broken, not facing a wave of bad input."""
+    rows = ctx.manifest.extra.get(read)
+    if not rows:
+        return
+    checks.row_count(f"row_count_vs_{read}", math.ceil((1 - share) * rows), rows if at_most_read else None,
+                     CRITICAL, note=f"at most {share:.0%} of {rows} {removed}", params={read: rows, **params})
+
+
 # -- the suites ---------------------------------------------------------------------------
 
 
@@ -166,13 +178,8 @@ def user_table_checks(ctx: SuiteContext, checks: CheckList, schema: pa.Schema, r
 def users_ingested(ctx: SuiteContext, checks: CheckList) -> None:
     """Typed records as ingested: values are not cleaned yet, so ranges are only recorded here."""
     user_table_checks(ctx, checks, STAGED_USERS, ["ingest_run_id"])
-    lines_read = ctx.manifest.extra.get("lines_read")
-    if lines_read:
-        # A file ingest could not read (a column missing, another format) is dead-lettered whole.
-        share = ctx.gates.max_dead_letter_share
-        checks.row_count("row_count_vs_lines_read", math.ceil((1 - share) * lines_read), None, CRITICAL,
-                         note=f"at most {share:.0%} of {lines_read} lines read dead-lettered",
-                         params={"lines_read": lines_read})
+    # A file ingest could not read (a column missing, another format) is dead-lettered whole.
+    removed_share_check(ctx, checks, "lines_read", ctx.gates.max_dead_letter_share, "lines read dead-lettered")
     # Out-of-range values are expected here (cleaning nulls and flags them): recorded, to watch the share.
     for column in COUNT_COLUMNS:
         checks.between(column, 0, None, severity=INFO)
@@ -184,12 +191,8 @@ def users_despammed(ctx: SuiteContext, checks: CheckList) -> None:
     """Users kept by de-spam: the staged checks, and a quarantine share that is plausible (a model
     that quarantines half the users is broken, not a spam wave)."""
     user_table_checks(ctx, checks, STAGED_USERS, ["ingest_run_id"])
-    rows_read = ctx.manifest.extra.get("rows_read")
-    if rows_read:
-        share = ctx.gates.max_quarantine_share
-        checks.row_count("row_count_vs_rows_read", math.ceil((1 - share) * rows_read), None, CRITICAL,
-                         note=f"at most {share:.0%} of {rows_read} users quarantined",
-                         params={"rows_read": rows_read, "quarantined": ctx.manifest.extra.get("quarantined")})
+    removed_share_check(ctx, checks, "rows_read", ctx.gates.max_quarantine_share, "users quarantined",
+                        quarantined=ctx.manifest.extra.get("quarantined"))
 
 
 def canonical_user_checks(ctx: SuiteContext, checks: CheckList) -> None:
@@ -224,12 +227,8 @@ def users_merged(ctx: SuiteContext, checks: CheckList) -> None:
     (a matcher that merges a third of the records away is broken, not a wave of duplicates)."""
     user_table_checks(ctx, checks, USERS_MERGED, ["ingest_run_id", "id_merge_run_id"])
     canonical_user_checks(ctx, checks)
-    rows_read = ctx.manifest.extra.get("rows_read")
-    if rows_read:
-        share = ctx.gates.max_merged_share
-        checks.row_count("row_count_vs_rows_read", math.ceil((1 - share) * rows_read), rows_read, CRITICAL,
-                         note=f"at most {share:.0%} of {rows_read} records merged into another",
-                         params={"rows_read": rows_read, "matcher_version": ctx.manifest.extra.get("matcher_version")})
+    removed_share_check(ctx, checks, "rows_read", ctx.gates.max_merged_share, "records merged into another",
+                        at_most_read=True, matcher_version=ctx.manifest.extra.get("matcher_version"))
 
 
 @suite("curated.users_clean", id_column="source_record_id")

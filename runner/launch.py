@@ -53,4 +53,3 @@ def run_child(cmd: Sequence[str], attempts: int = 2) -> subprocess.CompletedProc
         sys.stderr.write(f"{cmd[2] if len(cmd) > 2 else cmd[0]} was killed by signal {-done.returncode}: "
                          f"launching it again (attempt {attempt + 1} of {attempts})\n")
     raise AssertionError("unreachable")
-
