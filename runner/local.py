@@ -163,7 +163,10 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
                           for i in main.inputs))
             notes = [f"{m.dataset}={m.row_count}" for m in side if m]
             if step == "preprocess":
-                notes.append(f"unlabelled (not training rows)={main.extra.get('unlabelled_rows')}; "
+                # Manifests written before preprocess kept one row per person have no person_rows.
+                repeated = main.extra["user_rows"] - main.extra["person_rows"] if "person_rows" in main.extra else "-"
+                notes.append(f"a person's earlier days={repeated}; "
+                             f"unlabelled (not training rows)={main.extra.get('unlabelled_rows')}; "
                              f"train={main.extra.get('train_rows')} dev={main.extra.get('dev_rows')} "
                              f"test={main.extra.get('test_rows')}")
             table.add_row(ds, step, str(rows_in), str(main.row_count), "; ".join(notes) or "-")
