@@ -111,6 +111,8 @@ class WriteQueue:
     def __init__(self, store: LineageStore, max_batch: int = 5_000):
         self.store, self.max_batch = store, max_batch
         self._queue: queue.Queue = queue.Queue()
+        # Producers wait for the commit of each small group: the WAL checkpoint must not be in it.
+        self._checkpointer = store.checkpoint_in_background()
         self._thread = threading.Thread(target=self._run, name="lineage-writer", daemon=True)
         self._thread.start()
 
@@ -122,6 +124,8 @@ class WriteQueue:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
     def _run(self) -> None:
         while True:

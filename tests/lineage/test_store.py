@@ -296,3 +296,34 @@ def test_a_skip_of_a_run_that_writes_nothing_is_recorded_from_its_run_facet(tmp_
     with store.connect() as conn:
         skipped = dict(conn.execute(sa.select(runs.c.run_id, runs.c.skipped)).all())
     assert skipped == {gate.run_id: True, checked.run_id: False}
+
+
+def test_background_checkpoints_move_the_log_into_the_database_file(tmp_path):
+    """With ``checkpoint_in_background`` commits never checkpoint; the thread does, and its stop
+    leaves an empty write-ahead log. Only the thread can grow the database file here."""
+    import time
+
+    store = _store(tmp_path)
+    checkpointer = store.checkpoint_in_background(every_s=0.05)
+    with store.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    database, wal = tmp_path / "lineage.db", tmp_path / "lineage.db-wal"
+    store.checkpoint("TRUNCATE")
+    size_before = database.stat().st_size
+    f = EventFactory()
+    store.ingest_events([e for n in range(200) for e in _chain(f, day=f"2026-01-{n % 28 + 1:02d}", n=n)])
+    deadline = time.monotonic() + 10
+    while database.stat().st_size == size_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert database.stat().st_size > size_before
+    checkpointer.stop()
+    assert wal.stat().st_size == 0
+    assert store.counts()["events"] == 1200
+
+
+def test_background_checkpoints_are_sqlite_only(make_store):
+    store = make_store()
+    if store.dialect == "sqlite":
+        assert store.checkpoint() is not None
+    else:
+        assert store.checkpoint_in_background() is None and store.checkpoint() is None
