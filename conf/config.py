@@ -151,6 +151,9 @@ class ServeConfig(_Strict):
     # when it is set, POSTs need "Authorization: Bearer <token>".
     write_token_env: str = "LINEAGE_WRITE_TOKEN"
     max_batch_events: int = 5_000  # events the writer commits per transaction (group commit)
+    # How long the writer waits for requests the service is still reading before it commits
+    # (only while there are some): small groups cost a transaction each.
+    commit_gather_ms: float = 2.0
 
 
 class LineageConfig(_Strict):

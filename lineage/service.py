@@ -42,6 +42,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -105,11 +106,18 @@ def check_event(body: Any) -> ParsedEvent:
 
 
 class WriteQueue:
-    """Group commit: request threads hand over checked events and wait; one writer thread stores
-    everything queued so far in one transaction, then acknowledges each request in it."""
+    """Group commit: request handlers hand over checked events and wait; one writer thread stores
+    everything queued so far in one transaction, then acknowledges each request in it.
 
-    def __init__(self, store: LineageStore, max_batch: int = 5_000):
-        self.store, self.max_batch = store, max_batch
+    Requests the event loop has started but not handed over yet are ``arriving``: while there are
+    some, the writer waits up to ``gather_s`` for them before it commits. Without that wait, 8
+    producers sending one event per request were committed in groups of one as often as of
+    seven or eight (measured), and the cost of a transaction is mostly per transaction.
+    """
+
+    def __init__(self, store: LineageStore, max_batch: int = 5_000, gather_s: float = 0.002):
+        self.store, self.max_batch, self.gather_s = store, max_batch, gather_s
+        self.arriving = 0  # changed on the event loop's thread only; read by the writer
         self._queue: queue.Queue = queue.Queue()
         # Producers wait for the commit of each small group: the WAL checkpoint must not be in it.
         self._checkpointer = store.checkpoint_in_background()
@@ -133,11 +141,18 @@ class WriteQueue:
             if first is None:
                 return
             taken, count, stop = [first], len(first[0]), False
+            deadline = time.monotonic() + self.gather_s
             while count < self.max_batch:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    wait = deadline - time.monotonic()
+                    if self.arriving <= 0 or wait <= 0:
+                        break
+                    try:
+                        more = self._queue.get(timeout=wait)
+                    except queue.Empty:
+                        break
                 if more is None:
                     stop = True
                     break
@@ -184,11 +199,15 @@ class IngestRoutes:
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
         try:
-            self._authorise(headers)
-            body = await self._read_json(headers, receive)
-            parsed = _check_batch(body) if route == BATCH_PATH else [_check_single(body)]
-            answer = await asyncio.wrap_future(self.writer.submit(parsed)) if parsed else \
-                {"accepted": 0, "batch_new": 0}
+            self.writer.arriving += 1
+            try:
+                self._authorise(headers)
+                body = await self._read_json(headers, receive)
+                parsed = _check_batch(body) if route == BATCH_PATH else [_check_single(body)]
+                stored = self.writer.submit(parsed) if parsed else None
+            finally:
+                self.writer.arriving -= 1
+            answer = await asyncio.wrap_future(stored) if stored else {"accepted": 0, "batch_new": 0}
         except RequestRefused as refused:
             await _send_json(send, refused.status, {"detail": refused.detail}, refused.headers)
             return
@@ -266,10 +285,10 @@ async def _send_json(send: Any, status: int, payload: dict, headers: dict[str, s
 
 
 def create_app(store: LineageStore, *, max_body_bytes: int = 10_000_000, write_token: str | None = None,
-               max_batch_events: int = 5_000) -> IngestRoutes:
+               max_batch_events: int = 5_000, commit_gather_ms: float = 2.0) -> IngestRoutes:
     """The application ``lineage serve`` runs with uvicorn: the write endpoints (plain ASGI) in
     front of the FastAPI app that serves everything else."""
-    writer = WriteQueue(store, max_batch_events)
+    writer = WriteQueue(store, max_batch_events, gather_s=commit_gather_ms / 1000)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -527,7 +546,7 @@ def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | No
     settings = cfg.lineage.serve
     token = os.environ.get(settings.write_token_env) or None
     app = create_app(store, max_body_bytes=settings.max_body_bytes, write_token=token,
-                     max_batch_events=settings.max_batch_events)
+                     max_batch_events=settings.max_batch_events, commit_gather_ms=settings.commit_gather_ms)
     log.info("lineage service on http://%s:%s (writes %s)", host or settings.host, port or settings.port,
              "need a bearer token" if token else "open")
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",

@@ -224,3 +224,41 @@ def test_the_openlineage_client_http_transport_posts_to_us(live):
     client.emit(RunEvent(eventType=RunState.START, eventTime=event["eventTime"], run=Run(runId=event["run"]["runId"]),
                          job=Job(namespace="user_pipeline", name="beam_jobs.ingest"), producer="test"))
     assert _count(store) == 1
+
+
+class _GroupRecorder:
+    """A store that records the size of each group the writer commits."""
+
+    def __init__(self):
+        self.groups: list[int] = []
+
+    def checkpoint_in_background(self):
+        return None
+
+    def ingest_parsed(self, parsed, source):
+        from lineage.store import IngestReport
+
+        self.groups.append(len(parsed))
+        return IngestReport(path=source, events_new=len(parsed))
+
+
+def test_the_writer_waits_for_requests_still_arriving_and_commits_them_together():
+    from lineage.service import WriteQueue, check_event
+
+    event = story_events()[0][0]
+    recorder = _GroupRecorder()
+    writer = WriteQueue(recorder, gather_s=5.0)
+    try:
+        writer.arriving = 1  # a second request is being read
+        first = writer.submit([check_event(event)])
+        time.sleep(0.2)
+        assert not first.done()  # held back for the one arriving
+        writer.arriving = 0
+        second = writer.submit([check_event(event)])
+        assert first.result(timeout=10) == second.result(timeout=10)
+        assert recorder.groups == [2]
+        alone = writer.submit([check_event(event)])  # nothing arriving: committed at once
+        alone.result(timeout=1)
+        assert recorder.groups == [2, 1]
+    finally:
+        writer.close()
