@@ -84,16 +84,25 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
+def _clean_one(value: Any) -> str | None:
+    # ASCII text is its own NFKD form with nothing to drop: lower() is the fold, much cheaper.
+    text = str(value)
+    text = text.lower() if text.isascii() else _fold(text)
+    return " ".join(text.replace("-", " ").replace("'", "").split()) or None
+
+
+def _per_distinct(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``fn`` of every non-null value, computed once per distinct value (names repeat a lot);
+    null -> None. Object dtype, same index."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)  # the last slot (code -1) stays None
+    mapped[:len(uniques)] = [fn(v) for v in uniques]
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
 def _clean_text(values: pd.Series) -> pd.Series:
     """Folded, whitespace-collapsed strings; empty -> None (missing is explicit)."""
-    out = []
-    for value in values.to_numpy(dtype=object):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            out.append(None)
-            continue
-        text = " ".join(_fold(str(value)).replace("-", " ").replace("'", "").split())
-        out.append(text or None)
-    return pd.Series(out, index=values.index, dtype=object)
+    return _per_distinct(values, _clean_one)
 
 
 def soundex(name: str | None) -> str | None:
@@ -143,24 +152,35 @@ def normalise(records: pd.DataFrame) -> pd.DataFrame:
             out[name] = _clean_text(column)
     email = out["email"].where(out["email"].str.contains("@", na=False, regex=False), None)
     out["email"] = email
-    # The local part without dots or +tags: "j.smith+jobs@x" and "jsmith@y" block together.
-    local = email.str.split("@").str[0].str.replace(".", "", regex=False).str.split("+").str[0]
-    out["email_local"] = local.where(local.str.len() >= 3, None)
+    out["email_local"] = _per_distinct(email, _email_local)
     phone = out["phone"]
     # The last 9 digits: national and international spellings of one number agree there.
     out["phone_tail"] = phone.str[-9:].where(phone.str.len() >= 7, None)
     out["phone"] = phone.str[-10:]
-    out["first_sound"] = [soundex(v) for v in out["first_name"]]
-    out["last_sound"] = [soundex(v) for v in out["last_name"]]
+    out["first_sound"] = _per_distinct(out["first_name"], soundex)
+    out["last_sound"] = _per_distinct(out["last_name"], soundex)
     first_initial, last_initial = out["first_name"].str[0], out["last_name"].str[0]
     out["initials"] = _sorted_join(first_initial, last_initial)
     out["names_sound"] = _sorted_join(out["first_sound"], out["last_sound"])
     # The house number (first token of the address): with the town, a household key.
-    tokens = out["address"].str.split(" ")
-    out["house"] = tokens.str[0]
-    out["street"] = tokens.str[1].str[:4]
+    out["house"] = _per_distinct(out["address"], lambda address: address.split(" ")[0])
+    out["street"] = _per_distinct(out["address"], _street)
     out["birth_year"] = out["date_of_birth"].str[:4]
     return out
+
+
+def _email_local(email: str) -> str | None:
+    """The local part without dots or +tags ("j.smith+jobs@x" and "jsmith@y" block together);
+    None when shorter than 3 characters."""
+    local = email.split("@")[0].replace(".", "").split("+")[0]
+    return local if len(local) >= 3 else None
+
+
+def _street(address: str) -> str | None:
+    """The first 4 characters of the address's second token (the street name after the house
+    number); None for a one-token address."""
+    tokens = address.split(" ")
+    return tokens[1][:4] if len(tokens) > 1 else None
 
 
 def _sorted_join(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -205,6 +225,36 @@ def block_pairs(members: np.ndarray, sides: np.ndarray | None = None) -> tuple[n
     return left, right
 
 
+def pairs_within_blocks(codes: np.ndarray, members: np.ndarray,
+                        max_block_size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """All pairs ``(i, j)``, ``i < j``, of ``members`` (int64) sharing a block code (one row per
+    member and block; a member listed twice in a block counts once), without a Python loop over
+    blocks: blocks of one size are expanded together with that size's ``triu_indices``. Returns
+    the left and right members and the number of blocks above ``max_block_size`` (skipped)."""
+    codes, members = np.asarray(codes), np.asarray(members, dtype=np.int64)
+    order = np.lexsort((members, codes))
+    codes, members = codes[order], members[order]
+    repeated = np.zeros(len(codes), dtype=bool)
+    repeated[1:] = (codes[1:] == codes[:-1]) & (members[1:] == members[:-1])
+    codes, members = codes[~repeated], members[~repeated]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.empty(0, np.int64)
+    sizes = np.diff(np.r_[starts, len(codes)])
+    lefts, rights = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for size in np.unique(sizes[(sizes >= 2) & (sizes <= max_block_size)]):
+        i, j = np.triu_indices(size, k=1)
+        first = starts[sizes == size][:, None]
+        # Members are sorted within a block, so the earlier one is the smaller: i < j holds.
+        lefts.append(members[(first + i).ravel()])
+        rights.append(members[(first + j).ravel()])
+    return np.concatenate(lefts), np.concatenate(rights), int((sizes > max_block_size).sum())
+
+
+def unique_pairs(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The distinct ``(left, right)`` pairs as a sorted ``(n, 2)`` int64 array (positions < 2**31)."""
+    packed = np.unique((np.asarray(left, dtype=np.int64) << 32) | np.asarray(right, dtype=np.int64))
+    return np.stack([packed >> 32, packed & 0xFFFFFFFF], axis=1)
+
+
 def candidate_pairs(keys: pd.DataFrame, *, max_block_size: int = 500, sides: np.ndarray | None = None,
                     report: BlockingReport | None = None) -> np.ndarray:
     """Unique candidate pairs (an ``(n, 2)`` int64 array of row positions, sorted) over all passes.
@@ -213,27 +263,23 @@ def candidate_pairs(keys: pd.DataFrame, *, max_block_size: int = 500, sides: np.
     always a default value (the same postcode for everyone), and their pairs would be quadratic.
     """
     report = report if report is not None else BlockingReport()
-    found = []
+    lefts, rights = [], []
     for name in keys.columns:
         column = keys[name]
         present = column.notna().to_numpy()
         codes, _ = pd.factorize(column[present])
-        positions = np.flatnonzero(present)
-        order = np.argsort(codes, kind="stable")
-        codes, positions = codes[order], positions[order]
-        bounds = np.flatnonzero(np.diff(codes)) + 1
-        count = 0
-        for block in np.split(positions, bounds):
-            if len(block) < 2:
-                continue
-            if len(block) > max_block_size:
-                report.oversized_blocks[name] = report.oversized_blocks.get(name, 0) + 1
-                continue
-            left, right = block_pairs(block, sides)
-            count += len(left)
-            found.append(np.stack([left, right], axis=1))
-        report.pairs_per_pass[name] = count
-    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+        left, right, oversized = pairs_within_blocks(codes, np.flatnonzero(present), max_block_size)
+        if sides is not None:  # linkage: only pairs across the two sides, side 0 first
+            across = sides[left] != sides[right]
+            left, right = left[across], right[across]
+            swap = sides[left] == 1
+            left, right = np.where(swap, right, left), np.where(swap, left, right)
+        if oversized:
+            report.oversized_blocks[name] = report.oversized_blocks.get(name, 0) + oversized
+        report.pairs_per_pass[name] = len(left)
+        lefts.append(left)
+        rights.append(right)
+    pairs = unique_pairs(np.concatenate(lefts), np.concatenate(rights)) if lefts else np.empty((0, 2), np.int64)
     report.candidate_pairs = len(pairs)
     return pairs
 
@@ -241,101 +287,115 @@ def candidate_pairs(keys: pd.DataFrame, *, max_block_size: int = 500, sides: np.
 def keyed_pairs(keys: np.ndarray, members: np.ndarray, max_block_size: int) -> tuple[np.ndarray, int]:
     """Pairs ``(i, j)``, ``i < j``, of ``members`` (int64) sharing a key in ``keys`` (long format: one
     row per member and key; None = no key), unique; and the number of blocks skipped as oversized."""
-    keys = np.asarray(keys, dtype=object)
+    keys = np.asarray(keys)
     present = ~pd.isna(keys)
     codes, _ = pd.factorize(keys[present])
-    members = np.asarray(members, dtype=np.int64)[present]
-    order = np.argsort(codes, kind="stable")
-    codes, members = codes[order], members[order]
-    found, oversized = [], 0
-    for block in np.split(members, np.flatnonzero(np.diff(codes)) + 1):
-        if len(block) < 2:
-            continue
-        if len(block) > max_block_size:
-            oversized += 1
-            continue
-        left, right = block_pairs(np.unique(block))
-        found.append(np.stack([left, right], axis=1))
-    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
-    return pairs, oversized
+    left, right, oversized = pairs_within_blocks(codes, np.asarray(members, dtype=np.int64)[present],
+                                                 max_block_size)
+    return unique_pairs(left, right), oversized
 
 
-def _pairwise(scorer, left: np.ndarray, right: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Element-wise similarity of two object arrays in [0, 1]; NaN where either side is missing."""
-    missing = pd.isna(left) | pd.isna(right)
-    a = np.where(missing, "", left).astype(str).tolist()
-    b = np.where(missing, "", right).astype(str).tolist()
-    score = process.cpdist(a, b, scorer=scorer, dtype=np.float32, workers=1).astype(np.float64) / scale
-    score[missing] = np.nan
-    return score
+# The normalised columns ``compare`` reads; ``full_name`` (first and last joined) is built once per record.
+_COMPARED = ("first_name", "last_name", "email", "email_local", "phone", "phone_tail", "date_of_birth",
+             "postcode", "address", "city", "national_id")
 
 
-def _exact(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    missing = pd.isna(left) | pd.isna(right)
-    return np.where(missing, np.nan, (left == right).astype(np.float64))
+@dataclass
+class PreparedRecords:
+    """What ``compare`` needs of each record, computed once per record instead of once per pair
+    (a record takes part in many pairs): text with "" for missing, the missing masks, and the
+    birth date's year, month and day strings."""
+
+    text: dict[str, np.ndarray]
+    missing: dict[str, np.ndarray]
+    dob_parts: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def compare(norm: pd.DataFrame, pairs: np.ndarray, norm_right: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The ``FEATURES`` of each pair (rows of ``pairs`` index ``norm``; the second column indexes
-    ``norm_right`` when given). NaN = at least one side missing."""
-    right_frame = norm if norm_right is None else norm_right
+def prepare(norm: pd.DataFrame) -> PreparedRecords:
+    """``PreparedRecords`` of a ``normalise`` frame (row positions are kept)."""
+    text, missing = {}, {}
+    for name in _COMPARED:
+        values = norm[name].to_numpy(dtype=object) if name in norm else np.full(len(norm), None, dtype=object)
+        missing[name] = pd.isna(values)
+        text[name] = np.where(missing[name], "", values).astype(object)
+    full = [" ".join(x for x in (a, b) if x) for a, b in zip(text["first_name"], text["last_name"], strict=True)]
+    text["full_name"] = np.array(full, dtype=object)
+    missing["full_name"] = text["full_name"] == ""
+    dob = pd.Series(text["date_of_birth"], dtype=object).str
+    parts = tuple(dob[a:b].to_numpy(dtype=object) for a, b in ((0, 4), (5, 7), (8, 10)))
+    return PreparedRecords(text, missing, parts)
+
+
+def compare_prepared(left: PreparedRecords, right: PreparedRecords, pairs: np.ndarray) -> pd.DataFrame:
+    """The ``FEATURES`` of each pair: the first column of ``pairs`` indexes ``left``, the second
+    ``right``. NaN = at least one side missing."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    li, ri = pairs[:, 0], pairs[:, 1]
 
-    def sides(name: str) -> tuple[np.ndarray, np.ndarray]:
-        return (norm[name].to_numpy(dtype=object)[pairs[:, 0]],
-                right_frame[name].to_numpy(dtype=object)[pairs[:, 1]])
+    def missing(a: str, b: str) -> np.ndarray:
+        return left.missing[a][li] | right.missing[b][ri]
+
+    def similar(scorer, a: str, b: str | None = None, scale: float = 1.0) -> np.ndarray:
+        b = b or a
+        score = process.cpdist(left.text[a][li].tolist(), right.text[b][ri].tolist(), scorer=scorer,
+                               dtype=np.float32, workers=1).astype(np.float64) / scale
+        score[missing(a, b)] = np.nan
+        return score
+
+    def exact(name: str) -> np.ndarray:
+        return np.where(missing(name, name), np.nan, (left.text[name][li] == right.text[name][ri]).astype(np.float64))
 
     jw = JaroWinkler.normalized_similarity
     lev = Levenshtein.normalized_similarity
-    f1, f2 = sides("first_name")
-    l1, l2 = sides("last_name")
-    e1, e2 = sides("email")
-    el1, el2 = sides("email_local")
-    p1, p2 = sides("phone")
-    pt1, pt2 = sides("phone_tail")
-    d1, d2 = sides("date_of_birth")
-    pc1, pc2 = sides("postcode")
-    a1, a2 = sides("address")
-    c1, c2 = sides("city")
-    n1, n2 = sides("national_id")
-    full1 = np.array([" ".join(x for x in (a, b) if x) or None for a, b in zip(f1, l1, strict=True)], dtype=object)
-    full2 = np.array([" ".join(x for x in (a, b) if x) or None for a, b in zip(f2, l2, strict=True)], dtype=object)
     out = {
-        "first_jw": _pairwise(jw, f1, f2),
-        "last_jw": _pairwise(jw, l1, l2),
+        "first_jw": similar(jw, "first_name"),
+        "last_jw": similar(jw, "last_name"),
         # First and last name swapped between sources (a common entry error).
-        "names_swapped_jw": np.fmin(_pairwise(jw, f1, l2), _pairwise(jw, l1, f2)),
-        "name_token_set": _pairwise(fuzz.token_set_ratio, full1, full2, scale=100.0),
-        "first_lev": _pairwise(lev, f1, f2),
-        "last_lev": _pairwise(lev, l1, l2),
-        "email_exact": _exact(e1, e2),
-        "email_local_jw": _pairwise(jw, el1, el2),
-        "phone_exact": _exact(p1, p2),
-        "phone_tail_match": _exact(pt1, pt2),
-        "dob_exact": _exact(d1, d2),
-        "dob_parts": _dob_parts(d1, d2),
-        "postcode_exact": _exact(pc1, pc2),
-        "postcode_jw": _pairwise(jw, pc1, pc2),
-        "address_token_set": _pairwise(fuzz.token_set_ratio, a1, a2, scale=100.0),
-        "city_jw": _pairwise(jw, c1, c2),
-        "national_id_exact": _exact(n1, n2),
-        "national_id_lev": _pairwise(lev, n1, n2),
+        "names_swapped_jw": np.fmin(similar(jw, "first_name", "last_name"), similar(jw, "last_name", "first_name")),
+        "name_token_set": similar(fuzz.token_set_ratio, "full_name", scale=100.0),
+        "first_lev": similar(lev, "first_name"),
+        "last_lev": similar(lev, "last_name"),
+        "email_exact": exact("email"),
+        "email_local_jw": similar(jw, "email_local"),
+        "phone_exact": exact("phone"),
+        "phone_tail_match": exact("phone_tail"),
+        "dob_exact": exact("date_of_birth"),
+        "dob_parts": _dob_parts(left, right, li, ri),
+        "postcode_exact": exact("postcode"),
+        "postcode_jw": similar(jw, "postcode"),
+        "address_token_set": similar(fuzz.token_set_ratio, "address", scale=100.0),
+        "city_jw": similar(jw, "city"),
+        "national_id_exact": exact("national_id"),
+        "national_id_lev": similar(lev, "national_id"),
     }
     frame = pd.DataFrame(out)
     frame["n_missing"] = frame.isna().sum(axis=1).astype(np.float64)
     return frame[list(FEATURES)]
 
 
-def _dob_parts(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def compare(norm: pd.DataFrame, pairs: np.ndarray, norm_right: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``FEATURES`` of each pair (rows of ``pairs`` index ``norm``; the second column indexes
+    ``norm_right`` when given). NaN = at least one side missing. Only the records the pairs name
+    are prepared; to score many batches against one frame, ``prepare`` it once and use
+    ``compare_prepared``."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if norm_right is None:
+        rows = np.unique(pairs)
+        prepared = prepare(norm.iloc[rows])
+        return compare_prepared(prepared, prepared, np.searchsorted(rows, pairs))
+    left_rows, right_rows = np.unique(pairs[:, 0]), np.unique(pairs[:, 1])
+    local = np.stack([np.searchsorted(left_rows, pairs[:, 0]), np.searchsorted(right_rows, pairs[:, 1])], axis=1)
+    return compare_prepared(prepare(norm.iloc[left_rows]), prepare(norm_right.iloc[right_rows]), local)
+
+
+def _dob_parts(left: PreparedRecords, right: PreparedRecords, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
     """Share of year/month/day that agree, with day and month swapped counted as agreeing."""
-    missing = pd.isna(left) | pd.isna(right)
-    a = pd.Series(np.where(missing, "0000-00-00", left).astype(str))
-    b = pd.Series(np.where(missing, "0000-00-00", right).astype(str))
-    ya, ma, da = a.str[:4], a.str[5:7], a.str[8:10]
-    yb, mb, db = b.str[:4], b.str[5:7], b.str[8:10]
-    straight = ((ya == yb).astype(int) + (ma == mb).astype(int) + (da == db).astype(int)) / 3
-    swapped = ((ya == yb).astype(int) + (ma == db).astype(int) + (da == mb).astype(int)) / 3
-    return np.where(missing, np.nan, np.fmax(straight.to_numpy(), swapped.to_numpy()))
+    (ya, ma, da), (yb, mb, db) = ([part[i] for part in side.dob_parts] for side, i in ((left, li), (right, ri)))
+    year = (ya == yb).astype(int)
+    straight = (year + (ma == mb).astype(int) + (da == db).astype(int)) / 3
+    swapped = (year + (ma == db).astype(int) + (da == mb).astype(int)) / 3
+    missing = left.missing["date_of_birth"][li] | right.missing["date_of_birth"][ri]
+    return np.where(missing, np.nan, np.fmax(straight, swapped))
 
 
 def pair_side_frames(pairs: pd.DataFrame, fields: Sequence[str] = FIELDS) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -549,10 +609,11 @@ ANCHOR_PREFIX = "canonical:"  # record id of a prior canonical user taking part 
 def score_pairs(norm: pd.DataFrame, pairs: np.ndarray, matcher: Matcher, batch_size: int = 50000) -> np.ndarray:
     """P(match) of every candidate pair, compared and scored ``batch_size`` pairs at a time."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    prepared = prepare(norm)
     out = np.empty(len(pairs))
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        out[start:start + len(chunk)] = matcher.score(compare(norm, chunk))
+        out[start:start + len(chunk)] = matcher.score(compare_prepared(prepared, prepared, chunk))
     return out
 
 
