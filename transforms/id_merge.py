@@ -458,7 +458,12 @@ class UnionFind:
 
     def labels(self) -> np.ndarray:
         """The root of every element (a cluster label)."""
-        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
+        parent = self.parent.copy()
+        while True:  # pointer jumping: every element's parent becomes its grandparent until all are roots
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                return parent
+            parent = grand
 
 
 @dataclass
@@ -553,22 +558,30 @@ def assign_ids(record_ids: Sequence[str], labels: np.ndarray, previous: dict[str
     (``previous``: record id -> canonical id, from yesterday's map or prior anchors); a previous
     id is given to one cluster only (the one with most members holding it, then smallest member),
     so a split cluster keeps its id on its larger part and the rest get new ids."""
-    frame = pd.DataFrame({"rid": np.asarray(record_ids, dtype=object), "label": labels})
-    frame["prev"] = frame["rid"].map(previous)
-    first = frame.groupby("label")["rid"].min()
-    votes = (frame.dropna(subset=["prev"]).groupby(["label", "prev"]).size().rename("n").reset_index())
-    votes["first"] = votes["label"].map(first)
-    votes = votes.sort_values(["n", "first", "prev"], ascending=[False, True, True], kind="stable")
+    rids = np.asarray(record_ids, dtype=object)
+    clusters, cluster_of = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)
+    # The smallest member id of each cluster, from the record ids' sorted ranks (no per-cluster loop).
+    rank, sorted_ids = pd.factorize(rids, sort=True)
+    smallest = np.full(len(clusters), len(sorted_ids), dtype=np.int64)
+    np.minimum.at(smallest, cluster_of, rank)
+    first = np.asarray(sorted_ids, dtype=object)[smallest]
+    prev = pd.Series(rids, dtype=object).map(previous).to_numpy(dtype=object) if previous else None
     taken: dict[int, str] = {}
-    used: set[str] = set()
-    for label, prev in zip(votes["label"], votes["prev"], strict=True):
-        if label in taken or prev in used:
-            continue
-        taken[label] = prev
-        used.add(prev)
-    members = frame.groupby("label")["rid"].apply(list)
-    ids = {label: taken.get(label) or new_canonical_id(rids) for label, rids in members.items()}
-    return frame["label"].map(ids).to_numpy(dtype=object)
+    if prev is not None:
+        held = ~pd.isna(prev)
+        votes = (pd.DataFrame({"cluster": cluster_of[held], "prev": prev[held]})
+                 .groupby(["cluster", "prev"]).size().rename("n").reset_index())
+        votes["first"] = first[votes["cluster"].to_numpy()]
+        votes = votes.sort_values(["n", "first", "prev"], ascending=[False, True, True], kind="stable")
+        used: set[str] = set()
+        for cluster_no, prev_id in zip(votes["cluster"], votes["prev"], strict=True):
+            if cluster_no in taken or prev_id in used:
+                continue
+            taken[cluster_no] = prev_id
+            used.add(prev_id)
+    ids = np.array([taken.get(k) or new_canonical_id([smallest_id]) for k, smallest_id in enumerate(first)],
+                   dtype=object)
+    return ids[cluster_of]
 
 
 def survivors(records: pd.DataFrame, canonical_ids: np.ndarray, *, fields: Sequence[str],
