@@ -225,7 +225,7 @@ class ScorePairs(beam.DoFn):
         self.cut = self.matcher.threshold if self.threshold is None else self.threshold
 
     def process(self, pairs: np.ndarray, prepared: im.PreparedRecords):
-        scores = self.matcher.score(im.compare_prepared(prepared, prepared, pairs))
+        scores = self.matcher.score(im.compare_prepared(prepared, pairs))
         self.scored.inc(len(pairs))
         keep = scores >= self.cut
         self.accepted.inc(int(keep.sum()))

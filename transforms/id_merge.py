@@ -295,58 +295,95 @@ def keyed_pairs(keys: np.ndarray, members: np.ndarray, max_block_size: int) -> t
     return unique_pairs(left, right), oversized
 
 
-# The normalised columns ``compare`` reads; ``full_name`` (first and last joined) is built once per record.
-_COMPARED = ("first_name", "last_name", "email", "email_local", "phone", "phone_tail", "date_of_birth",
-             "postcode", "address", "city", "national_id")
+# The normalised columns ``compare`` reads, in groups that share one code space (a feature compares
+# first name against last name for swapped names).
+_COMPARED = (("first_name", "last_name"), ("email",), ("email_local",), ("phone",), ("phone_tail",),
+             ("date_of_birth",), ("postcode",), ("address",), ("city",), ("national_id",))
 
 
 @dataclass
 class PreparedRecords:
     """What ``compare`` needs of each record, computed once per record instead of once per pair
-    (a record takes part in many pairs): text with "" for missing, the missing masks, and the
-    birth date's year, month and day strings."""
+    (a record takes part in many pairs): per column a code per record (-1 = missing) and the
+    distinct values the codes index; columns compared with each other share their codes. Besides
+    ``_COMPARED``: ``full_name`` (first and last joined), ``dob_year`` and ``dob_month``/``dob_day``
+    (month and day share codes: a swapped day and month agree)."""
 
-    text: dict[str, np.ndarray]
-    missing: dict[str, np.ndarray]
-    dob_parts: tuple[np.ndarray, np.ndarray, np.ndarray]
+    codes: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
 
 
 def prepare(norm: pd.DataFrame) -> PreparedRecords:
-    """``PreparedRecords`` of a ``normalise`` frame (row positions are kept)."""
-    text, missing = {}, {}
-    for name in _COMPARED:
-        values = norm[name].to_numpy(dtype=object) if name in norm else np.full(len(norm), None, dtype=object)
-        missing[name] = pd.isna(values)
-        text[name] = np.where(missing[name], "", values).astype(object)
-    full = [" ".join(x for x in (a, b) if x) for a, b in zip(text["first_name"], text["last_name"], strict=True)]
-    text["full_name"] = np.array(full, dtype=object)
-    missing["full_name"] = text["full_name"] == ""
-    dob = pd.Series(text["date_of_birth"], dtype=object).str
-    parts = tuple(dob[a:b].to_numpy(dtype=object) for a, b in ((0, 4), (5, 7), (8, 10)))
-    return PreparedRecords(text, missing, parts)
+    """``PreparedRecords`` of a ``normalise`` frame (row positions are kept). Derived columns are
+    computed from the distinct values only."""
+    n = len(norm)
+    codes: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}
+
+    def factorize(names: Sequence[str], arrays: Sequence[np.ndarray]) -> None:
+        joint, distinct = pd.factorize(np.concatenate(arrays), use_na_sentinel=True)
+        for k, name in enumerate(names):
+            codes[name] = joint[k * n:(k + 1) * n].astype(np.int64)
+            values[name] = np.asarray(distinct, dtype=object)
+
+    def column(name: str) -> np.ndarray:
+        return norm[name].to_numpy(dtype=object) if name in norm else np.full(n, None, dtype=object)
+
+    for group in _COMPARED:
+        factorize(group, [column(name) for name in group])
+
+    first, last, names = codes["first_name"], codes["last_name"], values["first_name"]
+    combos, combo_of = np.unique(((first + 1) << 32) | (last + 1), return_inverse=True)
+    full = [" ".join(names[c] for c in (a, b) if c >= 0 and names[c]) or None
+            for a, b in zip((combos >> 32) - 1, (combos & 0xFFFFFFFF) - 1, strict=True)]
+    full_codes, full_values = pd.factorize(np.array(full, dtype=object), use_na_sentinel=True)
+    codes["full_name"] = full_codes[combo_of.reshape(-1)].astype(np.int64)
+    values["full_name"] = np.asarray(full_values, dtype=object)
+
+    dob, dates = codes["date_of_birth"], pd.Series(values["date_of_birth"], dtype=object).str
+    year_codes, year_values = pd.factorize(dates[0:4].to_numpy(dtype=object), use_na_sentinel=True)
+    day_month, day_month_values = pd.factorize(
+        np.concatenate([dates[5:7].to_numpy(dtype=object), dates[8:10].to_numpy(dtype=object)]), use_na_sentinel=True)
+    k = len(values["date_of_birth"])
+    for name, part_codes, part_values in (("dob_year", year_codes, year_values),
+                                          ("dob_month", day_month[:k], day_month_values),
+                                          ("dob_day", day_month[k:], day_month_values)):
+        codes[name] = np.where(dob >= 0, np.append(part_codes, -1)[dob], -1).astype(np.int64)
+        values[name] = np.asarray(part_values, dtype=object)
+    return PreparedRecords(codes, values)
 
 
-def compare_prepared(left: PreparedRecords, right: PreparedRecords, pairs: np.ndarray) -> pd.DataFrame:
-    """The ``FEATURES`` of each pair: the first column of ``pairs`` indexes ``left``, the second
-    ``right``. NaN = at least one side missing."""
+def compare_prepared(prepared: PreparedRecords, pairs: np.ndarray) -> pd.DataFrame:
+    """The ``FEATURES`` of each pair of record positions of ``prepared``. NaN = at least one side
+    missing."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     li, ri = pairs[:, 0], pairs[:, 1]
 
-    def missing(a: str, b: str) -> np.ndarray:
-        return left.missing[a][li] | right.missing[b][ri]
+    def sides(a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ca, cb = prepared.codes[a][li], prepared.codes[b][ri]
+        return ca, cb, (ca >= 0) & (cb >= 0)
 
     def similar(scorer, a: str, b: str | None = None, scale: float = 1.0) -> np.ndarray:
-        b = b or a
-        score = process.cpdist(left.text[a][li].tolist(), right.text[b][ri].tolist(), scorer=scorer,
-                               dtype=np.float32, workers=1).astype(np.float64) / scale
-        score[missing(a, b)] = np.nan
-        return score
+        ca, cb, present = sides(a, b or a)
+        # Each distinct pair of values is scored once: names repeat across many pairs.
+        distinct, inverse = np.unique((ca[present] << 32) | cb[present], return_inverse=True)
+        score = process.cpdist(prepared.values[a][distinct >> 32].tolist(),
+                               prepared.values[b or a][distinct & 0xFFFFFFFF].tolist(),
+                               scorer=scorer, dtype=np.float32, workers=1).astype(np.float64) / scale
+        out = np.full(len(li), np.nan)
+        out[present] = score[inverse.reshape(-1)]
+        return out
 
-    def exact(name: str) -> np.ndarray:
-        return np.where(missing(name, name), np.nan, (left.text[name][li] == right.text[name][ri]).astype(np.float64))
+    def exact(a: str, b: str | None = None) -> np.ndarray:
+        ca, cb, present = sides(a, b or a)
+        return np.where(present, (ca == cb).astype(np.float64), np.nan)
 
     jw = JaroWinkler.normalized_similarity
     lev = Levenshtein.normalized_similarity
+    # Share of year/month/day that agree, with day and month swapped counted as agreeing.
+    year = exact("dob_year")
+    straight = (year + exact("dob_month") + exact("dob_day")) / 3
+    swapped = (year + exact("dob_month", "dob_day") + exact("dob_day", "dob_month")) / 3
     out = {
         "first_jw": similar(jw, "first_name"),
         "last_jw": similar(jw, "last_name"),
@@ -360,7 +397,7 @@ def compare_prepared(left: PreparedRecords, right: PreparedRecords, pairs: np.nd
         "phone_exact": exact("phone"),
         "phone_tail_match": exact("phone_tail"),
         "dob_exact": exact("date_of_birth"),
-        "dob_parts": _dob_parts(left, right, li, ri),
+        "dob_parts": np.where(np.isnan(exact("date_of_birth")), np.nan, np.fmax(straight, swapped)),
         "postcode_exact": exact("postcode"),
         "postcode_jw": similar(jw, "postcode"),
         "address_token_set": similar(fuzz.token_set_ratio, "address", scale=100.0),
@@ -381,21 +418,12 @@ def compare(norm: pd.DataFrame, pairs: np.ndarray, norm_right: pd.DataFrame | No
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if norm_right is None:
         rows = np.unique(pairs)
-        prepared = prepare(norm.iloc[rows])
-        return compare_prepared(prepared, prepared, np.searchsorted(rows, pairs))
+        return compare_prepared(prepare(norm.iloc[rows]), np.searchsorted(rows, pairs))
     left_rows, right_rows = np.unique(pairs[:, 0]), np.unique(pairs[:, 1])
-    local = np.stack([np.searchsorted(left_rows, pairs[:, 0]), np.searchsorted(right_rows, pairs[:, 1])], axis=1)
-    return compare_prepared(prepare(norm.iloc[left_rows]), prepare(norm_right.iloc[right_rows]), local)
-
-
-def _dob_parts(left: PreparedRecords, right: PreparedRecords, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
-    """Share of year/month/day that agree, with day and month swapped counted as agreeing."""
-    (ya, ma, da), (yb, mb, db) = ([part[i] for part in side.dob_parts] for side, i in ((left, li), (right, ri)))
-    year = (ya == yb).astype(int)
-    straight = (year + (ma == mb).astype(int) + (da == db).astype(int)) / 3
-    swapped = (year + (ma == db).astype(int) + (da == mb).astype(int)) / 3
-    missing = left.missing["date_of_birth"][li] | right.missing["date_of_birth"][ri]
-    return np.where(missing, np.nan, np.fmax(straight, swapped))
+    both = pd.concat([norm.iloc[left_rows], norm_right.iloc[right_rows]], ignore_index=True)
+    local = np.stack([np.searchsorted(left_rows, pairs[:, 0]),
+                      len(left_rows) + np.searchsorted(right_rows, pairs[:, 1])], axis=1)
+    return compare_prepared(prepare(both), local)
 
 
 def pair_side_frames(pairs: pd.DataFrame, fields: Sequence[str] = FIELDS) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -626,7 +654,7 @@ def score_pairs(norm: pd.DataFrame, pairs: np.ndarray, matcher: Matcher, batch_s
     out = np.empty(len(pairs))
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        out[start:start + len(chunk)] = matcher.score(compare_prepared(prepared, prepared, chunk))
+        out[start:start + len(chunk)] = matcher.score(compare_prepared(prepared, chunk))
     return out
 
 
