@@ -98,10 +98,22 @@ def normalised_batch(element: tuple[int, pd.DataFrame]) -> tuple[int, pd.DataFra
     return start, im.normalise(records.reset_index(drop=True))
 
 
-def prepared_records(batches: Iterable[tuple[int, pd.DataFrame]]) -> im.PreparedRecords:
-    """All normalised batches, in position order, as one ``PreparedRecords`` (the scoring side input)."""
-    ordered = [frame for _, frame in sorted(batches, key=lambda batch: batch[0])]
-    return im.prepare(pd.concat(ordered, ignore_index=True) if ordered else im.normalise(pd.DataFrame()))
+def compared_columns(element: tuple[int, pd.DataFrame]) -> tuple[int, pa.Table]:
+    """``(start, normalised batch)`` -> ``(start, the columns transforms.id_merge.prepare reads)``
+    as Arrow: on their way to the one scoring side input they are pickled, and Arrow pickles
+    several times faster than columns of Python strings."""
+    start, norm = element
+    schema = pa.schema([(name, pa.string()) for name in im.COMPARED_COLUMNS])  # an all-null batch stays string
+    return start, pa.Table.from_pandas(norm[schema.names], schema=schema, preserve_index=False)
+
+
+def prepared_records(batches: Iterable[tuple[int, pa.Table]]) -> im.PreparedRecords:
+    """All ``compared_columns`` batches, in position order, as one ``PreparedRecords`` (the
+    scoring side input)."""
+    ordered = [table for _, table in sorted(batches, key=lambda batch: batch[0])]
+    if not ordered:
+        return im.prepare(im.normalise(pd.DataFrame()))
+    return im.prepare(pa.concat_tables(ordered).to_pandas())
 
 
 def shard_of(values: np.ndarray, shards: int) -> np.ndarray:
@@ -149,7 +161,7 @@ def keyed_records(element: tuple[int, pd.DataFrame],
     keys, rows = block_key_hashes(norm)
     positions = rows.astype(np.int64) + start
     shard = shard_of(keys, shards)
-    for k in np.unique(shard):
+    for k in im.sorted_unique(shard):
         mine = shard == k
         yield int(k), (keys[mine], positions[mine])
 
@@ -177,7 +189,7 @@ class PairsInShard(beam.DoFn):
         packed = (left << 32) | right
         # Mixed before the modulo: consecutive positions would otherwise crowd a few shards.
         shard = shard_of(_combine(left.astype(np.uint64), right.astype(np.uint64)), self.shards)
-        for k in np.unique(shard):
+        for k in im.sorted_unique(shard):
             yield int(k), packed[shard == k]
 
 
@@ -185,7 +197,7 @@ def unique_pairs(element, batch_size: int) -> Iterable[np.ndarray]:
     """All packed pairs of a pair shard -> the unique ones (a pair found by several passes once) as
     ``(k, 2)`` position arrays of at most ``batch_size`` pairs."""
     _, parts = element
-    packed = np.unique(np.concatenate(list(parts)))
+    packed = im.sorted_unique(np.concatenate(list(parts)))
     for start in range(0, len(packed), batch_size):
         chunk = packed[start:start + batch_size]
         yield np.stack([chunk >> 32, chunk & 0xFFFFFFFF], axis=1)
@@ -363,7 +375,10 @@ class MergeIds(beam.PTransform):
                   | "Positions" >> beam.Map(comparison_records, self.anchors)
                   | "Batches" >> beam.FlatMap(split_batches, self.batch_size)
                   | "Normalise" >> beam.Map(normalised_batch))
-        prepared = frames | "AllRecords" >> beam.combiners.ToList() | "Prepare" >> beam.Map(prepared_records)
+        prepared = (frames
+                    | "Compared" >> beam.Map(compared_columns)
+                    | "AllRecords" >> beam.combiners.ToList()
+                    | "Prepare" >> beam.Map(prepared_records))
         links = (frames
                  | "Block" >> BlockRecords(self.cfg.max_block_size, batch_size=self.cfg.score_batch_size)
                  | "Score" >> beam.ParDo(ScorePairs(self.model_uri, self.cfg.threshold),
