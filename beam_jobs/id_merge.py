@@ -5,14 +5,19 @@
 The same person arrives from several sources and across days under slightly different names,
 emails, phones and addresses; this job gives every record one canonical user id.
 
+- Positions: today's records and the anchors (below) are gathered once and every record gets a
+  position (first row of a repeated record id); from there on records are named by position,
+  never by id strings. Records are normalised in batches of ``id_merge.record_batch_size``.
 - Blocking (``BlockRecords``): every record has one key per pass of
-  ``transforms.id_merge.BLOCKING_PASSES``; (key, record) rows are shuffled by key shard as
-  DataFrames, records sharing a key form a block, blocks above ``id_merge.max_block_size`` are
-  skipped and counted; the pairs of all passes are shuffled by pair shard and deduplicated there,
-  so a pair found by several passes is scored once.
+  ``transforms.id_merge.BLOCKING_PASSES``, hashed to 64 bits (a collision only adds candidate
+  pairs); (key hash, position) arrays are shuffled by key shard, records sharing a key form a
+  block, blocks above ``id_merge.max_block_size`` are skipped and counted; the pairs of all
+  passes are shuffled by pair shard as packed int64 arrays and deduplicated there, so a pair
+  found by several passes is scored once.
 - Scoring (``ScorePairs``): pairs in batches of ``id_merge.score_batch_size``, compared with
-  ``transforms.id_merge.compare`` and scored by the committed ``models.id_matcher`` (resolved from
-  the ``id_merge.pairs_version`` pin, never "the latest"; an input of the run's lineage).
+  ``transforms.id_merge.compare_prepared`` against the records prepared once (a side input) and
+  scored by the committed ``models.id_matcher`` (resolved from the ``id_merge.pairs_version``
+  pin, never "the latest"; an input of the run's lineage).
 - Clustering and ids (``AssignCanonicalIds``): union-find over links above the matcher's
   threshold, strongest first, with clusters capped at ``id_merge.max_cluster_size`` (refused
   links are counted in the manifest). Canonical ids are stable: the previous ``id_map``
@@ -363,17 +368,17 @@ class MergeIds(beam.PTransform):
     """
 
     def __init__(self, model_uri: str, cfg: IdMergeConfig, *, anchors: pd.DataFrame, previous: dict[str, str],
-                 ds: str, run_id: str, batch_size: int = 10000):
+                 ds: str, run_id: str):
         super().__init__()
         self.model_uri, self.cfg, self.anchors, self.previous = model_uri, cfg, anchors, previous
-        self.ds, self.run_id, self.batch_size = ds, run_id, batch_size
+        self.ds, self.run_id = ds, run_id
 
     def expand(self, tables):
         # ToList then one concat: a CombineGlobally callable would be re-applied to its own output.
         records = tables | "TodaysRecords" >> beam.combiners.ToList() | "OneTable" >> beam.Map(_concat_tables)
         frames = (records
                   | "Positions" >> beam.Map(comparison_records, self.anchors)
-                  | "Batches" >> beam.FlatMap(split_batches, self.batch_size)
+                  | "Batches" >> beam.FlatMap(split_batches, self.cfg.record_batch_size)
                   | "Normalise" >> beam.Map(normalised_batch))
         prepared = (frames
                     | "Compared" >> beam.Map(compared_columns)
@@ -439,7 +444,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         map_dir = catalog.stage(ID_MAP_DATASET, args.ds, step.run_id)
         merged_dir = catalog.stage(MERGED, args.ds, step.run_id)
         merge_ids = MergeIds(matcher_uri(catalog, matcher), cfg.id_merge, anchors=anchors, previous=previous,
-                             ds=args.ds, run_id=step.run_id, batch_size=cfg.beam.batch_size)
+                             ds=args.ds, run_id=step.run_id)
         with beam.Pipeline(options=pipeline_options(cfg, beam_argv)) as pipeline:
             tables = (pipeline
                       | "StagedFiles" >> beam.Create(catalog.files(SOURCE, args.ds))

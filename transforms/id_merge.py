@@ -10,7 +10,8 @@ Records are a DataFrame with the columns of ``FIELDS`` (any may be missing or nu
    every pair that shares a key in any pass, deduplicated across passes. Several passes because
    one typo in one field must not lose a true match (multi-pass blocking).
 3. ``compare`` -> one row of similarity features per pair, vectorised over the pair arrays with
-   ``rapidfuzz.process.cpdist``. A comparison with a missing side is NaN (not 0): "unknown" is
+   ``rapidfuzz.process.cpdist`` (``prepare`` codes each record's values once; each distinct pair
+   of values is scored once). A comparison with a missing side is NaN (not 0): "unknown" is
    not "different", and the matcher (a gradient-boosted tree) routes NaN explicitly.
 4. ``cluster`` -> union-find over accepted pairs, strongest first, refusing any union that would
    exceed ``max_cluster_size`` (a giant cluster is split at its weakest links; refused links are
