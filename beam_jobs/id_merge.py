@@ -5,14 +5,19 @@
 The same person arrives from several sources and across days under slightly different names,
 emails, phones and addresses; this job gives every record one canonical user id.
 
+- Positions: today's records and the anchors (below) are gathered once and every record gets a
+  position (first row of a repeated record id); from there on records are named by position,
+  never by id strings. Records are normalised in batches of ``id_merge.record_batch_size``.
 - Blocking (``BlockRecords``): every record has one key per pass of
-  ``transforms.id_merge.BLOCKING_PASSES``; (key, record) rows are shuffled by key shard as
-  DataFrames, records sharing a key form a block, blocks above ``id_merge.max_block_size`` are
-  skipped and counted; the pairs of all passes are shuffled by pair shard and deduplicated there,
-  so a pair found by several passes is scored once.
+  ``transforms.id_merge.BLOCKING_PASSES``, hashed to 64 bits (a collision only adds candidate
+  pairs); (key hash, position) arrays are shuffled by key shard, records sharing a key form a
+  block, blocks above ``id_merge.max_block_size`` are skipped and counted; the pairs of all
+  passes are shuffled by pair shard as packed int64 arrays and deduplicated there, so a pair
+  found by several passes is scored once.
 - Scoring (``ScorePairs``): pairs in batches of ``id_merge.score_batch_size``, compared with
-  ``transforms.id_merge.compare`` and scored by the committed ``models.id_matcher`` (resolved from
-  the ``id_merge.pairs_version`` pin, never "the latest"; an input of the run's lineage).
+  ``transforms.id_merge.compare_prepared`` against the records prepared once (a side input) and
+  scored by the committed ``models.id_matcher`` (resolved from the ``id_merge.pairs_version``
+  pin, never "the latest"; an input of the run's lineage).
 - Clustering and ids (``AssignCanonicalIds``): union-find over links above the matcher's
   threshold, strongest first, with clusters capped at ``id_merge.max_cluster_size`` (refused
   links are counted in the manifest). Canonical ids are stable: the previous ``id_map``
@@ -32,6 +37,7 @@ Nothing vanishes: rows in = rows in ``id_map`` is checked before anything is pub
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -59,37 +65,116 @@ RID = "source_record_id"
 log = logging.getLogger(JOB)
 
 
-def comparison_frame(table: pa.Table) -> pd.DataFrame:
-    """The record id and identifying fields of a batch, normalised (``transforms.id_merge.normalise``)."""
-    names = [c for c in (RID, *im.FIELDS) if c in table.column_names]
-    frame = table.select(names).to_pandas()
-    norm = im.normalise(frame)
-    norm.insert(0, RID, frame[RID].astype(str).to_numpy())
-    return norm
+def everyone(today: pd.DataFrame, anchors: pd.DataFrame) -> pd.DataFrame:
+    """Today's records then the anchors (prior canonical users as records, record id
+    ``ANCHOR_PREFIX + canonical_id``): the rows a merge runs over. A record's position is that of
+    the first row with its record id (``record_ids``), in this order: blocking, scoring and
+    clustering all name records by that position, never by their id strings."""
+    anchor_rows = anchors.drop(columns=["canonical_id", "merged_records", "id_merge_run_id"], errors="ignore")
+    anchor_rows = anchor_rows.assign(**{RID: (im.ANCHOR_PREFIX + anchors["canonical_id"].astype(str)).to_numpy()})
+    rows = pd.concat([today, anchor_rows], ignore_index=True) if len(anchor_rows) else today.copy()
+    rows[RID] = rows[RID].astype(str)
+    return rows
 
 
-def shard_of(values: pd.Series, shards: int) -> np.ndarray:
-    """A stable shard per value (pandas' fixed-key hash: the same in every process)."""
-    return (pd.util.hash_pandas_object(values, index=False).to_numpy() % np.uint64(shards)).astype(np.int64)
+def record_ids(rows: pd.DataFrame) -> pd.Index:
+    """The distinct record ids of ``everyone`` rows in first-seen order: position -> record id."""
+    return pd.Index(pd.unique(rows[RID].to_numpy(dtype=object)))
 
 
-def keyed_records(norm: pd.DataFrame, shards: int) -> Iterable[tuple[int, pd.DataFrame]]:
-    """A batch -> ``(shard, frame of (key, record id))`` with every blocking key of every pass;
-    a key is ``pass|value``, so equal values of different passes never form a block."""
-    keys = im.blocking_keys(norm)
-    long = pd.DataFrame({"key": np.concatenate([(name + "|" + keys[name].astype("string")).to_numpy(dtype=object)
-                                                for name in keys.columns]) if len(keys) else [],
-                         RID: np.tile(norm[RID].to_numpy(dtype=object), len(keys.columns))})
-    long = long[long["key"].notna()]
-    if long.empty:
-        return
-    for shard, part in long.groupby(shard_of(long["key"], shards)):
-        yield int(shard), part
+def comparison_records(today: pa.Table, anchors: pd.DataFrame) -> pd.DataFrame:
+    """The identifying fields (``transforms.id_merge.FIELDS``) of every record to merge, one row
+    per record position (``everyone``; a repeated record id keeps its first row), not normalised."""
+    names = [c for c in (RID, *im.FIELDS) if c in today.column_names]
+    rows = everyone(today.select(names).to_pandas(), anchors[[c for c in (*im.FIELDS, "canonical_id")
+                                                               if c in anchors.columns]])
+    return rows.drop_duplicates(RID).drop(columns=[RID]).reset_index(drop=True)
+
+
+def split_batches(records: pd.DataFrame, size: int) -> Iterable[tuple[int, pd.DataFrame]]:
+    """``(position of the first row, rows)`` per ``size`` rows: the units normalised in parallel."""
+    for start in range(0, len(records), size):
+        yield start, records.iloc[start:start + size]
+
+
+def normalised_batch(element: tuple[int, pd.DataFrame]) -> tuple[int, pd.DataFrame]:
+    """``(start, records)`` -> ``(start, transforms.id_merge.normalise(records))``."""
+    start, records = element
+    return start, im.normalise(records.reset_index(drop=True))
+
+
+def compared_columns(element: tuple[int, pd.DataFrame]) -> tuple[int, pa.Table]:
+    """``(start, normalised batch)`` -> ``(start, the columns transforms.id_merge.prepare reads)``
+    as Arrow: on their way to the one scoring side input they are pickled, and Arrow pickles
+    several times faster than columns of Python strings."""
+    start, norm = element
+    schema = pa.schema([(name, pa.string()) for name in im.COMPARED_COLUMNS])  # an all-null batch stays string
+    return start, pa.Table.from_pandas(norm[schema.names], schema=schema, preserve_index=False)
+
+
+def prepared_records(batches: Iterable[tuple[int, pa.Table]]) -> im.PreparedRecords:
+    """All ``compared_columns`` batches, in position order, as one ``PreparedRecords`` (the
+    scoring side input)."""
+    ordered = [table for _, table in sorted(batches, key=lambda batch: batch[0])]
+    if not ordered:
+        return im.prepare(im.normalise(pd.DataFrame()))
+    return im.prepare(pa.concat_tables(ordered).to_pandas())
+
+
+def shard_of(values: np.ndarray, shards: int) -> np.ndarray:
+    """A shard per non-negative integer value; the values are hashes or mixed below, so modulo spreads them."""
+    return (np.asarray(values).astype(np.uint64) % np.uint64(shards)).astype(np.int64)
+
+
+# 64-bit mixing of the parts of a blocking key. A collision puts two blocks in one, which only adds
+# candidate pairs (scored and rejected like any other), never loses one.
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _combine(seed: np.ndarray, value: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return seed ^ (value + _MIX + (seed << np.uint64(6)) + (seed >> np.uint64(2)))
+
+
+def block_key_hashes(norm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Every blocking key of every record of a normalised batch in long format: ``(key hash
+    (uint64), row)``, one row per record and pass with a key. The hash covers the pass, so equal
+    values of different passes never form one block; a key with a missing part is no key.
+    ``pd.util.hash_array`` uses a fixed key, so every worker hashes alike."""
+    parts = {name for parts in im.BLOCKING_PASSES.values() for name in parts}
+    hashed, missing = {}, {}
+    for name in parts:
+        values = norm[name].to_numpy(dtype=object)
+        missing[name] = pd.isna(values)
+        hashed[name] = pd.util.hash_array(np.where(missing[name], "", values).astype(object))
+    keys, rows = [], []
+    for name, pass_parts in im.BLOCKING_PASSES.items():
+        key = np.full(len(norm), int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little"), np.uint64)
+        absent = np.zeros(len(norm), dtype=bool)
+        for part in pass_parts:
+            key = _combine(key, hashed[part])
+            absent |= missing[part]
+        keys.append(key[~absent])
+        rows.append(np.flatnonzero(~absent))
+    return np.concatenate(keys), np.concatenate(rows)
+
+
+def keyed_records(element: tuple[int, pd.DataFrame],
+                  shards: int) -> Iterable[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """``(start, normalised batch)`` -> ``(key shard, (key hashes, record positions))``."""
+    start, norm = element
+    keys, rows = block_key_hashes(norm)
+    positions = rows.astype(np.int64) + start
+    shard = shard_of(keys, shards)
+    for k in im.sorted_unique(shard):
+        mine = shard == k
+        yield int(k), (keys[mine], positions[mine])
 
 
 class PairsInShard(beam.DoFn):
-    """All (key, record id) rows of a shard -> ``(pair shard, array of "id_a\x1fid_b")`` with
-    ``id_a < id_b``; blocks above the size limit are skipped and counted."""
+    """All (key hash, record position) rows of a key shard -> ``(pair shard, packed pairs)``: pairs
+    ``i < j`` sharing a key packed as ``i << 32 | j`` (int64); blocks above the size limit are
+    skipped and counted."""
 
     def __init__(self, max_block_size: int, shards: int):
         self.max_block_size, self.shards = max_block_size, shards
@@ -98,40 +183,42 @@ class PairsInShard(beam.DoFn):
 
     def process(self, element):
         _, parts = element
-        frame = pd.concat(list(parts), ignore_index=True)
-        rids = np.sort(pd.unique(frame[RID].to_numpy(dtype=object)))
-        members = np.searchsorted(rids, frame[RID].to_numpy(dtype=object))
-        pairs, oversized = im.keyed_pairs(frame["key"].to_numpy(dtype=object), members, self.max_block_size)
+        parts = list(parts)
+        keys = np.concatenate([k for k, _ in parts])
+        positions = np.concatenate([p for _, p in parts])
+        left, right, oversized = im.pairs_within_blocks(keys, positions, self.max_block_size)
         self.oversized.inc(oversized)
-        self.emitted.inc(len(pairs))
-        if len(pairs) == 0:
+        self.emitted.inc(len(left))
+        if len(left) == 0:
             return
-        joined = pd.Series(rids[pairs[:, 0]]) + PAIR_SEP + pd.Series(rids[pairs[:, 1]])
-        for shard, part in joined.groupby(shard_of(joined, self.shards)):
-            yield int(shard), part.tolist()
+        packed = (left << 32) | right
+        # Mixed before the modulo: consecutive positions would otherwise crowd a few shards.
+        shard = shard_of(_combine(left.astype(np.uint64), right.astype(np.uint64)), self.shards)
+        for k in im.sorted_unique(shard):
+            yield int(k), packed[shard == k]
 
 
-PAIR_SEP = "\x1f"
-
-
-def unique_pairs(element) -> Iterable[list[tuple[str, str]]]:
-    """All pairs of a pair shard -> the unique ones (a pair found by several passes once)."""
+def unique_pairs(element, batch_size: int) -> Iterable[np.ndarray]:
+    """All packed pairs of a pair shard -> the unique ones (a pair found by several passes once) as
+    ``(k, 2)`` position arrays of at most ``batch_size`` pairs."""
     _, parts = element
-    joined = pd.unique(pd.Series([pair for part in parts for pair in part], dtype=object))
-    split = pd.Series(joined).str.split(PAIR_SEP, n=1, regex=False)
-    yield list(zip(split.str[0], split.str[1], strict=True))
+    packed = im.sorted_unique(np.concatenate(list(parts)))
+    for start in range(0, len(packed), batch_size):
+        chunk = packed[start:start + batch_size]
+        yield np.stack([chunk >> 32, chunk & 0xFFFFFFFF], axis=1)
 
 
 class BlockRecords(beam.PTransform):
-    """Normalised record frames -> lists of unique candidate pairs ``(id_a, id_b)``, ``id_a < id_b``.
+    """``(start, normalised batch)`` elements -> arrays of unique candidate pairs of record
+    positions ``(i, j)``, ``i < j``, at most ``batch_size`` per array.
 
-    Two shuffles of DataFrames/arrays (DESIGN §7: batches, not rows): records by blocking key
-    shard, then pairs by pair shard, where the pairs of all passes meet and are deduplicated.
+    Two shuffles of arrays (DESIGN §7: batches, not rows): (key hash, position) by key shard, then
+    packed pairs by pair shard, where the pairs of all passes meet and are deduplicated.
     """
 
-    def __init__(self, max_block_size: int, shards: int = 16):
+    def __init__(self, max_block_size: int, shards: int = 16, batch_size: int = 50000):
         super().__init__()
-        self.max_block_size, self.shards = max_block_size, shards
+        self.max_block_size, self.shards, self.batch_size = max_block_size, shards, batch_size
 
     def expand(self, frames):
         return (frames
@@ -139,25 +226,11 @@ class BlockRecords(beam.PTransform):
                 | "KeyShards" >> beam.GroupByKey()
                 | "Pairs" >> beam.ParDo(PairsInShard(self.max_block_size, self.shards))
                 | "PairShards" >> beam.GroupByKey()
-                | "Dedup" >> beam.FlatMap(unique_pairs))
-
-
-def _chunks(pairs: list, size: int) -> Iterable[list]:
-    for start in range(0, len(pairs), size):
-        yield pairs[start:start + size]
-
-
-def concat_frames(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """All normalised records in one frame indexed by record id (first row of a repeated id)."""
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=[RID]).set_index(RID)
-    frame = pd.concat(frames, ignore_index=True)
-    return frame.drop_duplicates(RID).set_index(RID)
+                | "Dedup" >> beam.FlatMap(unique_pairs, self.batch_size))
 
 
 class ScorePairs(beam.DoFn):
-    """A batch of pairs -> ``(id_a, id_b, score)`` for those at or above the threshold."""
+    """A ``(k, 2)`` array of record positions -> ``(pairs, scores)`` of those at or above the threshold."""
 
     def __init__(self, model_uri: str, threshold: float | None):
         self.model_uri, self.threshold = model_uri, threshold
@@ -168,64 +241,73 @@ class ScorePairs(beam.DoFn):
         self.matcher = load_matcher(self.model_uri)
         self.cut = self.matcher.threshold if self.threshold is None else self.threshold
 
-    def process(self, batch, norm: pd.DataFrame):
-        if getattr(self, "_norm", None) is not norm:  # the side input once, not a 1M-row copy per batch
-            self._norm, self._flat = norm, norm.reset_index(drop=True)
-        left = norm.index.get_indexer([a for a, _ in batch])
-        right = norm.index.get_indexer([b for _, b in batch])
-        scores = self.matcher.score(im.compare(self._flat, np.stack([left, right], axis=1)))
-        self.scored.inc(len(batch))
-        keep = np.flatnonzero(scores >= self.cut)
-        self.accepted.inc(len(keep))
-        yield [(batch[k][0], batch[k][1], float(scores[k])) for k in keep]
+    def process(self, pairs: np.ndarray, prepared: im.PreparedRecords):
+        scores = self.matcher.score(im.compare_prepared(prepared, pairs))
+        self.scored.inc(len(pairs))
+        keep = scores >= self.cut
+        self.accepted.inc(int(keep.sum()))
+        yield pairs[keep], scores[keep]
 
 
-def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors: pd.DataFrame,
+def concat_links(found: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The accepted ``(pairs, scores)`` of all scoring batches as one ``(k, 2)`` array and its scores."""
+    found = list(found)
+    if not found:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0)
+    return (np.concatenate([pairs for pairs, _ in found]).astype(np.int64).reshape(-1, 2),
+            np.concatenate([scores for _, scores in found]).astype(np.float64))
+
+
+def merge_day(records: pa.Table, pairs: np.ndarray, scores: np.ndarray, *, anchors: pd.DataFrame,
               previous: dict[str, str], cfg: IdMergeConfig, ds: str, run_id: str,
               matcher: im.Matcher | None = None, threshold: float | None = None) -> tuple[pa.Table, pa.Table, dict]:
     """Today's records (``STAGED_USERS``) + accepted links -> (``ID_MAP``, ``USERS_MERGED``, report).
 
-    ``anchors`` are prior canonical users (``USERS_MERGED`` rows); their record id is
-    ``ANCHOR_PREFIX + canonical_id`` and ``previous`` maps it to that id. With ``matcher`` and
-    ``id_merge.cluster_linkage: average`` clusters of three or more are re-checked by average
-    linkage at ``threshold`` (``transforms.id_merge.split_loose_clusters``).
+    ``pairs`` are record positions (``everyone`` of ``records`` and ``anchors``, see ``record_ids``)
+    with their ``scores``. ``anchors`` are prior canonical users (``USERS_MERGED`` rows); their
+    record id is ``ANCHOR_PREFIX + canonical_id`` and ``previous`` maps it to that id. With
+    ``matcher`` and ``id_merge.cluster_linkage: average`` clusters of three or more are re-checked
+    by average linkage at ``threshold`` (``transforms.id_merge.split_loose_clusters``).
     """
     today = records.to_pandas()
-    anchor_rows = anchors.drop(columns=["canonical_id", "merged_records", "id_merge_run_id"], errors="ignore")
-    anchor_rows = anchor_rows.assign(**{RID: (im.ANCHOR_PREFIX + anchors["canonical_id"]).to_numpy()})
-    everyone = pd.concat([today, anchor_rows], ignore_index=True) if len(anchor_rows) else today
-    unique_ids = pd.Index(pd.unique(everyone[RID].astype(str)))
-    pairs = np.stack([unique_ids.get_indexer([a for a, _, _ in links]),
-                      unique_ids.get_indexer([b for _, b, _ in links])], axis=1).astype(np.int64).reshape(-1, 2)
-    scores = np.array([s for *_, s in links], dtype=np.float64)
+    rows = everyone(today, anchors)
+    unique_ids = record_ids(rows)
+    row_position = unique_ids.get_indexer(rows[RID])
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     scorer = None
     if matcher is not None and cfg.cluster_linkage == "average":
-        # The records in ``unique_ids`` order (first row of a repeated id), for scoring in-cluster pairs.
-        scorer = im.pair_scorer(everyone.drop_duplicates(RID).reset_index(drop=True), matcher)
-    result = im.merge(unique_ids.tolist(), len(unique_ids), pairs, scores, threshold=-np.inf,
-                      max_cluster_size=cfg.max_cluster_size, previous=previous, pair_score=scorer,
+        # The records in position order (first row of a repeated id), for scoring in-cluster pairs.
+        scorer = im.pair_scorer(rows.drop_duplicates(RID).reset_index(drop=True), matcher)
+    result = im.merge(unique_ids.tolist(), len(unique_ids), pairs, np.asarray(scores, dtype=np.float64),
+                      threshold=-np.inf, max_cluster_size=cfg.max_cluster_size, previous=previous,
+                      pair_score=scorer,
                       linkage_threshold=matcher.threshold if threshold is None and matcher is not None else threshold)
-    position = unique_ids.get_indexer(today[RID].astype(str))
+    position = row_position[:len(today)]
     id_map = pa.table({
-        RID: today[RID].astype(str).to_numpy(), "source": today["source"].to_numpy(),
+        RID: rows[RID].to_numpy()[:len(today)], "source": today["source"].to_numpy(),
         "canonical_id": result.canonical_id[position],
         "match_score": pa.array(result.match_score[position], from_pandas=True),
         "cluster_size": result.cluster_size[position], "ds": [ds] * len(today),
         "id_merge_run_id": [run_id] * len(today),
     }, schema=ID_MAP)
 
-    everyone["canonical_id"] = result.canonical_id[unique_ids.get_indexer(everyone[RID].astype(str))]
+    # Survivorship over the rows of the canonical users seen today (anchors of others left out).
+    user, canonical = pd.factorize(result.canonical_id)
+    user_of_row = user[row_position]
+    seen_today = np.zeros(len(canonical), dtype=bool)
+    seen_today[user_of_row[:len(today)]] = True
+    rows["canonical_id"] = np.asarray(canonical, dtype=object)[user_of_row]
     # Survivorship may pick an anchor's record id: name the real record behind it (the anchor's
     # own survivor), not the merge's "canonical:" handle.
-    if len(anchor_rows):
-        everyone.loc[len(today):, RID] = anchors[RID].to_numpy()
-    seen_today = set(id_map.column("canonical_id").to_pylist())
-    everyone = everyone[everyone["canonical_id"].isin(seen_today)].reset_index(drop=True)
-    everyone["_recency"] = _recency(everyone)
-    merged = im.survivors(everyone, everyone["canonical_id"].to_numpy(), fields=STAGED_USERS.names,
+    if len(anchors):
+        rows.loc[len(today):, RID] = anchors[RID].to_numpy()
+    rows = rows[seen_today[user_of_row]].reset_index(drop=True)
+    rows["_recency"] = _recency(rows)
+    merged = im.survivors(rows, rows["canonical_id"].to_numpy(), fields=STAGED_USERS.names,
                           recency="_recency", source_priority=cfg.source_priority)
-    counts = pd.Series(id_map.column("canonical_id").to_numpy(zero_copy_only=False)).value_counts()
-    merged["merged_records"] = merged["canonical_id"].map(counts).astype(np.int64)
+    records_per_user = pd.Series(np.bincount(user_of_row[:len(today)], minlength=len(canonical)),
+                                 index=np.asarray(canonical, dtype=object))
+    merged["merged_records"] = records_per_user.reindex(merged["canonical_id"].to_numpy()).to_numpy(np.int64)
     merged["id_merge_run_id"] = run_id
     # A row is today's view of the user: the survivor fields may come from an anchor (an earlier
     # date), the partition column may not.
@@ -234,7 +316,7 @@ def merge_day(records: pa.Table, links: list[tuple[str, str, float]], *, anchors
     users = pa.Table.from_pandas(merged[USERS_MERGED.names], schema=USERS_MERGED, preserve_index=False)
     report = {"refused_links": result.refused_links, "clusters_split": result.clusters_split,
               "loose_clusters_split": result.loose_clusters_split,
-              "links_accepted": len(links), "anchors": len(anchors)}
+              "links_accepted": len(pairs), "anchors": len(anchors)}
     return id_map, users, report
 
 
@@ -246,7 +328,8 @@ def _recency(frame: pd.DataFrame) -> pd.Series:
 
 
 class AssignCanonicalIds(beam.DoFn):
-    """All accepted links (one element) -> the id_map table (main) and users_merged (tagged)."""
+    """All accepted links (one element: pairs and scores) -> the id_map table (main) and
+    users_merged (tagged)."""
 
     def __init__(self, anchors: pd.DataFrame, previous: dict[str, str], cfg: IdMergeConfig, ds: str, run_id: str,
                  model_uri: str | None = None):
@@ -260,7 +343,8 @@ class AssignCanonicalIds(beam.DoFn):
         self.matcher = load_matcher(self.model_uri) if self.model_uri else None
 
     def process(self, links, records: pa.Table):
-        id_map, users, report = merge_day(records, links, anchors=self.anchors, previous=self.previous,
+        pairs, scores = links
+        id_map, users, report = merge_day(records, pairs, scores, anchors=self.anchors, previous=self.previous,
                                           cfg=self.cfg, ds=self.ds, run_id=self.run_id, matcher=self.matcher,
                                           threshold=self.cfg.threshold)
         self.rows_read.inc(records.num_rows)
@@ -276,7 +360,12 @@ def _concat_tables(tables: Iterable[pa.Table]) -> pa.Table:
 
 
 class MergeIds(beam.PTransform):
-    """Arrow tables of de-spammed users -> ``id_map`` (``ID_MAP``) and ``users`` (``USERS_MERGED``)."""
+    """Arrow tables of de-spammed users -> ``id_map`` (``ID_MAP``) and ``users`` (``USERS_MERGED``).
+
+    Today's records and the anchors are gathered once to give every record its position; batches
+    of positions are then normalised, blocked and scored in parallel, and the accepted links meet
+    in one clustering step.
+    """
 
     def __init__(self, model_uri: str, cfg: IdMergeConfig, *, anchors: pd.DataFrame, previous: dict[str, str],
                  ds: str, run_id: str):
@@ -285,31 +374,25 @@ class MergeIds(beam.PTransform):
         self.ds, self.run_id = ds, run_id
 
     def expand(self, tables):
-        anchors = tables.pipeline | "Anchors" >> beam.Create([_anchor_table(self.anchors)])
-        frames = ((tables, anchors) | "WithAnchors" >> beam.Flatten()
-                  | "Normalise" >> beam.Map(comparison_frame))
         # ToList then one concat: a CombineGlobally callable would be re-applied to its own output.
-        norm = frames | "AllRecords" >> beam.combiners.ToList() | "OneFrame" >> beam.Map(concat_frames)
-        links = (frames
-                 | "Block" >> BlockRecords(self.cfg.max_block_size)
-                 | "Batch" >> beam.FlatMap(_chunks, self.cfg.score_batch_size)
-                 | "Score" >> beam.ParDo(ScorePairs(self.model_uri, self.cfg.threshold),
-                                         norm=beam.pvalue.AsSingleton(norm))
-                 | "AllLinks" >> beam.combiners.ToList()
-                 | "Flat" >> beam.Map(lambda lists: [link for links in lists for link in links]))
         records = tables | "TodaysRecords" >> beam.combiners.ToList() | "OneTable" >> beam.Map(_concat_tables)
+        frames = (records
+                  | "Positions" >> beam.Map(comparison_records, self.anchors)
+                  | "Batches" >> beam.FlatMap(split_batches, self.cfg.record_batch_size)
+                  | "Normalise" >> beam.Map(normalised_batch))
+        prepared = (frames
+                    | "Compared" >> beam.Map(compared_columns)
+                    | "AllRecords" >> beam.combiners.ToList()
+                    | "Prepare" >> beam.Map(prepared_records))
+        links = (frames
+                 | "Block" >> BlockRecords(self.cfg.max_block_size, batch_size=self.cfg.score_batch_size)
+                 | "Score" >> beam.ParDo(ScorePairs(self.model_uri, self.cfg.threshold),
+                                         prepared=beam.pvalue.AsSingleton(prepared))
+                 | "AllLinks" >> beam.combiners.ToList()
+                 | "Links" >> beam.Map(concat_links))
         return links | "Assign" >> beam.ParDo(
             AssignCanonicalIds(self.anchors, self.previous, self.cfg, self.ds, self.run_id, self.model_uri),
             records=beam.pvalue.AsSingleton(records)).with_outputs("users", main="id_map")
-
-
-def _anchor_table(anchors: pd.DataFrame) -> pa.Table:
-    """Prior canonical users as records to match against (record id ``canonical:<id>``)."""
-    if anchors.empty:
-        return pa.table({RID: pa.array([], pa.string())})
-    frame = anchors[[c for c in im.FIELDS if c in anchors.columns]].copy()
-    frame.insert(0, RID, im.ANCHOR_PREFIX + anchors["canonical_id"].astype(str))
-    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def prior_state(catalog: Catalog, ds: str, days: int) -> tuple[pd.DataFrame, dict[str, str], list]:

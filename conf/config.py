@@ -110,6 +110,9 @@ class IdMergeConfig(_Strict):
     # "average": clusters of 3+ re-clustered by average linkage over all their pair scores
     # (transforms.id_merge.split_loose_clusters); "single": the union-find components as they are.
     cluster_linkage: Literal["average", "single"] = "average"
+    # Records per normalisation/blocking batch: values are cleaned once per distinct value of a
+    # batch, so bigger batches repeat less work (1M users: 10k -> 100k rows saves ~5 s).
+    record_batch_size: int = Field(100000, ge=1)
     score_batch_size: int = Field(50000, ge=1)
     # Prior canonical users of the last this many committed dates take part in a day's merge.
     anchor_days: int = Field(7, ge=0)

@@ -186,3 +186,41 @@ def test_keyed_pairs_long_format_matches_candidate_pairs():
     assert oversized == 0
     _, oversized = im.keyed_pairs(long_keys, members, max_block_size=2)
     assert oversized == 1  # the three-member "b|p" block
+
+
+def test_survivors_keeps_single_records_as_they_are_beside_merged_ones():
+    frame = pd.DataFrame({
+        "source_record_id": ["web:9", "web:1", "mobile:1"],
+        "source": ["web", "web", "mobile"],
+        "first_name": ["Ann", "Jon", "John"],
+        "email": [None, "a@x", None],
+        "signup_date": pd.to_datetime(["2026-01-05", "2026-01-01", "2026-01-02"]),
+    })
+    out = im.survivors(frame, np.array(["u-b", "u-a", "u-a"]), fields=["source_record_id", "first_name", "email"],
+                       recency="signup_date", source_priority=["web", "mobile", "partner"])
+    assert out["canonical_id"].tolist() == ["u-a", "u-b"]  # one row per id, sorted
+    merged, single = out.iloc[0], out.iloc[1]
+    assert (merged["first_name"], merged["email"], merged["merged_records"]) == ("John", "a@x", 2)
+    assert (single["source_record_id"], single["first_name"], single["merged_records"]) == ("web:9", "Ann", 1)
+    assert pd.isna(single["email"])  # a missing value stays missing
+
+
+def test_pairs_within_blocks_counts_a_repeated_member_once_and_skips_oversized_blocks():
+    codes = np.array([7, 7, 7, 3, 3, 3, 3, 5])
+    members = np.array([4, 1, 4, 0, 2, 6, 8, 9])  # member 4 listed twice in block 7
+    left, right, oversized = im.pairs_within_blocks(codes, members, max_block_size=3)
+    assert list(zip(left.tolist(), right.tolist(), strict=True)) == [(1, 4)]
+    assert oversized == 1  # block 3 has four members
+    assert im.unique_pairs(np.array([2, 1, 2]), np.array([5, 3, 5])).tolist() == [[1, 3], [2, 5]]
+    assert im.sorted_unique(np.array([3, 1, 3, 2])).tolist() == [1, 2, 3]
+
+
+def test_compare_across_two_frames_equals_compare_within_their_concatenation():
+    left = im.normalise(records([("Jon", "Smith", "j@x.com", "0123456789", "1990-02-03", "AB1", None, None, None)]))
+    right = im.normalise(records([("John", "Smyth", None, "44123456789", "1990-03-02", "AB1", None, None, None),
+                                  ("Smith", "Jon", "j@x.com", None, None, None, None, None, None)]))
+    across = im.compare(left, np.array([[0, 0], [0, 1]]), right)
+    within = im.compare(pd.concat([left, right], ignore_index=True), np.array([[0, 1], [0, 2]]))
+    pd.testing.assert_frame_equal(across, within)
+    assert across.loc[0, "dob_parts"] == 1.0  # day and month swapped count as agreeing
+    assert across.loc[1, "names_swapped_jw"] == 1.0
