@@ -24,15 +24,11 @@ demo: install            ## generate sample data and run the DAG for three dates
 demo-backfill: install   ## the upstream-fix story: bad labels, fix, impact, backfill, check
 	$(PY) -m runner.demo_backfill --days 3
 
-# Test files are shared out to TEST_WORKERS processes (pytest-xdist, a file at a time): the two
-# end-to-end DAG modules, about ten minutes each, then run side by side instead of one after the other.
-TEST_WORKERS ?= 2
-
 test: install            ## the test suite (what CI runs)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q
 
 test-fast: install       ## everything but the end-to-end DAG runs
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e"
 
 lint: install
 	$(VENV)/bin/ruff check .
