@@ -53,7 +53,7 @@ baselines-venv:
 
 bench-id-merge: install baselines-venv  ## ID-merge: FEBRL1/FEBRL4 ours vs recordlinkage vs Splink; 100k and 1M users
 	$(PY) -m bench.id_merge_side_by_side --baselines-python $(BASELINES_VENV)/bin/python
-	$(PY) -m bench.id_merge_scale --users 100000 1000000
+	$(PY) -m bench.id_merge_scale --users 100000 1000000 --duplicate-rate 0.4  # about 15% of the records repeat a person
 
 clean:
 	rm -rf _data

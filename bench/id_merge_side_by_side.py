@@ -49,7 +49,10 @@ def main(argv=None) -> int:
         rows = {"ours": _run([sys.executable, "-m", "bench.id_merge_febrl", *files, "--febrl-dir", folder])}
         if have_baselines:
             for tool in ("recordlinkage", "splink"):
-                rows[tool] = _run([args.baselines_python, str(HERE / "id_merge_baselines.py"), "--tool", tool, *files])
+                # -P: the script's folder (bench/, which has a statistics.py) must not shadow the
+                # standard library's statistics module, which Splink imports.
+                rows[tool] = _run([args.baselines_python, "-P", str(HERE / "id_merge_baselines.py"), "--tool", tool,
+                                   *files])
         else:
             rows["note"] = f"{args.baselines_python} not found: see bench/id_merge_baselines.py to create it"
         print(json.dumps({"dataset": name, **rows}))
