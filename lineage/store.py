@@ -491,6 +491,7 @@ class _DriverSQL:
                                     f"({sorted(self._MARKS)}); {dialect.driver} uses {dialect.paramstyle}")
         self.mark, self.quote = self._MARKS[dialect.paramstyle], dialect.identifier_preparer.quote
         self._inserts: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._select_stored = f"SELECT {', '.join(map(self.quote, _STORED_COLUMNS))} FROM {self.quote(events.name)}"
 
     def insert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert dict rows (a missing key is NULL) with one executemany."""
@@ -507,10 +508,8 @@ class _DriverSQL:
 
     def stored_events(self, conn: Connection, run_ids: Sequence[str]) -> list[tuple]:
         """(``_STORED_COLUMNS``) of the stored events of these runs, through the run_id index."""
-        columns = ", ".join(map(self.quote, _STORED_COLUMNS))
         cursor = conn.connection.cursor()
-        cursor.execute(f"SELECT {columns} FROM {self.quote(events.name)}" + self._where_run_in(len(run_ids)),
-                       tuple(run_ids))
+        cursor.execute(self._select_stored + self._where_run_in(len(run_ids)), tuple(run_ids))
         return cursor.fetchall()
 
     def delete_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
