@@ -153,10 +153,13 @@ class ServeConfig(_Strict):
     # The write token is read from this environment variable (never from the config file);
     # when it is set, POSTs need "Authorization: Bearer <token>".
     write_token_env: str = "LINEAGE_WRITE_TOKEN"
-    max_batch_events: int = 5_000  # events the writer commits per transaction (group commit)
-    # How long the writer waits for requests the service is still reading before it commits
-    # (only while there are some): small groups cost a transaction each.
-    commit_gather_ms: float = 2.0
+    # Writes are acknowledged once appended here; an indexer process stores them (lineage/spool.py).
+    # One folder per store; "{data_root}" is expanded; a local disk.
+    spool_dir: str = "{data_root}/lineage/spool"
+    spool_segment_bytes: int = 64 << 20  # a new spool file past this size; stored files are deleted
+    index_poll_ms: float = 5.0  # how often an idle indexer looks for new events
+    # A read waits until the events acknowledged before it are stored; past this it gets 503.
+    read_wait_s: float = 30.0
 
 
 class LineageConfig(_Strict):

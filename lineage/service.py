@@ -12,9 +12,11 @@ integrations can point at it):
   ``lineage.serve.max_body_bytes`` get 413; gzip bodies are accepted. With a write token
   configured (the environment variable named by ``lineage.serve.write_token_env``) a POST needs
   ``Authorization: Bearer <token>`` (compared in constant time, never logged), else 401.
-- A request is answered after its events are committed: request threads hand their events to
-  one writer thread, which stores everything queued in one transaction (group commit), so many
-  concurrent producers cost few transactions and an acknowledged event survives a crash.
+- A request is answered once its events are appended to the spool (lineage/spool.py); an indexer
+  process stores the spool in large batches. An acknowledged event survives the service being
+  killed: a restarted service indexes what is left. Reads wait until everything acknowledged
+  before they arrived is stored (read-your-writes); ``GET /api/v1/health`` says how far behind
+  the indexer is.
 
 Read: Marquez-compatible ``GET /api/v1/lineage?nodeId=dataset:NS:NAME&depth=N`` (the job and
 dataset graph), ``GET /api/v1/namespaces/{ns}/datasets/{name}/versions`` and
@@ -32,7 +34,6 @@ outputs with versions, and the gate results carried on its inputs.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import gzip
 import hmac
@@ -40,8 +41,6 @@ import html
 import io
 import logging
 import os
-import queue
-import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -53,6 +52,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from lineage import backfill, graph_render, queries
 from lineage.queries import LineageLookupError
+from lineage.spool import Indexer, Spool
 from lineage.store import (
     LineageStore,
     LineageUsageError,
@@ -66,7 +66,7 @@ from lineage.store import (
 )
 
 log = logging.getLogger("lineage.service")
-SINGLE_PATH, BATCH_PATH = "/api/v1/lineage", "/api/v1/lineage/batch"
+SINGLE_PATH, BATCH_PATH, HEALTH_PATH = "/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/health"
 EVENT_TYPES = {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
 
 
@@ -105,71 +105,6 @@ def check_event(body: Any) -> ParsedEvent:
         raise BadEvent(str(exc)) from None
 
 
-class WriteQueue:
-    """Group commit: request handlers hand over checked events and wait; one writer thread stores
-    everything queued so far in one transaction, then acknowledges each request in it.
-
-    Requests the event loop has started but not handed over yet are ``arriving``: while there are
-    some, the writer waits up to ``gather_s`` for them before it commits. Without that wait, 8
-    producers sending one event per request were committed in groups of one as often as of
-    seven or eight (measured), and the cost of a transaction is mostly per transaction.
-    """
-
-    def __init__(self, store: LineageStore, max_batch: int = 5_000, gather_s: float = 0.002):
-        self.store, self.max_batch, self.gather_s = store, max_batch, gather_s
-        self.arriving = 0  # changed on the event loop's thread only; read by the writer
-        self._queue: queue.Queue = queue.Queue()
-        # Producers wait for the commit of each small group: the WAL checkpoint must not be in it.
-        self._checkpointer = store.checkpoint_in_background()
-        self._thread = threading.Thread(target=self._run, name="lineage-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, items: list[ParsedEvent]) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((items, future))
-        return future
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            taken, count, stop = [first], len(first[0]), False
-            deadline = time.monotonic() + self.gather_s
-            while count < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    wait = deadline - time.monotonic()
-                    if self.arriving <= 0 or wait <= 0:
-                        break
-                    try:
-                        more = self._queue.get(timeout=wait)
-                    except queue.Empty:
-                        break
-                if more is None:
-                    stop = True
-                    break
-                taken.append(more)
-                count += len(more[0])
-            try:
-                report = self.store.ingest_parsed([e for items, _ in taken for e in items], source="http")
-                for items, future in taken:
-                    future.set_result({"accepted": len(items), "batch_new": report.events_new})
-            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
-                log.exception("storing %d events failed", count)
-                for _, future in taken:
-                    future.set_exception(exc)
-            if stop:
-                return
-
-
 class RequestRefused(Exception):
     """A write the service answers with ``status`` and ``detail``; nothing of it is stored."""
 
@@ -183,35 +118,56 @@ class IngestRoutes:
 
     Producers send one small request per event, so the per-request cost bounds throughput:
     FastAPI's routing, dependency solving and response encoding were about half the server's CPU
-    per event (profiled). Everything else, lifespan included, goes to the FastAPI app.
+    per event (profiled). A write is checked, appended to the spool and answered; every other
+    request waits until the indexer has stored what the spool held when it arrived
+    (read-your-writes), then goes to the FastAPI app (lifespan included).
     """
 
-    def __init__(self, app: FastAPI, writer: WriteQueue, *, max_body_bytes: int, write_token: str | None):
-        self.app, self.writer = app, writer
-        self.max_body_bytes = max_body_bytes
+    def __init__(self, app: FastAPI, spool: Spool, indexer: Indexer, *, max_body_bytes: int,
+                 write_token: str | None, read_wait_s: float):
+        self.app, self.spool, self.indexer = app, spool, indexer
+        self.max_body_bytes, self.read_wait_s = max_body_bytes, read_wait_s
         self._expected = f"Bearer {write_token}".encode() if write_token else None
         self.state = app.state
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        route = scope["path"].rstrip("/") if scope["type"] == "http" and scope["method"] == "POST" else None
-        if route not in (SINGLE_PATH, BATCH_PATH):
-            await self.app(scope, receive, send)  # reads (GET /api/v1/lineage is Marquez's graph), pages
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
+        route = scope["path"].rstrip("/")
+        if scope["method"] == "POST" and route in (SINGLE_PATH, BATCH_PATH):
+            await self._write(route, scope, receive, send)
+            return
+        if route != HEALTH_PATH and not await self.wait_indexed(self.spool.end):
+            await _send_json(send, 503, {"detail": f"the indexer is more than {self.read_wait_s:g} s behind the "
+                                                   "acknowledged events; try again"}, {"retry-after": "5"})
+            return
+        await self.app(scope, receive, send)  # reads (GET /api/v1/lineage is Marquez's graph), pages
+
+    async def _write(self, route: str, scope: dict, receive: Any, send: Any) -> None:
         headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
         try:
-            self.writer.arriving += 1
-            try:
-                self._authorise(headers)
-                body = await self._read_json(headers, receive)
-                parsed = _check_batch(body) if route == BATCH_PATH else [_check_single(body)]
-                stored = self.writer.submit(parsed) if parsed else None
-            finally:
-                self.writer.arriving -= 1
-            answer = await asyncio.wrap_future(stored) if stored else {"accepted": 0, "batch_new": 0}
+            self._authorise(headers)
+            body = await self._read_json(headers, receive)
+            parsed = _check_batch(body) if route == BATCH_PATH else [_check_single(body)]
         except RequestRefused as refused:
             await _send_json(send, refused.status, {"detail": refused.detail}, refused.headers)
             return
-        await _send_json(send, 201, answer)
+        if parsed:
+            # The canonical JSON the store keeps: one line each (orjson escapes every newline).
+            self.spool.append(b"".join(p.raw.encode() + b"\n" for p in parsed))
+        await _send_json(send, 201, {"accepted": len(parsed)})
+
+    async def wait_indexed(self, position: int) -> bool:
+        """Wait until the store holds everything up to spool ``position``; False after
+        ``read_wait_s``."""
+        deadline = time.monotonic() + self.read_wait_s
+        while self.indexer.indexed.value < position:
+            if time.monotonic() > deadline:
+                return False
+            self.indexer.ensure_running()
+            await asyncio.sleep(0.002)
+        return True
 
     def _authorise(self, headers: dict[str, bytes]) -> None:
         if self._expected is None:
@@ -284,19 +240,32 @@ async def _send_json(send: Any, status: int, payload: dict, headers: dict[str, s
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(store: LineageStore, *, max_body_bytes: int = 10_000_000, write_token: str | None = None,
-               max_batch_events: int = 5_000, commit_gather_ms: float = 2.0) -> IngestRoutes:
-    """The application ``lineage serve`` runs with uvicorn: the write endpoints (plain ASGI) in
-    front of the FastAPI app that serves everything else."""
-    writer = WriteQueue(store, max_batch_events, gather_s=commit_gather_ms / 1000)
+def create_app(store: LineageStore, spool_dir: str | os.PathLike[str], *, max_body_bytes: int = 10_000_000,
+               write_token: str | None = None, read_wait_s: float = 30.0,
+               spool_segment_bytes: int = 64 << 20, index_poll_ms: float = 5.0) -> IngestRoutes:
+    """The application ``lineage serve`` runs with uvicorn: the write endpoints (plain ASGI,
+    appending to the spool in ``spool_dir``) in front of the FastAPI app that serves everything
+    else; an indexer process stores the spool in ``store``."""
+    url = store.engine.url
+    spool = Spool(spool_dir, url.render_as_string(hide_password=True), spool_segment_bytes)
+    indexer = Indexer(url.render_as_string(hide_password=False), spool.folder, poll_s=index_poll_ms / 1000)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
-        writer.close()  # let the writer finish what it has taken
+        spool.close()
+        await asyncio.to_thread(indexer.stop)  # store what was acknowledged before going
 
     app = FastAPI(title="lineage", summary=__doc__.splitlines()[0], lifespan=lifespan)
-    app.state.writer = writer
+
+    @app.get(HEALTH_PATH)
+    async def health(wait: bool = False) -> dict:
+        """How far the indexer is behind the spool (``wait``: answer once it has caught up)."""
+        end = spool.end
+        if wait and not await routes.wait_indexed(end):
+            raise HTTPException(503, "the indexer did not catch up in time")
+        indexed = indexer.indexed.value
+        return {"spooled": end, "indexed": indexed, "behind_bytes": max(0, end - indexed)}
 
     @app.exception_handler(LineageLookupError)
     def _not_found(_: Request, exc: LineageLookupError) -> JSONResponse:
@@ -403,7 +372,9 @@ def create_app(store: LineageStore, *, max_body_bytes: int = 10_000_000, write_t
     def run_page(run_id: str) -> str:
         return _page(f"run {run_id}", run_details_html(store, run_id))
 
-    return IngestRoutes(app, writer, max_body_bytes=max_body_bytes, write_token=write_token)
+    routes = IngestRoutes(app, spool, indexer, max_body_bytes=max_body_bytes, write_token=write_token,
+                          read_wait_s=read_wait_s)
+    return routes
 
 
 def _marquez_run(run: queries.Run) -> dict:
@@ -545,8 +516,13 @@ def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | No
 
     settings = cfg.lineage.serve
     token = os.environ.get(settings.write_token_env) or None
-    app = create_app(store, max_body_bytes=settings.max_body_bytes, write_token=token,
-                     max_batch_events=settings.max_batch_events, commit_gather_ms=settings.commit_gather_ms)
+    spool_dir = settings.spool_dir.replace("{data_root}", cfg.data_root)
+    if "://" in spool_dir:
+        raise LineageUsageError(f"lineage.serve.spool_dir {spool_dir!r} is not a local folder: set it to one "
+                                "(the spool is appended to on every write)")
+    app = create_app(store, spool_dir, max_body_bytes=settings.max_body_bytes, write_token=token,
+                     read_wait_s=settings.read_wait_s, spool_segment_bytes=settings.spool_segment_bytes,
+                     index_poll_ms=settings.index_poll_ms)
     log.info("lineage service on http://%s:%s (writes %s)", host or settings.host, port or settings.port,
              "need a bearer token" if token else "open")
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",

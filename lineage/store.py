@@ -649,6 +649,20 @@ class LineageStore:
         """Ingest several files (see ``ingest_file``)."""
         return [self.ingest_file(p) for p in paths]
 
+    def file_offset(self, path: str | os.PathLike[str]) -> int:
+        """Bytes of the file ingested so far (0 for a file never ingested)."""
+        path = os.path.abspath(os.fspath(path))
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(ingest_files.c.byte_offset).where(ingest_files.c.path == path)).scalar()
+        return int(found or 0)
+
+    def forget_file(self, path: str | os.PathLike[str]) -> None:
+        """Drop a file's offset (the spool deletes a segment once it is stored). Its issues stay:
+        they are part of what ``check`` reports."""
+        path = os.path.abspath(os.fspath(path))
+        with self.engine.begin() as conn:
+            conn.execute(ingest_files.delete().where(ingest_files.c.path == path))
+
     def ingest_file(self, path: str | os.PathLike[str], *, from_start: bool = False) -> IngestReport:
         """Ingest what was appended to a JSONL file of OpenLineage events since the last ingest.
 

@@ -7,34 +7,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
+import psutil
 import sqlalchemy as sa
 
 from lineage.store import LineageStore, events
 from lineage.synth import EventFactory, ds
-from tests.lineage.test_service import _free_port
-
-
-def _start(store_url: str, port: int, root: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_WRITE"))}
-    env["PIPELINE_DATA_ROOT"] = str(root)
-    proc = subprocess.Popen([sys.executable, "-m", "lineage.cli", "serve", "--store", store_url, "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/check", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise TimeoutError("lineage serve did not start")
+from tests.lineage.test_service import _free_port, start_service
 
 
 def _events(n_runs: int) -> list[dict]:
@@ -55,7 +37,7 @@ def _stored_keys(store: LineageStore) -> set[tuple[str, str]]:
 def test_a_sigkill_mid_load_loses_no_acknowledged_event_and_leaves_the_store_intact(tmp_path):
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
     port = _free_port()
-    proc = _start(url, port, tmp_path)
+    proc = start_service(url, port, tmp_path)
     produced = _events(3000)
     acked: list[dict] = []
     lock = threading.Lock()
@@ -75,8 +57,12 @@ def test_a_sigkill_mid_load_loses_no_acknowledged_event_and_leaves_the_store_int
         t.start()
     while len(acked) < 500:
         time.sleep(0.02)
+    indexer = psutil.Process(proc.pid).children()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    # The indexer notices its service is gone and stops: no orphan keeps writing to the store.
+    _, alive = psutil.wait_procs(indexer, timeout=10)
+    assert indexer and not alive
     for t in threads:
         t.join()
     assert 500 <= len(acked) < len(produced)
@@ -84,11 +70,14 @@ def test_a_sigkill_mid_load_loses_no_acknowledged_event_and_leaves_the_store_int
     store = LineageStore(url)
     with store.connect() as conn:
         assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+    # Acknowledged means in the spool: the restarted service stores what its indexer had not.
+    proc = start_service(url, port, tmp_path)
+    health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", params={"wait": "true"}, timeout=120).json()
+    assert health["behind_bytes"] == 0
     stored = _stored_keys(store)
     assert {(e["run"]["runId"], e["eventType"]) for e in acked} <= stored
 
-    # Restarted, the producers resend everything (they cannot know what got through): all of it once.
-    proc = _start(url, port, tmp_path)
+    # The producers resend everything (they cannot know what got through): all of it, once.
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             for start in range(0, len(produced), 1000):
