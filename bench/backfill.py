@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from conf import load_config
-from lineage.store import LineageStore, configured_log_paths, normalise_time, run_inputs, runs
+from lineage.store import LineageStore, normalise_time, run_inputs, runs
 
 console = Console(width=140)
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads(sorted((Path(root) / "reports" / "backfill").glob("*.json"))[-1].read_text())
     cfg = load_config(Path(root) / "demo" / "pipeline.v2.yaml")
     store = LineageStore.from_config(cfg)
-    store.ingest_files(configured_log_paths(cfg))
+    store.ingest_files(cfg.openlineage_log_paths())
     before = normalise_time(report["started_at"])
     minimal, executed, rows = 0, 0, []
     with store.connect() as conn:

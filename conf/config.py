@@ -317,6 +317,22 @@ class PipelineConfig(_Strict):
     def openlineage_raw(self) -> dict[str, Any]:
         return self.lineage.openlineage
 
+    def openlineage_log_paths(self) -> list[str]:
+        """Local JSONL logs of the configured OpenLineage transport (file, or file inside composite)."""
+        found: list[str] = []
+
+        def walk(transport: Any) -> None:
+            if not isinstance(transport, dict):
+                return
+            if transport.get("type") == "file" and transport.get("log_file_path"):
+                found.append(str(transport["log_file_path"]))
+            members = transport.get("transports") or []
+            for member in members.values() if isinstance(members, dict) else members:
+                walk(member)
+
+        walk(self.openlineage_client_config().get("transport"))
+        return [p for p in found if "://" not in p]
+
 
 def _expand(value: Any, data_root: str) -> Any:
     if isinstance(value, str):

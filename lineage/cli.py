@@ -32,7 +32,7 @@ from rich.table import Table
 
 from lineage import backfill, graph_render, queries
 from lineage.queries import DEFAULT_DEPTH, LineageGraph, LineageLookupError
-from lineage.store import IngestReport, LineageStore, LineageUsageError, configured_log_paths
+from lineage.store import IngestReport, LineageStore, LineageUsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(cfg, store, args.host, args.port)
             return 0
         if not getattr(args, "no_ingest", False) and cfg is not None:
-            for report in store.ingest_files(configured_log_paths(cfg)):
+            for report in store.ingest_files(cfg.openlineage_log_paths()):
                 _note_ingest(report, err)
         return _COMMANDS[args.command](store, cfg, args, console)
     except LineageLookupError as exc:
@@ -142,7 +142,7 @@ def _note_ingest(report: IngestReport, err: Console) -> None:
 
 
 def _ingest(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
-    files = args.files or (configured_log_paths(cfg) if cfg is not None else [])
+    files = args.files or (cfg.openlineage_log_paths() if cfg is not None else [])
     if not files:
         raise LineageUsageError("no file given and no file transport configured")
     missing = [f for f in files if not Path(f).exists()]

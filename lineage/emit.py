@@ -119,12 +119,10 @@ def make_client(cfg: PipelineConfig) -> OpenLineageClient:
     """The configured OpenLineage client: the standard env when present, else our config."""
     if cfg.lineage.use_openlineage_env:
         return OpenLineageClient()
-    config = cfg.openlineage_client_config()
-    transport = config.get("transport", {})
-    if transport.get("type") == "file" and "://" not in transport.get("log_file_path", "://"):
-        # The file transport appends but does not create the folder of the log.
-        Path(transport["log_file_path"]).parent.mkdir(parents=True, exist_ok=True)
-    return OpenLineageClient(config=config)
+    for log in cfg.openlineage_log_paths():
+        # The file transport (alone or in a composite) appends but does not create the folder.
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+    return OpenLineageClient(config=cfg.openlineage_client_config())
 
 
 @dataclass

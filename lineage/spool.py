@@ -214,37 +214,37 @@ class Indexer:
         self.store_url, self.folder, self.poll_s = store_url, Path(folder), poll_s
         self.indexed = Progress(self.folder)
         self.indexed.value = -1
-        self._process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | None = None
         self._started = 0.0
         self.start()
 
     def start(self) -> None:
         # The URL goes through the environment, not argv: it may hold a password.
         env = {**os.environ, "LINEAGE_INDEXER_STORE_URL": self.store_url}
-        self._process = subprocess.Popen(
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "lineage.spool", str(self.folder), str(os.getpid()), str(self.poll_s)], env=env)
         self._started = time.monotonic()
 
     def ensure_running(self) -> None:
         """Start the indexer again if it exited (at most every ``RESTART_AFTER_S``)."""
-        if self._process.poll() is None or time.monotonic() - self._started < self.RESTART_AFTER_S:
+        if self.process.poll() is None or time.monotonic() - self._started < self.RESTART_AFTER_S:
             return
-        log.error("the spool indexer exited (code %s); starting it again", self._process.returncode)
+        log.error("the spool indexer exited (code %s); starting it again", self.process.returncode)
         self.start()
 
     def stop(self, timeout_s: float = 120) -> None:
         """Drain the spool into the store, then stop."""
         deadline = time.monotonic() + timeout_s
         # Until its first pass the indexer may still be importing, before its SIGTERM handler.
-        while self.indexed.value < 0 and self._process.poll() is None and time.monotonic() < deadline:
+        while self.indexed.value < 0 and self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        if self._process.poll() is None:
-            self._process.terminate()
+        if self.process.poll() is None:
+            self.process.terminate()
             try:
-                self._process.wait(timeout_s)
+                self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:  # what is left stays in the spool for the next start
-                self._process.kill()
-                self._process.wait()
+                self.process.kill()
+                self.process.wait()
         self.indexed.close()
 
 

@@ -553,24 +553,6 @@ def expand_store_url(url: str, data_root: str) -> str:
     return url.replace("{data_root}", data_root)
 
 
-def configured_log_paths(cfg: Any) -> list[str]:
-    """Local JSONL logs of the configured OpenLineage transport (file, or file inside composite)."""
-    found: list[str] = []
-
-    def walk(transport: Any) -> None:
-        if not isinstance(transport, dict):
-            return
-        if transport.get("type") == "file" and transport.get("log_file_path"):
-            found.append(str(transport["log_file_path"]))
-        members = transport.get("transports") or []
-        for member in members.values() if isinstance(members, dict) else members:
-            walk(member)
-
-    walk(cfg.openlineage_client_config().get("transport"))
-    return [p for p in found if "://" not in p]
-
-
-# -- the store -------------------------------------------------------------------------------
 class LineageStore:
     """An OpenLineage event store behind one SQLAlchemy engine (SQLite file, PostgreSQL, ...)."""
 

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from conf import PipelineConfig
 from lineage import queries
 from lineage.backfill import BackfillPlan, PlanStep
-from lineage.store import LineageStore, configured_log_paths, normalise_time, runs
+from lineage.store import LineageStore, normalise_time, runs
 
 SKIP_REASON = "inputs and code unchanged: outputs reused (content-addressed skip)"
 
@@ -199,7 +199,7 @@ def execute(plan: BackfillPlan, cfg: PipelineConfig, store: LineageStore, runner
         if failed:
             stopped = f"step {number} ({step.dag_id} {step.logical_date}): {', '.join(failed)} did not succeed"
             break
-    store.ingest_files(configured_log_paths(cfg))
+    store.ingest_files(cfg.openlineage_log_paths())
     tasks = [_outcome(store, task, step, states.get((step.dag_id, step.logical_date)), started)
              for step in plan.steps for task in step.tasks]
     graph = queries.impact_of(store, plan.seeds)

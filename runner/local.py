@@ -51,9 +51,9 @@ def airflow_env(cfg: PipelineConfig) -> dict[str, str]:
     home = local_root / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     transport = cfg.openlineage_client_config().get("transport", {})
-    if transport.get("type") == "file" and "://" not in transport["log_file_path"]:
-        # The provider's file transport does not create the folder of its log.
-        Path(transport["log_file_path"]).parent.mkdir(parents=True, exist_ok=True)
+    for log in cfg.openlineage_log_paths():
+        # The provider's file transport (alone or in a composite) does not create the folder of its log.
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
@@ -189,8 +189,9 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
             top = ", ".join(f"{w['slice_column']}={w['slice_value']} ({w['error_gap']:+.3f})" for w in worst[:2])
             console.print(f"evaluation ds={ds} {split}: serving accuracy "
                           f"{evaluation.extra['serving_accuracy'].get(split)}; worst slices {top or '-'}")
-    log_path = cfg.openlineage_client_config().get("transport", {}).get("log_file_path")
-    if log_path and Path(log_path).exists():
+    for log_path in cfg.openlineage_log_paths():
+        if not Path(log_path).exists():
+            continue
         events = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
         jobs = {e["job"]["name"] for e in events}
         console.print(f"lineage: {len(events)} OpenLineage events for {len(jobs)} jobs in {log_path}")

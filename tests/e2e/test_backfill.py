@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from conf import load_config
 from lineage import backfill
 from lineage.catalog import Catalog
-from lineage.store import LineageStore, configured_log_paths, normalise_time, run_inputs, runs
+from lineage.store import LineageStore, normalise_time, run_inputs, runs
 from tests.e2e.small_config import small_config
 
 # The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
@@ -94,7 +94,7 @@ def test_unchanged_branches_are_skipped_and_changed_ones_recomputed(story):
 def test_a_second_backfill_finds_nothing_to_do(story):
     cfg = story["cfg"]
     store = LineageStore.from_config(cfg)
-    store.ingest_files(configured_log_paths(cfg))
+    store.ingest_files(cfg.openlineage_log_paths())
     assert backfill.plan_fixed(store, "reference.spam_labels", catalog=Catalog(cfg)).empty
     again = subprocess.run([sys.executable, "-m", "lineage.cli", "backfill", "--fixed", "reference.spam_labels"],
                            env=story["env"], capture_output=True, text=True, timeout=300)
@@ -112,7 +112,7 @@ def test_the_labels_fix_triggered_retraining_through_the_asset(story):
     v2 before the backfill; the backfill's retraining then reused that model."""
     cfg, report = story["cfg"], story["report"]
     store = LineageStore.from_config(cfg)
-    store.ingest_files(configured_log_paths(cfg))
+    store.ingest_files(cfg.openlineage_log_paths())
     started = normalise_time(report["started_at"])
     with store.connect() as conn:
         fix = conn.execute(sa.select(runs.c.dag_id, runs.c.state).where(runs.c.job_name == "labels.noise",

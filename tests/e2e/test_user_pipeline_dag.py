@@ -9,13 +9,18 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from conf import load_config
+from lineage import queries
 from lineage.catalog import Catalog
+from lineage.store import LineageStore, runs
 from reports import paths
 from tests.e2e.small_config import small_config
+from tests.lineage.test_service import _free_port, start_service
 
 # The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -41,9 +46,12 @@ STEPS = [
 
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory):
-    """Generate two small days and run the DAG for both; then re-run the first date."""
+    """Generate two small days and run the DAG for both; then re-run the first date. The events go
+    to a ``lineage serve`` over HTTP and to the JSONL log (composite transport), as in production."""
     root = tmp_path_factory.mktemp("e2e")
-    config, env = small_config(root, users_per_day=700)
+    port = _free_port()
+    config, env = small_config(root, users_per_day=700, lineage_url=f"http://127.0.0.1:{port}")
+    service = start_service(f"sqlite:///{root / 'served.db'}", port, root / "data", config=config)
 
     def run(*args):
         done = subprocess.run([sys.executable, "-m", "runner.local", *args], env=env,
@@ -51,12 +59,16 @@ def pipeline_run(tmp_path_factory):
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         return done.stdout
 
-    first = run("--days", "2")
-    cfg = load_config(config)
-    catalog = Catalog(cfg)
-    versions_before = _versions(catalog)
-    rerun = run("--no-generate", "--days", "1")
-    return cfg, catalog, versions_before, first, rerun, env, config
+    try:
+        first = run("--days", "2")
+        cfg = load_config(config)
+        catalog = Catalog(cfg)
+        versions_before = _versions(catalog)
+        rerun = run("--no-generate", "--days", "1")
+        yield cfg, catalog, versions_before, first, rerun, env, config, f"http://127.0.0.1:{port}"
+    finally:
+        service.terminate()
+        service.wait(timeout=120)
 
 
 def _runner(env, *args):
@@ -73,7 +85,7 @@ def _versions(catalog: Catalog) -> dict[tuple[str, str], str]:
 
 
 def _events(cfg):
-    log = cfg.openlineage_client_config()["transport"]["log_file_path"]
+    log = cfg.openlineage_log_paths()[0]
     return [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
 
 
@@ -194,10 +206,40 @@ def test_rerunning_a_date_yields_the_same_versions(pipeline_run):
     assert "success" in rerun
 
 
+def test_the_events_went_over_http_to_lineage_serve_which_answers_impact_like_the_log(pipeline_run, tmp_path):
+    """Production wiring: every event the DAG runs emitted (Airflow's tasks and our jobs) reached
+    ``lineage serve`` through the http transport, and its impact answer over HTTP is the one the
+    JSONL log (the composite's other half) gives."""
+    cfg, catalog, *_, url = pipeline_run
+    assert httpx.get(f"{url}/api/v1/health", params={"wait": "true"}, timeout=120).json()["behind_bytes"] == 0
+    from_log = LineageStore(f"sqlite:///{tmp_path / 'from_log.db'}")
+    from_log.ingest_files(cfg.openlineage_log_paths())
+    served = LineageStore(f"sqlite:///{Path(cfg.data_root).parent / 'served.db'}")
+    assert served.counts()["events"] == from_log.counts()["events"] == len(_events(cfg)) > 0
+    jobs = {e["job"]["name"] for e in _events(cfg)}
+    assert "user_pipeline.ingest" in jobs and "beam_jobs.ingest" in jobs  # Airflow's provider and our jobs
+    with served.connect() as conn:
+        served_jobs = {j for (j,) in conn.execute(sa.select(runs.c.job_name).distinct())}
+    assert served_jobs == jobs
+
+    version = catalog.require("staging.users_ingested", DATES[0]).version
+    over_http = httpx.get(f"{url}/api/v1/impact", params={"artifact": f"staging.users_ingested@{version}"},
+                          timeout=120)
+    assert over_http.status_code == 200, over_http.text
+    expected = queries.impact(from_log, "staging.users_ingested", version).to_json()
+
+    def summary(graph):
+        return (sorted((a["dataset"], a["version"], a["status"]) for a in graph["artifacts"]),
+                sorted((r["run_id"], r["state"]) for r in graph["runs"]))
+
+    assert summary(over_http.json()) == summary(expected)
+    assert {"curated.users_clean", "features.users_transformed"} <= {a["dataset"] for a in expected["artifacts"]}
+
+
 def test_a_failing_gate_stops_the_date_and_a_fixed_drop_passes(pipeline_run):
     """A day with duplicated ids fails the staging gate: nothing downstream is written for it,
     the lineage carries the failed assertion; regenerating the day correctly lets it through."""
-    cfg, catalog, *_, env, config = pipeline_run
+    cfg, catalog, *_, env, config, _ = pipeline_run
     bad_day = "2026-01-03"
     generate = [sys.executable, "-m", "datagen.generate", "--config", str(config), "--start-date", bad_day,
                 "--days", "1"]

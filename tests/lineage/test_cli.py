@@ -12,14 +12,13 @@ from xml.etree import ElementTree
 import pytest
 
 from lineage.cli import main
-from lineage.store import configured_log_paths
 from tests.lineage.test_queries import story_events, write_log
 
 
 @pytest.fixture
 def log(cfg) -> Path:
     """The story in the configured log of a config on a temporary data root."""
-    path = Path(configured_log_paths(cfg)[0])
+    path = Path(cfg.openlineage_log_paths()[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_log(path, story_events()[0])
 

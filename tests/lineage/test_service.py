@@ -192,10 +192,12 @@ def live(tmp_path, make_store):
     thread.join(timeout=20)
 
 
-def start_service(store_url: str, port: int, root: Path) -> subprocess.Popen:
+def start_service(store_url: str, port: int, root: Path, config: Path | None = None) -> subprocess.Popen:
     """``lineage serve`` in a process of its own (data root, so its spool, under ``root``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_WRITE"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_WRITE", "PIPELINE"))}
     env["PIPELINE_DATA_ROOT"] = str(root)
+    if config is not None:
+        env["PIPELINE_CONFIG"] = str(config)
     proc = subprocess.Popen([sys.executable, "-m", "lineage.cli", "serve", "--store", store_url, "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -259,3 +261,20 @@ def test_the_openlineage_client_http_transport_posts_to_us(live):
     versions = httpx.get(f"{url}/api/v1/namespaces/user_pipeline/jobs/beam_jobs.ingest/runs", timeout=30).json()
     assert [r["id"] for r in versions["runs"]] == [event["run"]["runId"]]  # the read waited for the indexer
     assert _count(store) == 1
+
+
+def test_a_read_waits_for_the_indexer_which_is_started_again_if_it_died(tmp_path, make_store, monkeypatch):
+    from lineage.spool import Indexer
+
+    monkeypatch.setattr(Indexer, "RESTART_AFTER_S", 0.0)
+    store = make_store()
+    event = story_events()[0][0]
+    app = create_app(store, tmp_path / "spool")
+    with TestClient(app) as client:
+        app.indexer.process.kill()
+        app.indexer.process.wait()
+        assert client.post("/api/v1/lineage", json=event).status_code == 201  # in the spool: answered
+        assert client.get("/api/v1/health").json()["behind_bytes"] > 0
+        job = event["job"]
+        found = client.get(f"/api/v1/namespaces/{job['namespace']}/jobs/{job['name']}/runs").json()
+        assert [r["id"] for r in found["runs"]] == [event["run"]["runId"]]

@@ -16,7 +16,7 @@ import pytest
 
 from lineage import backfill
 from lineage.backfill import PlanStep
-from lineage.store import LineageStore, configured_log_paths
+from lineage.store import LineageStore
 from lineage.synth import EventFactory, ds, ver
 from runner.backfill import SKIP_REASON, AirflowApiRunner, StepRunner, execute
 from tests.lineage.test_queries import D2, D3, story_events, write_log
@@ -63,7 +63,7 @@ class ReplayRunner(StepRunner):
 
 @pytest.fixture
 def story(cfg):
-    log = Path(configured_log_paths(cfg)[0])
+    log = Path(cfg.openlineage_log_paths()[0])
     log.parent.mkdir(parents=True, exist_ok=True)
     write_log(log, story_events()[0])
     store = LineageStore.from_config(cfg)
