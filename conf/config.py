@@ -157,7 +157,6 @@ class ServeConfig(_Strict):
     # One folder per store; "{data_root}" is expanded; a local disk.
     spool_dir: str = "{data_root}/lineage/spool"
     spool_segment_bytes: int = 64 << 20  # a new spool file past this size; stored files are deleted
-    index_poll_ms: float = 5.0  # how often an idle indexer looks for new events
     # A read waits until the events acknowledged before it are stored; past this it gets 503.
     read_wait_s: float = 30.0
 

@@ -12,9 +12,12 @@ COMPLETE per run), then splits it in two, in log order:
   over HTTP. At 10^6 runs (about 2 million events) posting everything would take hours, so the
   HTTP figures are taken on a store that already holds (nearly) the whole history.
 * posted: the service is started in its own process on that store; 8 producer threads
-  (keep-alive connections) post the next ``--single`` events (default 20,000) one request each
-  (what OpenLineage's http transport does); then 2 threads post the last ``--batched`` events
-  (default 100,000) in batches of 1,000 to ``/api/v1/lineage/batch``.
+  (keep-alive connections, raw HTTP/1.1 unless ``--client http.client``) post the next
+  ``--single`` events (default 20,000) one request each (what OpenLineage's http transport does);
+  then 2 threads post the last ``--batched`` events (default 100,000) in batches of 1,000 to
+  ``/api/v1/lineage/batch``. Each phase reports events/s acknowledged and events/s until the
+  store held them all (``GET /api/v1/health?wait=true``), and events per CPU second of the
+  service with its indexer process.
 
 Then ``impact`` and ``upstream`` on ``--queries`` random versions over HTTP (p50/p95, JSON answers
 included). The store ends with every event of the log (``stored_events`` = ``events``). Figures of

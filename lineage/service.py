@@ -156,6 +156,7 @@ class IngestRoutes:
         if parsed:
             # The canonical JSON the store keeps: one line each (orjson escapes every newline).
             self.spool.append(b"".join(p.raw.encode() + b"\n" for p in parsed))
+            self.indexer.wake()
         await _send_json(send, 201, {"accepted": len(parsed)})
 
     async def wait_indexed(self, position: int) -> bool:
@@ -242,13 +243,13 @@ async def _send_json(send: Any, status: int, payload: dict, headers: dict[str, s
 
 def create_app(store: LineageStore, spool_dir: str | os.PathLike[str], *, max_body_bytes: int = 10_000_000,
                write_token: str | None = None, read_wait_s: float = 30.0,
-               spool_segment_bytes: int = 64 << 20, index_poll_ms: float = 5.0) -> IngestRoutes:
+               spool_segment_bytes: int = 64 << 20) -> IngestRoutes:
     """The application ``lineage serve`` runs with uvicorn: the write endpoints (plain ASGI,
     appending to the spool in ``spool_dir``) in front of the FastAPI app that serves everything
     else; an indexer process stores the spool in ``store``."""
     url = store.engine.url
     spool = Spool(spool_dir, url.render_as_string(hide_password=True), spool_segment_bytes)
-    indexer = Indexer(url.render_as_string(hide_password=False), spool.folder, poll_s=index_poll_ms / 1000)
+    indexer = Indexer(url.render_as_string(hide_password=False), spool.folder)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -521,8 +522,7 @@ def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | No
         raise LineageUsageError(f"lineage.serve.spool_dir {spool_dir!r} is not a local folder: set it to one "
                                 "(the spool is appended to on every write)")
     app = create_app(store, spool_dir, max_body_bytes=settings.max_body_bytes, write_token=token,
-                     read_wait_s=settings.read_wait_s, spool_segment_bytes=settings.spool_segment_bytes,
-                     index_poll_ms=settings.index_poll_ms)
+                     read_wait_s=settings.read_wait_s, spool_segment_bytes=settings.spool_segment_bytes)
     log.info("lineage service on http://%s:%s (writes %s)", host or settings.host, port or settings.port,
              "need a bearer token" if token else "open")
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",

@@ -21,15 +21,15 @@ survives the service being killed; like SQLite's WAL at synchronous=NORMAL, not 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import mmap
 import os
-import signal
+import select
 import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -170,31 +170,34 @@ class Progress:
         self._fh.close()
 
 
-def run_indexer(store_url: str, folder: Path, parent_pid: int, poll_s: float) -> None:
-    """The indexer process: index the spool until SIGTERM (then drain it) or until the service
-    that started it is gone (a SIGKILLed service leaves no orphan writing to the store)."""
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+def run_indexer(store_url: str, folder: Path, wakeups: int = 0) -> None:
+    """The indexer process: index the spool whenever the service says it appended (a byte on
+    ``wakeups``, its stdin), and once a second regardless. End of file on ``wakeups`` means the
+    service stopped, or was killed: one last pass stores what it acknowledged, then the indexer
+    exits, so no orphan keeps writing to the store."""
     store = LineageStore(store_url)
     checkpointer = store.checkpoint_in_background()  # commits come often when the load is light
     progress = Progress(folder)
     progress.value = -1
     offsets: dict[Path, int] = {}
+    service_gone = False
     try:
         while True:
-            last_pass = stopping.is_set() or os.getppid() != parent_pid
             try:
                 before = progress.value
                 progress.value = index_spool(store, folder, offsets)
             except Exception:  # noqa: BLE001 - a database that is down: keep the spool, try again
                 log.exception("indexing the spool %s failed; retrying in 1 s", folder)
-                if stopping.wait(1):
+                if service_gone:
                     return
+                time.sleep(1)
                 continue
-            if last_pass:
+            if service_gone:
                 return
-            if progress.value == before:
-                stopping.wait(poll_s)
+            # Busy: look for more at once; idle: sleep until a wake-up (no polling at rest).
+            readable, _, _ = select.select([wakeups], [], [], 0 if progress.value != before else 1.0)
+            if readable and not os.read(wakeups, 65536):
+                service_gone = True
     finally:
         if checkpointer is not None:
             checkpointer.stop()
@@ -203,15 +206,16 @@ def run_indexer(store_url: str, folder: Path, parent_pid: int, poll_s: float) ->
 
 
 class Indexer:
-    """The indexer process, seen from the service: start, progress, restart if it died, stop.
+    """The indexer process, seen from the service: start, progress, wake-ups, restart if it died,
+    stop.
 
     A process of its own (``python -m lineage.spool``), not a thread: sharing the service's GIL,
     the store's work per event slowed the request handling more than it cost (measured)."""
 
     RESTART_AFTER_S = 5.0
 
-    def __init__(self, store_url: str, folder: Path, poll_s: float = 0.005):
-        self.store_url, self.folder, self.poll_s = store_url, Path(folder), poll_s
+    def __init__(self, store_url: str, folder: Path):
+        self.store_url, self.folder = store_url, Path(folder)
         self.indexed = Progress(self.folder)
         self.indexed.value = -1
         self.process: subprocess.Popen | None = None
@@ -221,37 +225,39 @@ class Indexer:
     def start(self) -> None:
         # The URL goes through the environment, not argv: it may hold a password.
         env = {**os.environ, "LINEAGE_INDEXER_STORE_URL": self.store_url}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lineage.spool", str(self.folder), str(os.getpid()), str(self.poll_s)], env=env)
+        self.process = subprocess.Popen([sys.executable, "-m", "lineage.spool", str(self.folder)], env=env,
+                                        stdin=subprocess.PIPE)
+        os.set_blocking(self.process.stdin.fileno(), False)
         self._started = time.monotonic()
+
+    def wake(self) -> None:
+        """Tell the indexer there is something new (never blocks: a full pipe has wake-ups enough)."""
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(self.process.stdin.fileno(), b"\0")
 
     def ensure_running(self) -> None:
         """Start the indexer again if it exited (at most every ``RESTART_AFTER_S``)."""
         if self.process.poll() is None or time.monotonic() - self._started < self.RESTART_AFTER_S:
             return
         log.error("the spool indexer exited (code %s); starting it again", self.process.returncode)
+        self.process.stdin.close()
         self.start()
 
     def stop(self, timeout_s: float = 120) -> None:
         """Drain the spool into the store, then stop."""
-        deadline = time.monotonic() + timeout_s
-        # Until its first pass the indexer may still be importing, before its SIGTERM handler.
-        while self.indexed.value < 0 and self.process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:  # what is left stays in the spool for the next start
-                self.process.kill()
-                self.process.wait()
+        self.process.stdin.close()  # end of file: the indexer's last pass
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:  # what is left stays in the spool for the next start
+            self.process.kill()
+            self.process.wait()
         self.indexed.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    folder, parent_pid, poll_s = argv or sys.argv[1:]
+    (folder,) = argv or sys.argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_indexer(os.environ["LINEAGE_INDEXER_STORE_URL"], Path(folder), int(parent_pid), float(poll_s))
+    run_indexer(os.environ["LINEAGE_INDEXER_STORE_URL"], Path(folder), sys.stdin.fileno())
     return 0
 
 
