@@ -188,6 +188,7 @@ def run_indexer(store_url: str, folder: Path, wakeups: int = 0) -> None:
                 progress.value = index_spool(store, folder, offsets)
             except Exception:  # noqa: BLE001 - a database that is down: keep the spool, try again
                 log.exception("indexing the spool %s failed; retrying in 1 s", folder)
+                offsets.clear()  # part of a file may have been stored: ask the store again
                 if service_gone:
                     return
                 time.sleep(1)
