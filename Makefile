@@ -39,6 +39,8 @@ bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG;
 	$(PY) -m lineage.bench_store --runs 100000
 	$(PY) -m lineage.bench_service --runs 100000
 	.ci/with-postgres.sh sh -c '$(PY) -m lineage.bench_service --runs 100000 --store "$$LINEAGE_PG_URL"'
+	$(PY) -m lineage.bench_service --runs 1000000
+	.ci/with-postgres.sh sh -c '$(PY) -m lineage.bench_service --runs 1000000 --store "$$LINEAGE_PG_URL"'
 	$(PY) -m bench.backfill --days 3 --users-per-day 2000
 	$(PY) -m bench.despam --users 1000000
 	$(PY) -m bench.statistics --rows 1000000 --columns 30 --repeats 3

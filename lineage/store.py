@@ -723,13 +723,6 @@ class LineageStore:
         with _no_gc():
             return self._ingest_events(items, source, Serde)
 
-    def ingest_parsed(self, parsed: Sequence[ParsedEvent], source: str = "<memory>") -> IngestReport:
-        """Ingest events already checked by ``parse_event`` (the HTTP service parses each once)."""
-        report = IngestReport(path=source, lines=len(parsed))
-        with _no_gc():
-            self._flush(report, list(enumerate(parsed, start=1)), [], source, None, len(parsed))
-        return report
-
     def _ingest_events(self, items: Iterable[Any], source: str, serde: Any) -> IngestReport:
         report = IngestReport(path=source)
         batch: list[tuple[int, ParsedEvent]] = []
