@@ -177,8 +177,7 @@ def run_indexer(store_url: str, folder: Path, wakeups: int = 0) -> None:
     exits, so no orphan keeps writing to the store."""
     store = LineageStore(store_url)
     checkpointer = store.checkpoint_in_background()  # commits come often when the load is light
-    progress = Progress(folder)
-    progress.value = -1
+    progress = Progress(folder)  # -1 until the first pass: the service set it when it started us
     offsets: dict[Path, int] = {}
     service_gone = False
     try:

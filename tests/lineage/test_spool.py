@@ -9,18 +9,11 @@ import pytest
 
 from lineage.spool import Progress, Spool, index_spool, segments
 from lineage.store import LineageStore, LineageUsageError
-from lineage.synth import EventFactory, ds
+from tests.lineage.test_service_faults import _events
 
 
-def _lines(n_runs: int, first: int = 0) -> list[bytes]:
-    factory = EventFactory()
-    out = []
-    for i in range(first, first + n_runs):
-        for event in factory.run("beam_jobs.clean", "clean", "2026-01-01", [ds("staging.users_despammed",
-                                                                                 "2026-01-01", f"s{i}")],
-                                 [ds("curated.users_clean", "2026-01-01", f"c{i}")]):
-            out.append(orjson.dumps(event) + b"\n")
-    return out
+def _lines(n_runs: int) -> list[bytes]:
+    return [orjson.dumps(event) + b"\n" for event in _events(n_runs)]
 
 
 @pytest.fixture
