@@ -19,10 +19,10 @@ $(STAMP): constraints.txt pyproject.toml
 	touch $(STAMP)
 
 demo: install            ## generate sample data and run the DAG for three dates
-	$(PY) -m runner.local --days 3
+	$(PY) -m user_pipeline.runner.local --days 3
 
 demo-backfill: install   ## the upstream-fix story: bad labels, fix, impact, backfill, check
-	$(PY) -m runner.demo_backfill --days 3
+	$(PY) -m user_pipeline.runner.demo_backfill --days 3
 
 test: install            ## the test suite (what CI runs)
 	$(PY) -m pytest -q
@@ -35,12 +35,12 @@ lint: install
 
 bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG; then gates, de-spam, statistics+drift at 1M rows (not tests)
 	$(PY) -m bench.run --users 100000
-	$(PY) -m expectations.bench --rows 1000000
-	$(PY) -m lineage.bench_store --runs 100000
-	$(PY) -m lineage.bench_service --runs 100000
-	.ci/with-postgres.sh sh -c '$(PY) -m lineage.bench_service --runs 100000 --store "$$LINEAGE_PG_URL"'
-	$(PY) -m lineage.bench_service --runs 1000000
-	.ci/with-postgres.sh sh -c '$(PY) -m lineage.bench_service --runs 1000000 --store "$$LINEAGE_PG_URL"'
+	$(PY) -m bench.gates --rows 1000000
+	$(PY) -m bench.lineage_store --runs 100000
+	$(PY) -m bench.lineage_service --runs 100000
+	.ci/with-postgres.sh sh -c '$(PY) -m bench.lineage_service --runs 100000 --store "$$LINEAGE_PG_URL"'
+	$(PY) -m bench.lineage_service --runs 1000000
+	.ci/with-postgres.sh sh -c '$(PY) -m bench.lineage_service --runs 1000000 --store "$$LINEAGE_PG_URL"'
 	$(PY) -m bench.backfill --days 3 --users-per-day 2000
 	$(PY) -m bench.despam --users 1000000
 	$(PY) -m bench.statistics --rows 1000000 --columns 30 --repeats 3

@@ -17,12 +17,12 @@ from apache_beam.io.parquetio import ReadAllFromParquetBatched
 
 import transforms.clean
 from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from conf.config import CleanConfig
 from lineage.catalog import Catalog, Producer
 from lineage.emit import ParentRun, step_run
 from lineage.versioning import code_version
 from transforms.clean import clean_users, flag_counts
 from transforms.schema import CLEAN_USERS
+from user_pipeline.config import CleanConfig
 
 JOB = "beam_jobs.clean"
 SOURCE = "staging.users_merged"  # ingest -> despam -> id_merge -> clean

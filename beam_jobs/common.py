@@ -9,9 +9,9 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from conf import PipelineConfig, load_config
 from lineage.catalog import StagedPartition
 from lineage.emit import ParentRun
+from user_pipeline.config import PipelineConfig, load_config
 
 
 def job_parser(description: str) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ on unchanged (``STAGED_USERS``).
 
 The model is resolved explicitly, never "the latest": the config pins ``spam.labels_version``,
 and the job uses the ``models.spam_filter`` version the current training code derives from that
-labels version (``training.spam_filter.resolve_model``); if it is not committed the job stops
+labels version (``user_pipeline.training.spam_filter.resolve_model``); if it is not committed the job stops
 and names the training command. The model is an input of the run (lineage START) and of both
 manifests, so a new model (after a label fix) makes every date recompute, and an unchanged one
 lets a re-run skip. Both outputs are sealed, ``rows in = kept + quarantined`` is checked, then
@@ -32,13 +32,13 @@ from apache_beam.metrics.metric import MetricsFilter
 
 import transforms.spam
 from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from conf.config import SpamConfig
 from lineage.catalog import Catalog, Producer
 from lineage.emit import ParentRun, step_run
 from lineage.versioning import code_version
-from training.spam_filter import load_model_file, model_file_uri, resolve_model
 from transforms.schema import STAGED_USERS
 from transforms.spam import BURST_TIME_COLUMN, SIGNALS, SPAM_QUARANTINE, burst_keys, count_keys, split_spam
+from user_pipeline.config import SpamConfig
+from user_pipeline.training.spam_filter import load_model_file, model_file_uri, resolve_model
 
 JOB = "beam_jobs.despam"
 SOURCE = "staging.users_ingested"

@@ -50,12 +50,12 @@ from apache_beam.metrics import Metrics
 
 import transforms.id_merge as im
 from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from conf.config import IdMergeConfig
 from lineage.catalog import Catalog, Producer
 from lineage.emit import ParentRun, step_run
 from lineage.versioning import code_version
-from training.id_matcher import load_matcher, matcher_uri, resolve_matcher
 from transforms.schema import ID_MAP, STAGED_USERS, USERS_MERGED
+from user_pipeline.config import IdMergeConfig
+from user_pipeline.training.id_matcher import load_matcher, matcher_uri, resolve_matcher
 
 JOB = "beam_jobs.id_merge"
 SOURCE = "staging.users_despammed"

@@ -38,13 +38,13 @@ from tfx_bsl.tfxio import tensor_representation_util
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from conf import PipelineConfig
 from lineage.catalog import Catalog, Manifest, PartitionRef, Producer, StagedPartition
 from lineage.emit import ParentRun, step_run
 from lineage.naming import SCHEMA_BASE
 from lineage.versioning import code_version, derivation_version
 from transforms import features, splits, tft_inputs, training_set
 from transforms.features import ID_COLUMN, LABEL, SPLIT_COLUMN
+from user_pipeline.config import PipelineConfig
 
 JOB = "beam_jobs.preprocess"
 CLEAN = "curated.users_clean"

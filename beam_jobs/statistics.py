@@ -12,7 +12,7 @@ the manifest's inputs are the partition's version and the reference versions. Dr
 (``transforms.drift``) is against the reference: ``--reference ds=...``, else the committed
 partitions in the ``--reference-days`` (default ``drift.reference_days``) days before ``ds``; with
 no reference partition nothing is compared (the first day). Pages for people go to
-``<data root>/<statistics.reports_dir>/<dataset>/ds=<ds>/`` (``reports.statistics``).
+``<data root>/<statistics.reports_dir>/<dataset>/ds=<ds>/`` (``user_pipeline.reports.statistics``).
 
 Lineage (``lineage.emit.step_run``): the analysed partition is an input whose COMPLETE/FAIL event
 carries ``dataQualityMetrics`` (row count; per column count, nulls, distinct, min, max, sum,
@@ -42,17 +42,17 @@ from openlineage.client.generated import data_quality_assertions_dataset
 from openlineage.client.generated import data_quality_metrics_input_dataset as dq_metrics
 from openlineage.client.generated.base import DatasetFacet
 
-import reports.statistics
 import transforms.drift
 import transforms.statistics
+import user_pipeline.reports.statistics as statistics_pages
 from beam_jobs.common import job_parser, parse_job_args
-from conf import PipelineConfig
 from lineage.catalog import Catalog, Manifest, Producer
 from lineage.emit import ParentRun, StepRun, step_run
 from lineage.naming import SCHEMA_BASE
 from lineage.versioning import code_version
 from transforms.drift import FeatureDrift, compare, failures, warnings
 from transforms.statistics import DatasetFeatureStatisticsList, dataset_statistics, from_bytes, to_json
+from user_pipeline.config import PipelineConfig
 
 JOB = "beam_jobs.statistics"
 STATS_BINARY, STATS_JSON, DRIFT_JSON = "statistics.pb", "statistics.json", "drift.json"
@@ -109,7 +109,7 @@ def describe(table: pa.Table, name: str, cfg: PipelineConfig) -> DatasetFeatureS
 def metrics_facet(stats: DatasetFeatureStatisticsList) -> dq_metrics.DataQualityMetricsInputDatasetFacet:
     """The standard metrics facet of the analysed partition."""
     columns = {}
-    for row in reports.statistics.feature_rows(stats):
+    for row in statistics_pages.feature_rows(stats):
         numeric = "mean" in row
         quantiles = {}
         if numeric:
@@ -200,7 +200,7 @@ def run_statistics(cfg: PipelineConfig, dataset: str, ds: str, *, reference: str
             _write(staged.path(DRIFT_JSON), json.dumps(
                 {"dataset": dataset, "version": source.version, "reference": ref_label,
                  "drifts": [d.to_json() for d in drifts]}, indent=1).encode())
-            pages = reports.statistics.write(cfg, dataset, source.partition, source.version, stats, ref_label, drifts)
+            pages = statistics_pages.write(cfg, dataset, source.partition, source.version, stats, ref_label, drifts)
             manifest = catalog.seal(staged, producer=Producer.of(step.run_id, JOB, parent), inputs=inputs,
                                     code_version=code, extra={
                                         "analysed": f"{dataset}@{source.version}", "reference": ref_label,

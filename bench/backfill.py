@@ -3,7 +3,7 @@
     python -m bench.backfill [--days 3] [--users-per-day 2000] [--data-root /tmp/bench-backfill]
 
 Runs the pipeline for ``--days`` dates with labels v1, then the backfill story
-(``runner.demo_backfill``: fix to v2, ``lineage backfill --fixed reference.spam_labels``), and
+(``user_pipeline.runner.demo_backfill``: fix to v2, ``lineage backfill --fixed reference.spam_labels``), and
 counts tasks:
 
 - **minimal**: the planned tasks that had to run, because at least one input version they read
@@ -36,8 +36,8 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from conf import load_config
 from lineage.store import LineageStore, normalise_time, run_inputs, runs
+from user_pipeline.config import load_config
 
 console = Console(width=140)
 
@@ -65,7 +65,7 @@ def _airflow_clear(days: int) -> tuple[int, int]:
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     from airflow.dag_processing.dagbag import DagBag
 
-    from conf.config import REPO_ROOT
+    from user_pipeline.config import REPO_ROOT
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     spam, daily = bag.dags["spam_filter"], bag.dags["user_pipeline"]
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     env["PIPELINE_DATA_ROOT"] = root
     console.print(f"data root {root}: {args.days} dates x {args.users_per_day} users, labels v1")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "runner.local", "--days", str(args.days),
+    done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", "--days", str(args.days),
                            "--users-per-day", str(args.users_per_day)], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         console.print(done.stdout[-3000:], done.stderr[-3000:])
@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     pipeline_seconds = time.perf_counter() - start
     pipeline_done = normalise_time(datetime.now(UTC).isoformat())
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "runner.demo_backfill", "--days", str(args.days), "--skip-pipeline"],
+    done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.demo_backfill", "--days", str(args.days),
+                           "--skip-pipeline"],
                           env=env, capture_output=True, text=True)
     backfill_seconds = time.perf_counter() - start
     if done.returncode != 0:

@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.run import _run_child
-from conf import load_config
 from lineage.catalog import Catalog
+from user_pipeline.config import load_config
 
 console = Console(width=120)
 DS = "2026-01-01"
@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENLINEAGE")}
     env["PIPELINE_DATA_ROOT"] = os.environ["PIPELINE_DATA_ROOT"] = str(root)
     cfg = load_config()
-    from datagen.generate import generate
+    from user_pipeline.datagen.generate import generate
 
     generate(cfg, start_date=DS, days=1, users_per_day=args.users)
-    for module in ("training.spam_filter", "beam_jobs.ingest"):
+    for module in ("user_pipeline.training.spam_filter", "beam_jobs.ingest"):
         subprocess.run([sys.executable, "-m", module, f"--ds={DS}"], env=env, check=True, capture_output=True)
     users = Catalog(cfg).require("staging.users_ingested", DS).row_count
 

@@ -4,7 +4,7 @@
 
 In one process, in memory (``transforms.id_merge.resolve``: the steps ``beam_jobs.id_merge`` wires):
 train the matcher on ``reference.id_pairs`` (``id_merge.model``), generate one day of de-spammed
-users (``datagen.merge_sample``, seed 17 as ``bench.id_merge_scale``), merge, and print JSON lines:
+users (``user_pipeline.datagen.merge_sample``, seed 17 as ``bench.id_merge_scale``), merge, and print JSON lines:
 pairwise precision/recall/F1; false-positive pairs split into direct links (the matcher accepted
 the pair itself) and transitive ones (put together through other records); and, for the false and
 (a sample of) the true accepted links, the share agreeing on each field (``null`` = a side missing).
@@ -49,10 +49,10 @@ def main(argv=None) -> int:
     parser.add_argument("--linkage", choices=("average", "single"), help="default: id_merge.cluster_linkage")
     args = parser.parse_args(argv)
     import transforms.id_merge as im
-    from conf import load_config
-    from datagen import reference
-    from datagen.merge_sample import staged_users
-    from training.id_matcher import fit_matcher
+    from user_pipeline.config import load_config
+    from user_pipeline.datagen import reference
+    from user_pipeline.datagen.merge_sample import staged_users
+    from user_pipeline.training.id_matcher import fit_matcher
 
     cfg = load_config()
     pairs_table = reference.id_pairs(cfg.datagen.seed).to_pandas()

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from bench.febrl_data import febrl_dir
-from conf import load_config
-from training.id_matcher import fit_matcher
 from transforms import id_merge as im
+from user_pipeline.config import load_config
+from user_pipeline.training.id_matcher import fit_matcher
 
 FEBRL_COLUMNS = {"given_name": "first_name", "surname": "last_name", "suburb": "city",
                  "soc_sec_id": "national_id", "postcode": "postcode", "date_of_birth": "date_of_birth"}

@@ -3,7 +3,7 @@
     python -m bench.id_merge_scale [--users 100000 1000000] [--data-root DIR]
 
 For each size, in a fresh process: generate one day of de-spammed users with known person ids
-(``datagen.merge_sample``), commit it under a scratch data root, and time ``beam_jobs.id_merge``
+(``user_pipeline.datagen.merge_sample``), commit it under a scratch data root, and time ``beam_jobs.id_merge``
 on it (the matcher is trained once, before, from ``reference.id_pairs``). Prints one JSON line
 per size: records, wall_seconds of the job (start-up of the pipeline included), peak RSS of the
 process (MiB), and pairwise precision/recall/F1 against the person ids.
@@ -30,9 +30,9 @@ def one_size(users: int, data_root: str, duplicate_rate: float = 0.15) -> dict:
     import pandas as pd
 
     import beam_jobs.id_merge as job
-    from conf import load_config
-    from datagen.merge_sample import staged_users, true_pairs
     from lineage.catalog import Catalog, Producer
+    from user_pipeline.config import load_config
+    from user_pipeline.datagen.merge_sample import staged_users, true_pairs
 
     cfg = load_config()
     catalog = Catalog(cfg)
@@ -68,15 +68,17 @@ def main(argv=None) -> int:
         print(json.dumps(one_size(args.one, root, args.duplicate_rate)))
         return 0
     env = {**os.environ, "PIPELINE_DATA_ROOT": root}
-    import datagen.reference
-    from conf import load_config
+    import user_pipeline.datagen.reference
     from lineage.catalog import Catalog, Producer
+    from user_pipeline.config import load_config
 
     cfg = load_config(data_root=root)
     Catalog(cfg).write_table("reference.id_pairs", cfg.id_merge.pairs_version,
-                             datagen.reference.id_pairs(cfg.datagen.seed), producer=Producer("bench", "bench-scale"),
+                             user_pipeline.datagen.reference.id_pairs(cfg.datagen.seed),
+                             producer=Producer("bench", "bench-scale"),
                              inputs=[], code_version="bench")
-    subprocess.run([sys.executable, "-m", "training.id_matcher"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "user_pipeline.training.id_matcher"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     for users in args.users:
         done = subprocess.run([sys.executable, "-m", "bench.id_merge_scale", "--one", str(users), "--data-root", root,
                                "--duplicate-rate", str(args.duplicate_rate)],

@@ -15,10 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from conf import PipelineConfig
 from lineage.catalog import Catalog
 from transforms.clean import clean_users
 from transforms.ingest import SOURCES, parse_lines, read_header
+from user_pipeline.config import PipelineConfig
 
 
 def ingest(cfg: PipelineConfig, ds: str, out: Path) -> int:
@@ -82,8 +82,8 @@ def train(out: Path) -> int:
 
 def despam(cfg: PipelineConfig, ds: str, out: Path) -> int:
     """Score the ingested users with the same spam filter and rule, in one process."""
-    from training.spam_filter import load_model_file, model_file_uri, resolve_model
     from transforms.spam import BURST_TIME_COLUMN, burst_keys, count_keys, split_spam
+    from user_pipeline.training.spam_filter import load_model_file, model_file_uri, resolve_model
 
     catalog = Catalog(cfg)
     manifest = resolve_model(catalog, cfg)

@@ -24,8 +24,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from conf import load_config
 from lineage.catalog import Catalog
+from user_pipeline.config import load_config
 
 console = Console(width=140)
 DS = "2026-01-01"
@@ -64,14 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PIPELINE_DATA_ROOT"] = str(root)
     cfg = load_config()
     # The training span is one day here: every step sees the same 100k users.
-    from datagen.generate import generate
+    from user_pipeline.datagen.generate import generate
 
     start = time.perf_counter()
     generate(cfg, start_date=DS, days=1, users_per_day=args.users)
     console.print(f"generated {args.users} users for {DS} in {time.perf_counter() - start:.1f}s under {root}")
 
     start = time.perf_counter()
-    dag = subprocess.run([sys.executable, "-m", "runner.local", "--no-generate", "--days", "1",
+    dag = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", "--no-generate", "--days", "1",
                           "--start-date", DS], env=env, capture_output=True, text=True)
     dag_total = time.perf_counter() - start
     found = re.search(rf"DAG RUN {re.escape(cfg.airflow.dag_id)} \S+: success in ([0-9.]+)s", dag.stdout)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     modules = {"ingest": "beam_jobs.ingest", "despam": "beam_jobs.despam", "id_merge": "beam_jobs.id_merge",
                "clean": "beam_jobs.clean",
-               "preprocess": "beam_jobs.preprocess", "train": "training.train"}
+               "preprocess": "beam_jobs.preprocess", "train": "user_pipeline.training.train"}
     results = []
     for step, module in modules.items():
         runs = [_run_child([sys.executable, "-m", module, f"--ds={DS}", "--force"], env) for _ in range(args.repeat)]

@@ -20,9 +20,9 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from conf.config import DriftConfig
 from transforms.drift import compare
 from transforms.statistics import dataset_statistics
+from user_pipeline.config import DriftConfig
 
 
 def synthetic(rows: int, columns: int, seed: int, shift: float = 0.0) -> pa.Table:

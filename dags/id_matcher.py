@@ -14,8 +14,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG
 
-from conf.config import cached_config
-from runner.tasks import asset, gate, job
+from user_pipeline.config import cached_config
+from user_pipeline.runner.tasks import asset, gate, job
 
 cfg = cached_config()
 ID_PAIRS = asset("reference.id_pairs")
@@ -31,6 +31,7 @@ with DAG(
 ) as dag:
     pairs_version = cfg.id_merge.pairs_version
     gate_id_pairs = gate(cfg, "reference.id_pairs", "--version", pairs_version)
-    train_id_matcher = job(cfg, "training.id_matcher", "train_id_matcher", "--pairs-version", pairs_version)
+    train_id_matcher = job(cfg, "user_pipeline.training.id_matcher", "train_id_matcher",
+                           "--pairs-version", pairs_version)
 
     gate_id_pairs >> train_id_matcher

@@ -6,7 +6,7 @@
 Scheduled on the ``reference.spam_labels`` asset: the ``spam_labels_fix`` DAG (or any task
 with that asset as an outlet, or an asset event posted to the API) commits a new labels version
 and names it in the event's extra (``{"version": "v2"}``); this DAG then gates, trains and
-reports on *that* version (``runner.tasks.labels_version``), so a candidate model with its
+reports on *that* version (``user_pipeline.runner.tasks.labels_version``), so a candidate model with its
 held-out metrics is ready for review. Without an event it works on the ``spam.labels_version``
 pin. De-spam in ``user_pipeline`` scores with the model of the pin, so a fix becomes live by a
 reviewed config change, and a backfill follows the lineage from there.
@@ -17,8 +17,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG
 
-from conf.config import cached_config
-from runner.tasks import asset, gate, job
+from user_pipeline.config import cached_config
+from user_pipeline.runner.tasks import asset, gate, job
 
 cfg = cached_config()
 SPAM_LABELS = asset("reference.spam_labels")
@@ -33,8 +33,9 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     gate_spam_labels = gate(cfg, "reference.spam_labels", labels_version_flag="--version")
-    train_spam_filter = job(cfg, "training.spam_filter", "train_spam_filter", labels_version_flag="--labels-version")
-    agreement = job(cfg, "labels.agreement", "label_agreement", labels_version_flag="--labels-version")
-    noise = job(cfg, "labels.noise", "label_noise", labels_version_flag="--labels-version")
+    train_spam_filter = job(cfg, "user_pipeline.training.spam_filter", "train_spam_filter",
+                            labels_version_flag="--labels-version")
+    agreement = job(cfg, "user_pipeline.labels.agreement", "label_agreement", labels_version_flag="--labels-version")
+    noise = job(cfg, "user_pipeline.labels.noise", "label_noise", labels_version_flag="--labels-version")
 
     gate_spam_labels >> train_spam_filter >> [agreement, noise]

@@ -3,7 +3,7 @@
     airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "accept_top": 60}'
     airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "reviews": "/path/reviewed.csv"}'
 
-Runs ``python -m labels.noise --fix`` (the reviewed corrections, or the top K candidates of the
+Runs ``python -m user_pipeline.labels.noise --fix`` (the reviewed corrections, or the top K candidates of the
 label-noise review) and, on success, emits an event on the ``reference.spam_labels`` asset whose
 extra names the new version: the scheduler then runs the ``spam_filter`` DAG on it. The labels
 version the fix starts from is ``labels_version`` in the conf, else the ``spam.labels_version`` pin.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from conf.config import cached_config
-from runner.tasks import asset
+from user_pipeline.config import cached_config
+from user_pipeline.runner.tasks import asset
 
 cfg = cached_config()
 SPAM_LABELS = asset("reference.spam_labels")
@@ -39,13 +39,13 @@ with DAG(
 
     @task(task_id="fix_spam_labels", outlets=[SPAM_LABELS])
     def fix_spam_labels(params=None, ti=None, run_id=None, logical_date=None, dag_run=None, outlet_events=None):
-        from runner.launch import run_module
+        from user_pipeline.runner.launch import run_module
 
         decision = (["--accept-top", str(params["accept_top"])] if params.get("accept_top") is not None
                     else ["--reviews", params["reviews"]] if params.get("reviews") else [])
         if not decision:
             raise ValueError("give accept_top or reviews in the conf")
-        last = run_module("labels.noise", ds=None, ti=ti, dag_run_id=run_id, logical_date=logical_date,
+        last = run_module("user_pipeline.labels.noise", ds=None, ti=ti, dag_run_id=run_id, logical_date=logical_date,
                           dag_run=dag_run, config=cfg.source_path, extra_args=[
                               "--fix", "--labels-version", params["labels_version"],
                               "--new-version", params["new_version"], *decision])

@@ -11,11 +11,11 @@ canonical users, so every row downstream is a person.
 ``statistics_users_clean`` commits the clean partition's statistics (tensorflow_metadata format)
 and its drift against the previous days (beam_jobs/statistics.py): a drift configured as a failure
 stops the date before training. ``training_serving_skew`` compares the features the serving
-export computes for a sample of the day's records with the training features (training/skew.py).
+export computes for a sample of the day's records with the training features (user_pipeline/training/skew.py).
 
 ``evaluate`` scores the dev and test splits through the serving export and breaks the metrics
-down by metadata slices (error analysis, training/evaluate.py). ``run_report`` writes the date's
-page (reports/run_report.py) whatever happened upstream: it is a teardown, so it runs after a
+down by metadata slices (error analysis, user_pipeline/training/evaluate.py). ``run_report`` writes the date's
+page (user_pipeline/reports/run_report.py) whatever happened upstream: it is a teardown, so it runs after a
 failed gate too and, as Airflow ignores teardowns for the DAG run's state, the run still fails.
 
 Wiring only (DESIGN §2, §9): every task launches a job module in its own process
@@ -35,8 +35,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG
 
-from conf.config import cached_config
-from runner.tasks import gate, job
+from user_pipeline.config import cached_config
+from user_pipeline.runner.tasks import gate, job
 
 cfg = cached_config()
 
@@ -64,10 +64,10 @@ with DAG(
                                  "curated.users_clean")
     preprocess = job(cfg, "beam_jobs.preprocess", "preprocess")
     gate_features = gate(cfg, "features.users_transformed")
-    train = job(cfg, "training.train", "train")
-    evaluate = job(cfg, "training.evaluate", "evaluate")
-    skew = job(cfg, "training.skew", "training_serving_skew")
-    run_report = job(cfg, "reports.run_report", "run_report")
+    train = job(cfg, "user_pipeline.training.train", "train")
+    evaluate = job(cfg, "user_pipeline.training.evaluate", "evaluate")
+    skew = job(cfg, "user_pipeline.training.skew", "training_serving_skew")
+    run_report = job(cfg, "user_pipeline.reports.run_report", "run_report")
 
     ingest >> gate_users_ingested >> despam >> gate_users_despammed >> id_merge >> gate_users_merged >> clean
     clean >> gate_users_clean >> statistics_users_clean >> preprocess >> gate_features >> train >> [evaluate, skew]

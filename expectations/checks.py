@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.expectations.row_conditions import Column
 
-from conf.config import CheckOverride
+from user_pipeline.config import CheckOverride
 
 CRITICAL = "critical"
 WARNING = "warning"

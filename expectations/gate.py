@@ -26,7 +26,6 @@ from pathlib import Path
 import great_expectations as gx
 from openlineage.client import OpenLineageClient
 
-from conf import PipelineConfig, load_config
 from expectations import report, store
 from expectations.facets import attach, engine_facet
 from expectations.results import GateResult
@@ -35,6 +34,7 @@ from expectations.validate import column_metrics, run_checks
 from lineage.catalog import Catalog, Manifest
 from lineage.emit import LineageEmitter, ParentRun, step_run
 from lineage.versioning import code_version
+from user_pipeline.config import PipelineConfig, load_config
 
 JOB = "expectations.gate"
 log = logging.getLogger(JOB)

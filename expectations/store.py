@@ -16,9 +16,9 @@ import posixpath
 
 import fsspec
 
-from conf import PipelineConfig
 from expectations.results import GateResult
 from lineage.catalog import Catalog
+from user_pipeline.config import PipelineConfig
 
 GATES_DIR = "_gates"
 

@@ -25,9 +25,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from conf import PipelineConfig
-from conf.config import Bounds, GatesConfig
-from datagen.reference import ID_PAIR_FIELDS, ID_PAIRS, SPAM_LABELS
 from expectations.checks import CRITICAL, INFO, WARNING, CheckList
 from lineage.catalog import Manifest
 from transforms import features
@@ -42,6 +39,8 @@ from transforms.schema import (
     STAGED_USERS,
     USERS_MERGED,
 )
+from user_pipeline.config import Bounds, GatesConfig, PipelineConfig
+from user_pipeline.datagen.reference import ID_PAIR_FIELDS, ID_PAIRS, SPAM_LABELS
 
 E164_PATTERN = r"^\+[0-9]{8,15}$"
 # Ids are namespaced by source ("web:W0000123", see transforms.schema).

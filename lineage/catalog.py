@@ -26,8 +26,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from conf import PipelineConfig
 from lineage.versioning import TableHasher, bytes_version
+from user_pipeline.config import PipelineConfig
 
 MANIFEST = "_MANIFEST.json"
 

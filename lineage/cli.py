@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from conf import load_config
+    from user_pipeline.config import load_config
 
     try:
         return load_config(args.config)
@@ -351,7 +351,7 @@ def _backfill(store: LineageStore, cfg: Any, args: argparse.Namespace, console: 
         return 0
     if cfg is None:
         raise LineageUsageError("executing a backfill needs the pipeline config (--config)")
-    from runner import backfill as execution
+    from user_pipeline.runner import backfill as execution
 
     if args.airflow_url:
         runner = execution.AirflowApiRunner(args.airflow_url, os.environ.get("AIRFLOW_API_TOKEN"),

@@ -34,7 +34,6 @@ from openlineage.client.generated import (
 )
 from openlineage.client.uuid import generate_new_uuid
 
-from conf import PipelineConfig
 from lineage.catalog import Catalog, Manifest, PartitionRef
 from lineage.naming import (
     AirflowDagRunRunFacet,
@@ -42,6 +41,7 @@ from lineage.naming import (
     ManifestDatasetFacet,
     PartitionDatasetFacet,
 )
+from user_pipeline.config import PipelineConfig
 
 PRODUCER = "https://github.com/user-pipeline/user-pipeline"
 

@@ -504,7 +504,7 @@ def _derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidat
 
     The correction of a bad reference version is not derived from it either, though it reads it:
     a run that read a seed of a ``version=`` dataset and committed another ``version=`` of that
-    same dataset (``labels.noise --fix`` writing spam labels v2 from v1) is the fix."""
+    same dataset (``user_pipeline.labels.noise --fix`` writing spam labels v2 from v1) is the fix."""
     inputs_of: dict[str, set[Node]] = defaultdict(set)
     for row in reads:
         inputs_of[row["run_id"]].add(Node(row["dataset"], row["partition"], row["version"]))

@@ -6,7 +6,7 @@ import pytest
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport import Transport
 
-from conf import load_config
+from user_pipeline.config import load_config
 
 
 class MemoryTransport(Transport):

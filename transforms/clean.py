@@ -29,8 +29,8 @@ from datetime import date
 import pandas as pd
 import pyarrow as pa
 
-from conf.config import CleanConfig
 from transforms.schema import CLEAN_USERS, EMPLOYMENT_STATUSES, SIGNUP_CHANNELS
+from user_pipeline.config import CleanConfig
 
 EMAIL_PATTERN = r"^[a-z0-9._%+'-]+@[a-z0-9.-]+\.[a-z]{2,}$"
 MAX_TENURE_MONTHS = 600

@@ -21,7 +21,7 @@
   an empty side standing in as ``epsilon``. Categorical PSI adds an "other" bucket for values
   outside the top values so both sides sum to their row counts.
 
-Thresholds and severities come from ``conf.config.DriftConfig`` (``drift:`` in the pipeline YAML).
+Thresholds and severities come from ``user_pipeline.config.DriftConfig`` (``drift:`` in the pipeline YAML).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-from conf.config import DriftConfig
 from transforms.statistics import (
     DatasetFeatureStatisticsList,
     FeatureNameStatistics,
@@ -43,6 +42,7 @@ from transforms.statistics import (
     histogram,
 )
 from transforms.statistics import feature as feature_stats
+from user_pipeline.config import DriftConfig
 
 OTHER = "__other__"
 

@@ -1,7 +1,7 @@
 """Spam labels: validation, one label per message, labeler agreement, confident learning.
 
 Pure functions over pandas / numpy (no I/O); the CLIs in ``labels/`` and
-``training.spam_filter`` call them.
+``user_pipeline.training.spam_filter`` call them.
 
 **Validation** (``validate_labels``): a labels table must have ``message_id``, ``text``,
 ``label`` and ``labeler_id``. Labels are compared after trimming and lower-casing ("Spam " is
@@ -303,7 +303,7 @@ AGREEMENT_STATS = pa.schema([
 
 @dataclass
 class AgreementReport:
-    """Everything ``labels.agreement`` reports about one labels version."""
+    """Everything ``user_pipeline.labels.agreement`` reports about one labels version."""
 
     overall: dict[str, float | int | None]
     classes: pd.DataFrame

@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from conf.config import DriftConfig
 from transforms.drift import FeatureDrift, compare
 from transforms.statistics import dataset_statistics
+from user_pipeline.config import DriftConfig
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Spam scoring of user records: the text model, account signals, and the rule that combines them.
 
-Pure functions over whole columns (no Beam, no I/O): ``training.spam_filter`` fits the text
+Pure functions over whole columns (no Beam, no I/O): ``user_pipeline.training.spam_filter`` fits the text
 model defined here, ``beam_jobs.despam`` applies ``split_spam`` to each Arrow batch.
 
 **Text model.** Word 1..n-gram TF-IDF + logistic regression (scikit-learn), on text normalised
@@ -58,8 +58,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from conf.config import SpamConfig, SpamModelConfig, SpamSignalsConfig
 from transforms.schema import STAGED_USERS
+from user_pipeline.config import SpamConfig, SpamModelConfig, SpamSignalsConfig
 
 SIGNALS = ("signup_burst", "disposable_email", "link_phone_density", "incomplete_profile", "implausible_activity")
 # The column ``signup_burst`` needs: a timestamp with at least minute resolution.

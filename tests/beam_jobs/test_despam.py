@@ -13,14 +13,13 @@ from apache_beam.testing.util import assert_that, equal_to
 
 import beam_jobs.despam
 import beam_jobs.ingest
-from conf import load_config
-from conf.config import SpamConfig, SpamModelConfig
-from datagen import reference
-from datagen.generate import generate
 from lineage.catalog import Catalog, Producer
-from tests.labels.helpers import train_spam_filter
 from tests.transforms.test_spam import users
+from tests.user_pipeline.labels.helpers import train_spam_filter
 from transforms.spam import build_text_model
+from user_pipeline.config import SpamConfig, SpamModelConfig, load_config
+from user_pipeline.datagen import reference
+from user_pipeline.datagen.generate import generate
 
 DS = "2026-01-01"
 # Measured on this generated day (2,000 users, 100 spam accounts): recall 1.00, precision 1.00.
@@ -137,6 +136,6 @@ def test_despam_without_the_pinned_model_stops_with_the_training_command(cfg):
                         code_version="test")
     catalog.write_table("reference.spam_labels", "v1", reference.spam_labels(1).slice(0, 50),
                         producer=Producer("test", "t"), inputs=[], code_version="test")
-    with pytest.raises(FileNotFoundError, match="python -m training.spam_filter --labels-version v1"):
+    with pytest.raises(FileNotFoundError, match="python -m user_pipeline.training.spam_filter --labels-version v1"):
         beam_jobs.despam.run(["--ds", DS])
     assert catalog.manifest("staging.users_despammed", DS) is None

@@ -12,12 +12,12 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 import beam_jobs.id_merge as job
-import training.id_matcher
-from datagen.merge_sample import staged_users, true_pairs
+import user_pipeline.training.id_matcher
 from lineage.catalog import Catalog, Producer
-from tests.training.test_id_matcher import commit_pairs
+from tests.user_pipeline.training.test_id_matcher import commit_pairs
 from transforms import id_merge as im
 from transforms.schema import STAGED_USERS
+from user_pipeline.datagen.merge_sample import staged_users, true_pairs
 
 DAY1, DAY2 = "2026-01-02", "2026-01-03"
 # Measured on this sample: F1 0.997 (precision 1.0, recall 0.994); the floor leaves room for
@@ -71,7 +71,7 @@ def test_blocking_in_beam_loses_no_pair_and_repeats_none():
 @pytest.fixture
 def matcher_ready(cfg):
     commit_pairs(cfg)
-    training.id_matcher.run([])
+    user_pipeline.training.id_matcher.run([])
     return cfg
 
 

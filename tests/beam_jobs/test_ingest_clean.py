@@ -10,13 +10,13 @@ import beam_jobs.clean
 import beam_jobs.despam
 import beam_jobs.id_merge
 import beam_jobs.ingest
-import training.id_matcher
 import transforms.ingest
+import user_pipeline.training.id_matcher
 from beam_jobs.ingest import IngestSources
 from lineage.catalog import Catalog
 from tests.beam_jobs.conftest import mobile_line, partner_line, web_line
-from tests.labels.helpers import train_spam_filter
-from tests.training.test_id_matcher import commit_pairs
+from tests.user_pipeline.labels.helpers import train_spam_filter
+from tests.user_pipeline.training.test_id_matcher import commit_pairs
 
 DS = "2026-01-01"
 
@@ -47,7 +47,7 @@ def test_ingest_despam_merge_clean_commit_partitions_with_accounting_and_lineage
     train_spam_filter(cfg)  # de-spam needs the spam filter of the pinned labels version
     beam_jobs.despam.run(["--ds", DS])
     commit_pairs(cfg)  # ID-merge needs the matcher of the pinned pairs version
-    training.id_matcher.run([])
+    user_pipeline.training.id_matcher.run([])
     beam_jobs.id_merge.run(["--ds", DS])
     beam_jobs.clean.run(["--ds", DS])
     catalog = Catalog(cfg)

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from conf import load_config
 from lineage.catalog import Catalog
-from tests.training.synthetic_users import clean_users, commit_day, isolated_environment, write_config
+from tests.user_pipeline.training.synthetic_users import clean_users, commit_day, isolated_environment, write_config
+from user_pipeline.config import load_config
 
 pytestmark = pytest.mark.tf
 

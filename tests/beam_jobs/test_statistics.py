@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 import beam_jobs.statistics as job
-from conf.config import DEFAULT_CONFIG_PATH
 from lineage.catalog import Catalog, Producer
-from reports.paths import DRIFT_CHART, HISTOGRAMS_CHART, statistics_dir
 from transforms import statistics as st
+from user_pipeline.config import DEFAULT_CONFIG_PATH
+from user_pipeline.reports.paths import DRIFT_CHART, HISTOGRAMS_CHART, statistics_dir
 
 SOURCE, TARGET = "curated.users_clean", "stats.users_clean"
 STATUSES = ["employed", "unemployed", "student", "self_employed", "retired"]

@@ -20,14 +20,14 @@ def folder():
 
 @pytest.fixture(scope="module")
 def matcher(folder):
-    from conf import load_config
+    from user_pipeline.config import load_config
 
     return train_on([f"{folder}/dataset2.csv", f"{folder}/dataset3.csv"], load_config())
 
 
 @pytest.mark.parametrize("csv, csv_b", [("dataset1.csv", None), ("dataset4a.csv", "dataset4b.csv")])
 def test_febrl_f1_and_pair_completeness_above_floor(folder, matcher, csv, csv_b):
-    from conf import load_config
+    from user_pipeline.config import load_config
 
     result = evaluate(f"{folder}/{csv}", f"{folder}/{csv_b}" if csv_b else None, matcher, load_config())
     assert result["pair_completeness"] >= 0.995, result

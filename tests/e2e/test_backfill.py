@@ -1,4 +1,4 @@
-"""The backfill story end to end on generated data (``runner.demo_backfill``; slow: marked e2e).
+"""The backfill story end to end on generated data (``user_pipeline.runner.demo_backfill``; slow: marked e2e).
 
 Two dates run with spam labels v1, the labels are fixed (v2) by the spam_labels_fix DAG, whose
 asset event retrains the spam filter on v2, the config pin moves to v2, and
@@ -17,11 +17,11 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from conf import load_config
 from lineage import backfill
 from lineage.catalog import Catalog
 from lineage.store import LineageStore, normalise_time, run_inputs, runs
 from tests.e2e.small_config import small_config
+from user_pipeline.config import load_config
 
 # The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -41,11 +41,11 @@ def story(tmp_path_factory):
                 for d in ("staging.users_despammed", "staging.spam_quarantine", "staging.users_merged",
                           "curated.users_clean")}
 
-    done = subprocess.run([sys.executable, "-m", "runner.local", "--days", "2"], env=env,
+    done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", "--days", "2"], env=env,
                           capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     before = snapshot()
-    demo = subprocess.run([sys.executable, "-m", "runner.demo_backfill", "--days", "2", "--skip-pipeline",
+    demo = subprocess.run([sys.executable, "-m", "user_pipeline.runner.demo_backfill", "--days", "2", "--skip-pipeline",
                            "--accept-top", "60"], env=env, capture_output=True, text=True, timeout=1800)
     assert demo.returncode == 0, demo.stdout[-5000:] + demo.stderr[-3000:]
     fixed_config = data_root / "demo" / "pipeline.v2.yaml"
@@ -115,12 +115,13 @@ def test_the_labels_fix_triggered_retraining_through_the_asset(story):
     store.ingest_files(cfg.openlineage_log_paths())
     started = normalise_time(report["started_at"])
     with store.connect() as conn:
-        fix = conn.execute(sa.select(runs.c.dag_id, runs.c.state).where(runs.c.job_name == "labels.noise",
+        fix = conn.execute(sa.select(runs.c.dag_id, runs.c.state).where(runs.c.job_name == "user_pipeline.labels.noise",
                                                                         runs.c.task_id == "fix_spam_labels")).all()
         trained = conn.execute(
             sa.select(runs.c.run_id, runs.c.dag_id, runs.c.start_time).join(
                 run_inputs, run_inputs.c.run_id == runs.c.run_id).where(
-                runs.c.job_name == "training.spam_filter", run_inputs.c.dataset == "reference.spam_labels",
+                runs.c.job_name == "user_pipeline.training.spam_filter",
+                run_inputs.c.dataset == "reference.spam_labels",
                 run_inputs.c.partition == "version=v2", runs.c.skipped.is_(False))).all()
     assert fix == [("spam_labels_fix", "COMPLETE")]
     assert len(trained) == 1 and trained[0].dag_id == "spam_filter" and trained[0].start_time < started

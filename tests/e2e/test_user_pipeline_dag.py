@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from conf import load_config
 from lineage import queries
 from lineage.catalog import Catalog
 from lineage.store import LineageStore, runs
-from reports import paths
 from tests.e2e.small_config import small_config
 from tests.lineage.test_service import _free_port, start_service
+from user_pipeline.config import load_config
+from user_pipeline.reports import paths
 
 # The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -38,8 +38,9 @@ STEPS = [
     ("beam_jobs.statistics", "statistics_users_clean", ["curated.users_clean"], ["stats.users_clean"]),
     ("beam_jobs.preprocess", "preprocess", ["curated.users_clean", "raw.job_outcomes"],
      ["features.users_transformed", "features.split_assignments"]),
-    ("training.train", "train", ["features.users_transformed"], []),
-    ("training.evaluate", "evaluate", ["models.job_seeker", "features.users_transformed", "curated.users_clean"],
+    ("user_pipeline.training.train", "train", ["features.users_transformed"], []),
+    ("user_pipeline.training.evaluate", "evaluate",
+     ["models.job_seeker", "features.users_transformed", "curated.users_clean"],
      ["evaluation.job_seeker_slices"]),
 ]
 
@@ -54,7 +55,7 @@ def pipeline_run(tmp_path_factory):
     service = start_service(f"sqlite:///{root / 'served.db'}", port, root / "data", config=config)
 
     def run(*args):
-        done = subprocess.run([sys.executable, "-m", "runner.local", *args], env=env,
+        done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", *args], env=env,
                               capture_output=True, text=True, timeout=1500)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         return done.stdout
@@ -72,7 +73,7 @@ def pipeline_run(tmp_path_factory):
 
 
 def _runner(env, *args):
-    return subprocess.run([sys.executable, "-m", "runner.local", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", *args], env=env,
                           capture_output=True, text=True, timeout=1500)
 
 
@@ -241,7 +242,8 @@ def test_a_failing_gate_stops_the_date_and_a_fixed_drop_passes(pipeline_run):
     the lineage carries the failed assertion; regenerating the day correctly lets it through."""
     cfg, catalog, *_, env, config, _ = pipeline_run
     bad_day = "2026-01-03"
-    generate = [sys.executable, "-m", "datagen.generate", "--config", str(config), "--start-date", bad_day,
+    generate = [sys.executable, "-m", "user_pipeline.datagen.generate", "--config", str(config),
+                "--start-date", bad_day,
                 "--days", "1"]
     subprocess.run([*generate, "--bad-drop", "duplicate_ids"], env=env, check=True, capture_output=True)
     failed = _runner(env, "--no-generate", "--start-date", bad_day, "--days", "1")

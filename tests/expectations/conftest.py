@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conf import load_config
 from tests.expectations.helpers import DAYS, build_day, generate_days
+from user_pipeline.config import load_config
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,14 @@ import logging
 import pyarrow as pa
 
 import beam_jobs.ingest
-from conf import PipelineConfig
-from datagen.generate import generate
-from expectations.bench import synthetic_features
+from bench.gates import synthetic_features
 from expectations.results import CheckResult, GateResult
 from lineage.catalog import Catalog, Manifest, Producer
 from transforms.clean import clean_users
 from transforms.id_merge import as_singletons
 from transforms.schema import ID_MAP
+from user_pipeline.config import PipelineConfig
+from user_pipeline.datagen.generate import generate
 
 DAYS = ("2026-01-01", "2026-01-02")
 USERS_PER_DAY = 400

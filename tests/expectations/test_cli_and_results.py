@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from bench.gates import tile
 from expectations import store
-from expectations.bench import tile
 from expectations.gate import main
 from expectations.results import GateResult
 from lineage.catalog import MANIFEST, Catalog

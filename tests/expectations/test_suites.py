@@ -6,12 +6,12 @@ import great_expectations as gx
 import pyarrow as pa
 import pytest
 
-from conf import load_config
 from expectations.checks import CRITICAL, WARNING
 from expectations.gate import previous_partition, validate_partition
 from expectations.suites import SUITES, SuiteContext, build_checks, gx_suite
 from lineage.catalog import Catalog
 from tests.expectations.helpers import DAYS, check, commit, failed_names, read
+from user_pipeline.config import load_config
 
 GATED = {
     "staging.users_ingested": DAYS[1],

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.lineage_synth import EventFactory, Ref, ds, ver
 from lineage import queries
 from lineage.store import LineageStore
-from lineage.synth import EventFactory, Ref, ds, ver
 
 DAG = "user_pipeline"
 D1, D2, D3, D4 = "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"
@@ -39,7 +39,8 @@ def _day(f: EventFactory, day: str, model: Ref, *, suffix: str = "", skip_model:
     n = day[-1]
     out: list[dict] = []
     if labels is not None:
-        out += f.run("training.spam_filter", "train_spam_filter", day, [labels], [model], skipped=skip_model)
+        out += f.run("user_pipeline.training.spam_filter", "train_spam_filter", day, [labels], [model],
+                     skipped=skip_model)
     ingested = ds("staging.users_ingested", day, f"I{n}")
     if ingest:
         out += f.run("beam_jobs.ingest", "ingest", day, [ds("raw.users_web", day, f"rW{n}")], [ingested])
@@ -52,7 +53,8 @@ def _day(f: EventFactory, day: str, model: Ref, *, suffix: str = "", skip_model:
     features = ds("features.users_transformed", day, f"F{n}{suffix}")
     transform = ver("models.transform_fn", f"T{n}{suffix}")
     out += f.run("beam_jobs.preprocess", "preprocess", day, window, [features, transform])
-    out += f.run("training.train", "train", day, [features, transform], [ver("models.job_seeker", f"J{n}{suffix}")])
+    out += f.run("user_pipeline.training.train", "train", day, [features, transform],
+                 [ver("models.job_seeker", f"J{n}{suffix}")])
     return out, clean
 
 
@@ -149,7 +151,7 @@ def test_upstream_is_the_full_provenance_with_dag_runs(story):
     external = {a.version for a in graph.artifacts if a.external}
     assert external == {"L1", "rW1", "rW2"}
     # M1 was re-emitted by skips on D2 and D3: the provenance names the run that trained it.
-    trained = [r for r in graph.runs if r.job == "training.spam_filter"]
+    trained = [r for r in graph.runs if r.job == "user_pipeline.training.spam_filter"]
     assert [(r.logical_date[:10], r.skipped) for r in trained] == [(D1, False)]
     assert all(r.dag_id == DAG and r.task_id and r.dag_run_id for r in graph.runs)
     # Without a version: the latest committed one.

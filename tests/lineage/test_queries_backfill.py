@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bench.lineage_synth import EventFactory, ds, ver
 from lineage import backfill, queries
 from lineage.store import LineageStore
-from lineage.synth import EventFactory, ds, ver
 from tests.lineage.test_queries import D1, D2, D3, DAG, TASKS, _day, build_story, story_events, write_log
 
 
@@ -116,7 +116,7 @@ def test_a_model_trained_outside_airflow_is_a_manual_step_before_the_dates_that_
 
     f = EventFactory()
     labels, model = ver("reference.spam_labels", "L1", "v1"), ver("models.spam_filter", "M1")
-    events = f.run("training.spam_filter", None, None, [labels], [model])  # by hand: no DAG run
+    events = f.run("user_pipeline.training.spam_filter", None, None, [labels], [model])  # by hand: no DAG run
     for day in (D1, D2):
         ingested = ds("staging.users_ingested", day, f"I{day[-1]}")
         events += f.run("beam_jobs.despam", "despam", day, [ingested, model],
@@ -125,8 +125,8 @@ def test_a_model_trained_outside_airflow_is_a_manual_step_before_the_dates_that_
     store.ingest_events(events)
     plan = backfill.plan_bad_version(store, "reference.spam_labels", "L1")
     assert [(s.dag_id, s.task_ids) for s in plan.steps] == [
-        (None, ["training.spam_filter"]), (DAG, ["despam"]), (DAG, ["despam"])]
-    assert [t.task_id for t in plan.manual_steps()] == ["training.spam_filter"]
+        (None, ["user_pipeline.training.spam_filter"]), (DAG, ["despam"]), (DAG, ["despam"])]
+    assert [t.task_id for t in plan.manual_steps()] == ["user_pipeline.training.spam_filter"]
     assert [(dag, date[:10], tasks) for dag, date, tasks in plan.airflow_steps()] == [
         (DAG, D1, ["despam"]), (DAG, D2, ["despam"])]
 
@@ -140,7 +140,7 @@ def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(
     ingested, despammed = ds("staging.users_ingested", D2, "I2"), ds("staging.users_despammed", D2, "S2")
     clean = ds("curated.users_clean", D2, "C2")
     # The correction itself reads L1 and writes L2: it is the fix, not derived from L1.
-    events += f.run("labels.noise", None, None, [ver("reference.spam_labels", "L1", "v1")],
+    events += f.run("user_pipeline.labels.noise", None, None, [ver("reference.spam_labels", "L1", "v1")],
                     [ver("reference.spam_labels", "L2", "v2"), ver("reference.label_corrections", "K2", "v2")])
     events += f.run("beam_jobs.despam", "despam", D2, [ingested, m2], [despammed])
     events += f.run("beam_jobs.clean", "clean", D2, [despammed], [clean], skipped=True)
@@ -157,7 +157,7 @@ def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(
     d2_runs = [r for r in graph.runs if r.logical_date and r.logical_date.startswith(D2)]
     assert not [r for r in d2_runs if r.job == "beam_jobs.clean" and r.skipped]
     assert graph.artifact("features.users_transformed", "F2").status == "current"  # read C1 too
-    assert "labels.noise" not in {r.job for r in graph.runs}
+    assert "user_pipeline.labels.noise" not in {r.job for r in graph.runs}
     assert graph.artifact("reference.label_corrections", "K2") is None
 
     plan = backfill.plan_bad_version(store, "reference.spam_labels", "L1")

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
 
-from lineage.bench_service import post_raw
+from bench.lineage_service import post_raw
+from bench.lineage_synth import EventFactory, ds
 from lineage.service import create_app
 from lineage.store import LineageStore, events
-from lineage.synth import EventFactory, ds
 from tests.lineage.test_queries import story_events
 
 TOKEN = "s3cret-token-value"

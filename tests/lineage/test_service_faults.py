@@ -14,8 +14,8 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
+from bench.lineage_synth import EventFactory, ds
 from lineage.store import LineageStore, events
-from lineage.synth import EventFactory, ds
 from tests.lineage.test_service import _free_port, start_service
 
 

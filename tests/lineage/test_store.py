@@ -9,12 +9,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 from openlineage.client.serde import Serde
 
+from bench.lineage_synth import EventFactory, ds, ver
 from lineage import queries
 from lineage import store as store_module
 from lineage.catalog import Catalog, PartitionRef, Producer
 from lineage.emit import LineageEmitter, ParentRun, step_run
 from lineage.store import LineageStore, run_inputs, run_outputs, runs
-from lineage.synth import EventFactory, ds, ver
 
 DAY = "2026-01-01"
 
@@ -25,7 +25,7 @@ def _chain(f: EventFactory, day: str = DAY, n: int = 1) -> list[dict]:
     clean = ds("curated.users_clean", day, f"clean{n}")
     return (f.run("beam_jobs.ingest", "ingest", day, [raw], [ingested])
             + f.run("beam_jobs.clean", "clean", day, [ingested], [clean])
-            + f.run("training.train", "train", day, [clean], [ver("models.job_seeker", f"model{n}")]))
+            + f.run("user_pipeline.training.train", "train", day, [clean], [ver("models.job_seeker", f"model{n}")]))
 
 
 def _write(path: Path, events: list[dict], mode: str = "w") -> Path:

@@ -3,7 +3,6 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pyarrow as pa
 
-from conf.config import CleanConfig
 from transforms.clean import (
     clean_countries,
     clean_emails,
@@ -13,6 +12,7 @@ from transforms.clean import (
     whole_years_between,
 )
 from transforms.schema import CLEAN_USERS, STAGED_USERS
+from user_pipeline.config import CleanConfig
 
 
 def _staged(**overrides):

@@ -2,9 +2,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conf.config import DriftConfig, FeatureDrift
 from transforms import drift as d
 from transforms import statistics as s
+from user_pipeline.config import DriftConfig, FeatureDrift
 
 CATS = ["a", "b", "c", "d", "e"]
 P = np.array([0.4, 0.3, 0.15, 0.1, 0.05])

@@ -121,7 +121,7 @@ def transform_output(tmp_path_factory):
     import tensorflow_transform.beam as tft_beam
 
     from beam_jobs.common import pipeline_options
-    from conf import load_config
+    from user_pipeline.config import load_config
 
     out_dir = str(tmp_path_factory.mktemp("transform_fn"))
     batch = tft_inputs.raw_record_batch(users_table(**TRAIN_ROWS))

@@ -2,8 +2,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conf.config import DriftConfig
 from transforms.skew import compare_skew, mismatched_rows
+from user_pipeline.config import DriftConfig
 
 
 def _features(rng, n, ids, age_shift=0.0, idx_p=(0.5, 0.3, 0.2)):

@@ -5,8 +5,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from conf.config import SpamConfig, SpamModelConfig, SpamSignalsConfig
-from datagen import reference
 from transforms.schema import STAGED_USERS
 from transforms.spam import (
     MAX_TEXT_CHARS,
@@ -25,6 +23,8 @@ from transforms.spam import (
     split_spam,
     text_scores,
 )
+from user_pipeline.config import SpamConfig, SpamModelConfig, SpamSignalsConfig
+from user_pipeline.datagen import reference
 
 SIGNALS = SpamSignalsConfig()
 

@@ -1,0 +1,132 @@
+"""Labeler consistency of a spam labels version -> ``reference.spam_label_agreement`` + an HTML report.
+
+    python -m user_pipeline.labels.agreement --labels-version v1 [--config ...] [--force] [lineage parent options]
+
+From the messages labelled more than once: observed agreement, specific agreement per class,
+Cohen's kappa and the confusion of every labeler pair, Krippendorff's alpha (and Fleiss' kappa
+when every such message has the same number of labels), each labeler's agreement and kappa
+with the others, and the messages they disagree on; classes, labelers and pairs below
+``spam.min_agreement`` are flagged (measures: ``transforms.labels``).
+
+Commits ``reference.spam_label_agreement`` version=<labels version> (one long table,
+``transforms.labels.AGREEMENT_STATS``) and writes
+``<data_root>/reports/labels/spam_label_agreement_<version>.html``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+
+import transforms.labels
+from lineage.catalog import Catalog, Manifest, Producer
+from lineage.emit import ParentRun, step_run
+from lineage.versioning import code_version
+from transforms.labels import AgreementReport, agreement_report
+from user_pipeline.config import load_config
+from user_pipeline.labels.common import label_parser, write_report
+from user_pipeline.training.spam_filter import LABELS, load_labels
+
+JOB = "user_pipeline.labels.agreement"
+AGREEMENT = "reference.spam_label_agreement"
+log = logging.getLogger(JOB)
+
+
+def render_html(report: AgreementReport, labels_version: str, labels_content_version: str) -> str:
+    """A self-contained HTML page of the report (tables, flags, disagreements)."""
+
+    def table(frame: pd.DataFrame, flag_column: str | None = "below_min_agreement") -> str:
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns if c != flag_column)
+        rows = []
+        for record in frame.to_dict("records"):
+            flagged = bool(flag_column and record.get(flag_column))
+            cells = "".join(f"<td>{_fmt(v)}</td>" for k, v in record.items() if k != flag_column)
+            rows.append(f"<tr class='{'flag' if flagged else ''}'>{cells}</tr>")
+        return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+    overall = pd.DataFrame([{"measure": k, "value": v} for k, v in report.overall.items()])
+    flags = "".join(f"<li>{html.escape(f)}</li>" for f in report.flags) or "<li>none</li>"
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Spam label agreement {html.escape(labels_version)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}} tr.flag{{background:#fdd}}</style>
+</head><body>
+<h1>Spam label agreement: reference.spam_labels version={html.escape(labels_version)}</h1>
+<p>Content version {html.escape(labels_content_version)}. Flag threshold <code>spam.min_agreement</code> =
+{report.min_agreement}: applied to Cohen's kappa (pairs, each labeler against the others) and to
+specific agreement (classes). Flagged rows are shaded.</p>
+<h2>Flags</h2><ul>{flags}</ul>
+<h2>Overall (messages with two or more labels)</h2>{table(overall, None)}
+<h2>Per class</h2>{table(report.classes)}
+<h2>Per labeler (against the leave-one-out majority of the other labels)</h2>{table(report.labelers)}
+<h2>Per labeler pair (Cohen's kappa; confusion a_X_b_Y = a said X where b said Y)</h2>{table(report.pairs)}
+<h2>Disagreements ({len(report.disagreements)})</h2>{table(report.disagreements, None)}
+</body></html>"""
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:.4f}"
+    return html.escape("" if value is None else str(value))
+
+
+def run(argv: Sequence[str] | None = None) -> Manifest:
+    """Compute, commit and render the agreement of one labels version."""
+    args = label_parser(__doc__.splitlines()[0]).parse_args(argv)
+    cfg = load_config(args.config)
+    catalog = Catalog(cfg)
+    version = args.labels_version or cfg.spam.labels_version
+    labels_manifest = catalog.require(LABELS, version)
+    inputs = [labels_manifest.ref]
+    code = code_version(transforms.labels, sys.modules[__name__], config={"min_agreement": cfg.spam.min_agreement})
+    parent = ParentRun.from_args(args)
+    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
+        reused = None if args.force else catalog.reusable([(AGREEMENT, version)], inputs, code)
+        if reused:
+            existing = reused[0]
+            step.skipped = True
+            step.add_output(existing)
+            print(f"{AGREEMENT} version={version}: unchanged ({existing.version})")
+            return existing
+        _, labels = load_labels(catalog, version)
+        report = agreement_report(labels, cfg.spam.min_agreement)
+        manifest = catalog.write_table(
+            AGREEMENT, version, report.to_table(), producer=Producer.of(step.run_id, JOB, parent),
+            inputs=inputs, code_version=code,
+            extra={"overall": report.overall, "flags": report.flags, "min_agreement": cfg.spam.min_agreement},
+        )
+        step.add_output(manifest)
+        uri = write_report(catalog, f"spam_label_agreement_{version}.html",
+                           render_html(report, version, labels_manifest.version).encode())
+        _print_summary(report, version, uri)
+        return manifest
+
+
+def _print_summary(report: AgreementReport, version: str, uri: str) -> None:
+    o = report.overall
+    print(f"reference.spam_labels version={version}: {o['messages']} messages, {o['messages_multi_labelled']} "
+          f"labelled more than once, {o['messages_in_disagreement']} in disagreement; report: {uri}")
+    if o["messages_multi_labelled"] == 0:
+        print("  no message is labelled twice: agreement cannot be measured")
+        return
+    print(f"  observed agreement {o['observed_agreement']:.3f}, Krippendorff's alpha {o['krippendorff_alpha']:.3f}"
+          + (f", Fleiss' kappa {o['fleiss_kappa']:.3f}" if o["fleiss_kappa"] is not None else ""))
+    for r in report.pairs.itertuples():
+        print(f"  {r.labeler_a} ~ {r.labeler_b}: kappa {r.cohen_kappa:.3f} on {r.n} messages")
+    for r in report.labelers.itertuples():
+        print(f"  {r.labeler_id}: agreement with others {r.agreement_with_others:.3f}, "
+              f"kappa {r.kappa_with_others:.3f} ({r.n_compared} compared; said spam where others said ham "
+              f"{r.spam_where_others_ham}, the reverse {r.ham_where_others_spam}), spam share {r.spam_share:.3f} "
+              f"(z {r.spam_share_z:+.2f}, p {r.spam_share_p:.3f} against the other labelers)")
+    for r in report.classes.itertuples():
+        print(f"  class {r.label}: specific agreement {r.specific_agreement:.3f} ({r.labels} labels)")
+    print("  flags: " + ("; ".join(report.flags) or "none"))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run()
