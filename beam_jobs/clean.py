@@ -15,19 +15,16 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.io.parquetio import ReadAllFromParquetBatched
 
-import transforms.clean
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from lineage.catalog import Catalog, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version
+from beam_jobs.common import write_tables
 from transforms.clean import clean_users, flag_counts
 from transforms.schema import CLEAN_USERS
 from user_pipeline.config import CleanConfig
+from user_pipeline.steps.harness import Job, StepContext
 
-JOB = "beam_jobs.clean"
-SOURCE = "staging.users_merged"  # ingest -> despam -> id_merge -> clean
+NAME = "beam_jobs.clean"
+SOURCE = "staging.users_merged"
 TARGET = "curated.users_clean"
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
 class CleanUsers(beam.PTransform):
@@ -47,38 +44,25 @@ class CleanUsers(beam.PTransform):
         )
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """Clean one day's merged users: commit the cleaned partition, with lineage."""
-    args, cfg, beam_argv = parse_job_args(job_parser(__doc__.splitlines()[0]), argv)
-    catalog = Catalog(cfg)
-    source = catalog.require(SOURCE, args.ds)
-    code = code_version(transforms.clean, __file__, config=cfg.clean.model_dump())
-    parent = ParentRun.from_args(args)
-    with step_run(cfg, JOB, [source.ref], parent=parent, nominal_date=args.ds) as step:
-        reused = None if args.force else catalog.reusable([(TARGET, args.ds)], [source.ref], code)
-        if reused:
-            step.skipped = True
-            step.add_output(reused[0])
-            log.info("inputs and code unchanged since run %s: skipped", reused[0].producer["run_id"])
-            return
-        staged = catalog.stage(TARGET, args.ds, step.run_id)
-        with beam.Pipeline(options=pipeline_options(cfg, beam_argv)) as pipeline:
-            cleaned = pipeline | CleanUsers(
-                catalog.files(SOURCE, args.ds), args.ds, step.run_id, cfg.clean, cfg.beam.batch_size
-            )
-            _ = cleaned | write_tables(staged, CLEAN_USERS, "WriteClean")
-        manifest = catalog.seal(
-            staged, producer=Producer.of(step.run_id, JOB, parent), inputs=[source.ref],
-            code_version=code, schema=CLEAN_USERS,
+def compute(ctx: StepContext) -> str:
+    """Clean one day's merged users and commit the cleaned partition."""
+    (source,) = ctx.plan.inputs
+    staged = ctx.stage(TARGET)
+    with beam.Pipeline(options=ctx.pipeline_options()) as pipeline:
+        cleaned = pipeline | CleanUsers(
+            ctx.catalog.files(SOURCE, ctx.ds), ctx.ds, ctx.run_id, ctx.cfg.clean, ctx.cfg.beam.batch_size
         )
-        if manifest.row_count != source.row_count:
-            raise RuntimeError(f"cleaning must keep every row: {source.row_count} in, {manifest.row_count} out")
-        manifest.extra["flag_counts"] = flag_counts(catalog.read_staged(staged, columns=["clean_flags"]))
-        catalog.publish(staged, manifest)
-        step.add_output(manifest)
-        log.info("cleaned %s rows", manifest.row_count)
+        _ = cleaned | write_tables(staged, CLEAN_USERS, "WriteClean")
+    manifest = ctx.seal(staged, schema=CLEAN_USERS)
+    if manifest.row_count != source.row_count:
+        raise RuntimeError(f"cleaning must keep every row: {source.row_count} in, {manifest.row_count} out")
+    manifest.extra["flag_counts"] = flag_counts(ctx.catalog.read_staged(staged, columns=["clean_flags"]))
+    ctx.publish(staged, manifest)
+    return f"cleaned {manifest.row_count} rows ({TARGET}@{manifest.version})"
 
+
+JOB = Job(NAME, compute)
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    run()
+    JOB.exit()

@@ -10,7 +10,7 @@ on unchanged (``STAGED_USERS``).
 
 The model is resolved explicitly, never "the latest": the config pins ``spam.labels_version``,
 and the job uses the ``models.spam_filter`` version the current training code derives from that
-labels version (``user_pipeline.training.spam_filter.resolve_model``); if it is not committed the job stops
+labels version (``user_pipeline.steps.models.SPAM_FILTER``); if it is not committed the job stops
 and names the training command. The model is an input of the run (lineage START) and of both
 manifests, so a new model (after a label fix) makes every date recompute, and an unchanged one
 lets a re-run skip. Both outputs are sealed, ``rows in = kept + quarantined`` is checked, then
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import apache_beam as beam
 import pyarrow as pa
@@ -30,21 +30,18 @@ from apache_beam.io.parquetio import ReadAllFromParquetBatched
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
-import transforms.spam
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from lineage.catalog import Catalog, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version
+from beam_jobs.common import write_tables
 from transforms.schema import STAGED_USERS
 from transforms.spam import BURST_TIME_COLUMN, SIGNALS, SPAM_QUARANTINE, burst_keys, count_keys, split_spam
 from user_pipeline.config import SpamConfig
-from user_pipeline.training.spam_filter import load_model_file, model_file_uri, resolve_model
+from user_pipeline.steps.harness import Job, Plan, StepContext
+from user_pipeline.steps.models import SPAM_FILTER, load_model_file, model_file_uri
 
-JOB = "beam_jobs.despam"
+NAME = "beam_jobs.despam"
 SOURCE = "staging.users_ingested"
 KEPT = "staging.users_despammed"
 QUARANTINE = "staging.spam_quarantine"
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
 def batch_burst_counts(table: pa.Table) -> Counter:
@@ -66,9 +63,9 @@ class ScoreSpamBatch(beam.DoFn):
 
     def __init__(self, model_uri: str, model_version: str, cfg: SpamConfig):
         self.model_uri, self.model_version, self.cfg = model_uri, model_version, cfg
-        self.rows_read = Metrics.counter(JOB, "rows_read")
-        self.rows_kept = Metrics.counter(JOB, "rows_kept")
-        self.rows_quarantined = Metrics.counter(JOB, "rows_quarantined")
+        self.rows_read = Metrics.counter(NAME, "rows_read")
+        self.rows_kept = Metrics.counter(NAME, "rows_kept")
+        self.rows_quarantined = Metrics.counter(NAME, "rows_quarantined")
 
     def setup(self):
         # Once per worker, not per batch: unpickling the TF-IDF vocabulary takes a moment.
@@ -108,67 +105,46 @@ class DespamUsers(beam.PTransform):
         return tables | "Score" >> scoring.with_outputs("quarantine", main="kept")
 
 
-def despam_code_version(cfg) -> str:
-    """The scoring code plus the scoring settings (the model itself is an input, not code)."""
-    scoring = cfg.spam.model_dump(include={"threshold", "signal_weights", "signals"})
-    return code_version(transforms.spam, __file__, config=scoring)
+def plan(ctx: StepContext) -> Plan:
+    """The day's ingested users and the spam filter derived from the pinned labels version."""
+    source = ctx.catalog.require(SOURCE, ctx.ds)
+    model = SPAM_FILTER.resolve(ctx.catalog, ctx.cfg)
+    return Plan([source, model], [(KEPT, ctx.ds), (QUARANTINE, ctx.ds)])
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """De-spam one day's ingested users: commit kept users and the quarantine, with lineage."""
-    args, cfg, beam_argv = parse_job_args(job_parser(__doc__.splitlines()[0]), argv)
-    catalog = Catalog(cfg)
-    source = catalog.require(SOURCE, args.ds)
-    model = resolve_model(catalog, cfg)
-    inputs = [source.ref, model.ref]
-    code = despam_code_version(cfg)
+def compute(ctx: StepContext) -> str:
+    """De-spam one day's ingested users: commit kept users and the quarantine."""
+    source, model = ctx.plan.inputs
     with_bursts = BURST_TIME_COLUMN in {c["name"] for c in source.schema}
     unavailable = [] if with_bursts else ["signup_burst"]
     if unavailable:
         log.warning("%s has no %s column: signal signup_burst is not computed", SOURCE, BURST_TIME_COLUMN)
+    kept_dir = ctx.stage(KEPT)
+    quarantine_dir = ctx.stage(QUARANTINE)
+    despam = DespamUsers(model_file_uri(ctx.catalog, model), model.version, ctx.cfg.spam, with_bursts)
+    with beam.Pipeline(options=ctx.pipeline_options()) as pipeline:
+        tables = (pipeline
+                  | "StagedFiles" >> beam.Create(ctx.catalog.files(SOURCE, ctx.ds))
+                  | "Read" >> ReadAllFromParquetBatched())
+        scored = tables | "Despam" >> despam
+        _ = scored.kept | write_tables(kept_dir, STAGED_USERS, "WriteKept")
+        _ = scored.quarantine | write_tables(quarantine_dir, SPAM_QUARANTINE, "WriteQuarantine")
+    rows_read = _counter(pipeline.result, "rows_read")
 
-    parent = ParentRun.from_args(args)
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        reused = None if args.force else catalog.reusable([(KEPT, args.ds), (QUARANTINE, args.ds)],
-                                                          inputs, code)
-        if reused:
-            step.skipped = True
-            for manifest in reused:
-                step.add_output(manifest)
-            log.info("inputs and code unchanged since run %s: skipped", reused[0].producer["run_id"])
-            print(f"despam {args.ds}: unchanged, skipped")
-            return
-        kept_dir = catalog.stage(KEPT, args.ds, step.run_id)
-        quarantine_dir = catalog.stage(QUARANTINE, args.ds, step.run_id)
-        despam = DespamUsers(model_file_uri(catalog, model), model.version, cfg.spam, with_bursts)
-        with beam.Pipeline(options=pipeline_options(cfg, beam_argv)) as pipeline:
-            tables = (pipeline
-                      | "StagedFiles" >> beam.Create(catalog.files(SOURCE, args.ds))
-                      | "Read" >> ReadAllFromParquetBatched())
-            scored = tables | "Despam" >> despam
-            _ = scored.kept | write_tables(kept_dir, STAGED_USERS, "WriteKept")
-            _ = scored.quarantine | write_tables(quarantine_dir, SPAM_QUARANTINE, "WriteQuarantine")
-        rows_read = _counter(pipeline.result, "rows_read")
-
-        producer = Producer.of(step.run_id, JOB, parent)
-        common = {"model_version": model.version, "labels_version": cfg.spam.labels_version,
-                  "threshold": cfg.spam.threshold, "rows_read": rows_read, "signals_unavailable": unavailable}
-        quarantine = catalog.seal(quarantine_dir, producer=producer, inputs=inputs, code_version=code,
-                                  schema=SPAM_QUARANTINE, extra=common)
-        kept = catalog.seal(kept_dir, producer=producer, inputs=inputs, code_version=code, schema=STAGED_USERS,
-                            extra={**common, "quarantined": quarantine.row_count,
-                                   "quarantine_version": quarantine.version})
-        # Checked before anything is published: a broken count commits nothing.
-        _check_accounting(source.row_count, rows_read, kept.row_count, quarantine.row_count)
-        quarantine.extra["signal_counts"] = signal_counts(
-            catalog.read_staged(quarantine_dir, columns=["spam_signals"]))
-        catalog.publish(quarantine_dir, quarantine)
-        catalog.publish(kept_dir, kept)
-        step.add_output(kept)
-        step.add_output(quarantine)
-        log.info("kept %s users, quarantined %s of %s", kept.row_count, quarantine.row_count, rows_read)
-        print(f"despam {args.ds}: kept {kept.row_count}, quarantined {quarantine.row_count} of {rows_read} "
-              f"with models.spam_filter version={model.version}")
+    common = {"model_version": model.version, "labels_version": ctx.cfg.spam.labels_version,
+              "threshold": ctx.cfg.spam.threshold, "rows_read": rows_read, "signals_unavailable": unavailable}
+    quarantine = ctx.seal(quarantine_dir, schema=SPAM_QUARANTINE, extra=common)
+    kept = ctx.seal(kept_dir, schema=STAGED_USERS, extra={**common, "quarantined": quarantine.row_count,
+                                                          "quarantine_version": quarantine.version})
+    # Checked before anything is published: a broken count commits nothing.
+    _check_accounting(source.row_count, rows_read, kept.row_count, quarantine.row_count)
+    quarantine.extra["signal_counts"] = signal_counts(ctx.catalog.read_staged(quarantine_dir, columns=["spam_signals"]))
+    ctx.catalog.publish(quarantine_dir, quarantine)
+    ctx.catalog.publish(kept_dir, kept)
+    ctx.output(kept)
+    ctx.output(quarantine)
+    return (f"kept {kept.row_count}, quarantined {quarantine.row_count} of {rows_read} "
+            f"with models.spam_filter version={model.version}")
 
 
 def signal_counts(table: pa.Table) -> dict[str, int]:
@@ -180,7 +156,7 @@ def signal_counts(table: pa.Table) -> dict[str, int]:
 
 
 def _counter(result, name: str) -> int:
-    found = result.metrics().query(MetricsFilter().with_namespace(JOB).with_name(name))["counters"]
+    found = result.metrics().query(MetricsFilter().with_namespace(NAME).with_name(name))["counters"]
     return int(sum(c.committed or c.attempted or 0 for c in found))
 
 
@@ -190,6 +166,8 @@ def _check_accounting(rows_in: int | None, rows_read: int, kept: int | None, qua
                            f"{kept} kept + {quarantined} quarantined")
 
 
+JOB = Job(NAME, compute, plan=plan)
+run, main = JOB.run, JOB.main
+
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    run()
+    JOB.exit()

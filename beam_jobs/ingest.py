@@ -18,18 +18,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
-import transforms.ingest
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from lineage.catalog import Catalog, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version
+from beam_jobs.common import write_tables
 from transforms.ingest import SOURCES, Line, parse_lines, read_header
 from transforms.schema import DEAD_LETTER, STAGED_USERS
+from user_pipeline.steps.harness import Job, Plan, StepContext
 
-JOB = "beam_jobs.ingest"
+NAME = "beam_jobs.ingest"
 USERS = "staging.users_ingested"
 DEAD = "staging.ingest_dead_letter"
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
 class ReadNumberedLines(beam.DoFn):
@@ -37,7 +34,7 @@ class ReadNumberedLines(beam.DoFn):
 
     def __init__(self, batch_size: int):
         self.batch_size = batch_size
-        self.lines_read = Metrics.counter(JOB, "lines_read")
+        self.lines_read = Metrics.counter(NAME, "lines_read")
 
     def process(self, element: tuple[str, str]) -> Iterator[tuple[str, str, list[str], list[Line]]]:
         source, uri = element
@@ -96,58 +93,48 @@ class IngestSources(beam.PTransform):
         )
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """Ingest one day's drops: commit users and dead letters, with lineage."""
-    args, cfg, beam_argv = parse_job_args(job_parser(__doc__.splitlines()[0]), argv)
-    catalog = Catalog(cfg)
-    inputs, files, missing = [], [], []
-    for name, fmt in SOURCES.items():
-        manifest = catalog.manifest(fmt.dataset, args.ds)
+def plan(ctx: StepContext) -> Plan:
+    """Every source's committed drop of the day (a missing source is logged, not fatal)."""
+    inputs, missing = [], []
+    for fmt in SOURCES.values():
+        manifest = ctx.catalog.manifest(fmt.dataset, ctx.ds)
         if manifest is None:
             missing.append(fmt.dataset)
-            continue
-        inputs.append(manifest.ref)
-        files += [(name, uri) for uri in catalog.files(fmt.dataset, args.ds)]
+        else:
+            inputs.append(manifest)
     if missing:
-        log.warning("no committed drop for %s on %s", missing, args.ds)
-    code = code_version(transforms.ingest, __file__, config={"batch": cfg.beam.batch_size})
+        log.warning("no committed drop for %s on %s", missing, ctx.ds)
+    return Plan(inputs, [(USERS, ctx.ds), (DEAD, ctx.ds)], {"missing": missing})
 
-    parent = ParentRun.from_args(args)
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        if not inputs:
-            raise FileNotFoundError(f"no raw drop of any source is committed for ds={args.ds}")
-        reused = None if args.force else catalog.reusable([(USERS, args.ds), (DEAD, args.ds)], inputs, code)
-        if reused:
-            step.skipped = True
-            for manifest in reused:
-                step.add_output(manifest)
-            log.info("inputs and code unchanged since run %s: skipped", reused[0].producer["run_id"])
-            return
-        users_dir = catalog.stage(USERS, args.ds, step.run_id)
-        dead_dir = catalog.stage(DEAD, args.ds, step.run_id)
-        with beam.Pipeline(options=pipeline_options(cfg, beam_argv)) as pipeline:
-            parsed = pipeline | IngestSources(files, args.ds, step.run_id, cfg.beam.batch_size)
-            _ = parsed.users | write_tables(users_dir, STAGED_USERS, "WriteUsers")
-            _ = parsed.dead_letter | write_tables(dead_dir, DEAD_LETTER, "WriteDeadLetter")
-        lines_read = _counter(pipeline.result, "lines_read")
 
-        producer = Producer.of(step.run_id, JOB, parent)
-        extra = {"missing_sources": missing, "lines_read": lines_read}
-        dead = catalog.seal(dead_dir, producer=producer, inputs=inputs, code_version=code,
-                            schema=DEAD_LETTER, extra=extra)
-        users = catalog.seal(users_dir, producer=producer, inputs=inputs, code_version=code,
-                             schema=STAGED_USERS, extra={**extra, "dead_letter_version": dead.version})
-        # Checked before anything is published: a broken count commits nothing.
-        _check_accounting(lines_read, users.row_count, dead.row_count)
-        catalog.publish(dead_dir, dead)
-        catalog.publish(users_dir, users)
-        step.add_output(users)
-        step.add_output(dead)
-        log.info("ingested %s rows, dead-lettered %s of %s lines", users.row_count, dead.row_count, lines_read)
+def compute(ctx: StepContext) -> str:
+    """Ingest one day's drops: commit users and dead letters (every line read is one or the other)."""
+    if not ctx.plan.inputs:
+        raise FileNotFoundError(f"no raw drop of any source is committed for ds={ctx.ds}")
+    files = [(name, uri) for name, fmt in SOURCES.items() if fmt.dataset not in ctx.plan.extra["missing"]
+             for uri in ctx.catalog.files(fmt.dataset, ctx.ds)]
+    users_dir = ctx.stage(USERS)
+    dead_dir = ctx.stage(DEAD)
+    with beam.Pipeline(options=ctx.pipeline_options()) as pipeline:
+        parsed = pipeline | IngestSources(files, ctx.ds, ctx.run_id, ctx.cfg.beam.batch_size)
+        _ = parsed.users | write_tables(users_dir, STAGED_USERS, "WriteUsers")
+        _ = parsed.dead_letter | write_tables(dead_dir, DEAD_LETTER, "WriteDeadLetter")
+    lines_read = _counter(pipeline.result, "lines_read")
+
+    extra = {"missing_sources": ctx.plan.extra["missing"], "lines_read": lines_read}
+    dead = ctx.seal(dead_dir, schema=DEAD_LETTER, extra=extra)
+    users = ctx.seal(users_dir, schema=STAGED_USERS, extra={**extra, "dead_letter_version": dead.version})
+    # Checked before anything is published: a broken count commits nothing.
+    _check_accounting(lines_read, users.row_count, dead.row_count)
+    ctx.catalog.publish(dead_dir, dead)
+    ctx.catalog.publish(users_dir, users)
+    ctx.output(users)
+    ctx.output(dead)
+    return f"ingested {users.row_count} rows, dead-lettered {dead.row_count} of {lines_read} lines"
 
 
 def _counter(result, name: str) -> int:
-    found = result.metrics().query(MetricsFilter().with_namespace(JOB).with_name(name))["counters"]
+    found = result.metrics().query(MetricsFilter().with_namespace(NAME).with_name(name))["counters"]
     return int(sum(c.committed or c.attempted or 0 for c in found))
 
 
@@ -156,6 +143,8 @@ def _check_accounting(lines_read: int, kept: int | None, dead: int | None) -> No
         raise RuntimeError(f"accounting broken: {lines_read} lines read != {kept} ingested + {dead} dead-lettered")
 
 
+JOB = Job(NAME, compute, plan=plan)
+run, main = JOB.run, JOB.main
+
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    run()
+    JOB.exit()

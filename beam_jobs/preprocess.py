@@ -22,31 +22,28 @@ from __future__ import annotations
 
 import logging
 import posixpath
-import sys
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
 import attr
-import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
-import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from openlineage.client.generated.base import RunFacet
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.tfxio import tensor_representation_util
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from lineage.catalog import Catalog, Manifest, PartitionRef, Producer, StagedPartition
-from lineage.emit import ParentRun, step_run
+from beam_jobs.common import write_tables
+from lineage.catalog import Catalog, Manifest, StagedPartition
 from lineage.naming import SCHEMA_BASE
-from lineage.versioning import code_version, derivation_version
+from lineage.versioning import derivation_version
 from transforms import features, splits, tft_inputs, training_set
 from transforms.features import ID_COLUMN, LABEL, SPLIT_COLUMN
 from user_pipeline.config import PipelineConfig
+from user_pipeline.steps.harness import Job, Plan, StepContext
 
-JOB = "beam_jobs.preprocess"
+NAME = "beam_jobs.preprocess"
 CLEAN = "curated.users_clean"
 OUTCOMES = "raw.job_outcomes"
 FEATURES = "features.users_transformed"
@@ -59,7 +56,7 @@ USER_COLUMNS = [ID_COLUMN, training_set.PERSON_COLUMN, training_set.DAY_COLUMN, 
 OUTCOME_COLUMNS = [ID_COLUMN, LABEL, "observed_date"]
 OUTCOMES_SCHEMA = pa.schema([(ID_COLUMN, pa.string()), (LABEL, pa.int64()), ("observed_date", pa.date32())])
 
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
 def features_schema() -> pa.Schema:
@@ -67,14 +64,6 @@ def features_schema() -> pa.Schema:
     return pa.schema(
         [pa.field(ID_COLUMN, pa.string()), pa.field(SPLIT_COLUMN, pa.string())]
         + list(features.transformed_arrow_schema())
-    )
-
-
-def preprocess_code_version(cfg: PipelineConfig) -> str:
-    """Code version of this step: its modules, its config section and the TFT release."""
-    return code_version(
-        sys.modules[__name__], features, splits, tft_inputs, training_set,
-        config={"preprocess": cfg.preprocess.model_dump(), "tensorflow_transform": tft.__version__},
     )
 
 
@@ -228,10 +217,6 @@ def assign_splits(catalog: Catalog, cfg: PipelineConfig, ds: str, users: dict[st
 # -- the job -------------------------------------------------------------------------------
 
 
-def _fs_path(uri: str) -> str:
-    return fsspec.core.url_to_fs(uri)[1]
-
-
 def _window_manifests(catalog: Catalog, dataset: str, days: list[str]) -> dict[str, Manifest | None]:
     return {day: catalog.manifest(dataset, day) for day in days}
 
@@ -241,117 +226,114 @@ def _split_counts(catalog: Catalog, staged: StagedPartition) -> dict[str, int]:
     return {name: pc.sum(pc.equal(split, name)).as_py() or 0 for name in splits.SPLITS}
 
 
-def run(argv: Sequence[str] | None = None) -> list[Manifest]:
-    """Run the preprocess job; returns the committed (or reused) output manifests."""
-    parser = job_parser(__doc__.splitlines()[0])
-    args, cfg, beam_argv = parse_job_args(parser, argv)
-    catalog = Catalog(cfg)
-    days = training_set.training_window(args.ds, cfg.preprocess.window_days)
-    users = _window_manifests(catalog, CLEAN, days)
-    outcomes = _window_manifests(catalog, OUTCOMES, days)
-    previous_assignments = catalog.previous(SPLIT_ASSIGNMENTS, args.ds)
-    inputs: list[PartitionRef] = [m.ref for m in users.values() if m] + [m.ref for m in outcomes.values() if m]
+def plan(ctx: StepContext) -> Plan:
+    """The clean users and outcomes of the training window (and yesterday's split assignments);
+    the features and assignments of ``--ds`` and the transform_fn derived from those inputs."""
+    days = training_set.training_window(ctx.ds, ctx.cfg.preprocess.window_days)
+    users = _window_manifests(ctx.catalog, CLEAN, days)
+    outcomes = _window_manifests(ctx.catalog, OUTCOMES, days)
+    previous_assignments = ctx.catalog.previous(SPLIT_ASSIGNMENTS, ctx.ds)
+    inputs = [m for m in users.values() if m] + [m for m in outcomes.values() if m]
     if previous_assignments:  # ids keep the split they were given: yesterday's assignments are an input
-        inputs.append(previous_assignments.ref)
-    code = preprocess_code_version(cfg)
-    transform_fn_version = derivation_version(inputs=[ref.to_json() for ref in inputs], code=code)
+        inputs.append(previous_assignments)
+    transform_fn_version = derivation_version(inputs=[m.ref.to_json() for m in inputs], code=ctx.code)
+    window = TrainingWindowRunFacet(
+        days=days,
+        missingUsersDays=[day for day, m in users.items() if m is None],
+        missingOutcomesDays=[day for day, m in outcomes.items() if m is None],
+    )
+    return Plan(inputs, [(FEATURES, ctx.ds), (TRANSFORM_FN, transform_fn_version), (SPLIT_ASSIGNMENTS, ctx.ds)],
+                {"users": users, "outcomes": outcomes, "previous_assignments": previous_assignments,
+                 "window": window})
 
-    parent = ParentRun.from_args(args)
 
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as run:
-        if users[args.ds] is None:
-            catalog.require(CLEAN, args.ds)  # raises, naming what is missing
-        if not any(outcomes.values()):
-            raise FileNotFoundError(f"{OUTCOMES} has no committed partition in the window {days}: no labels")
-        window = TrainingWindowRunFacet(
-            days=days,
-            missingUsersDays=[day for day, m in users.items() if m is None],
-            missingOutcomesDays=[day for day, m in outcomes.items() if m is None],
+def _start_window(ctx: StepContext) -> TrainingWindowRunFacet:
+    users, outcomes, window = (ctx.plan.extra[k] for k in ("users", "outcomes", "window"))
+    if users[ctx.ds] is None:
+        ctx.catalog.require(CLEAN, ctx.ds)  # raises, naming what is missing
+    if not any(outcomes.values()):
+        raise FileNotFoundError(f"{OUTCOMES} has no committed partition in the window {window.days}: no labels")
+    ctx.run.run_facets["trainingWindow"] = window
+    if window.missingUsersDays or window.missingOutcomesDays:
+        log.warning("training window %s..%s is incomplete: %s days missing %s, %s days missing %s", window.days[0],
+                    window.days[-1], CLEAN, window.missingUsersDays, OUTCOMES, window.missingOutcomesDays)
+    return window
+
+
+def reuse(ctx: StepContext, reused: list[Manifest]) -> str:
+    """A skipped run still reports its training window (with the unlabelled rows it found)."""
+    window = _start_window(ctx)
+    window.unlabelledRows = reused[0].extra.get("unlabelled_rows")
+    return "outputs already derived from these inputs by this code: skipped"
+
+
+def compute(ctx: StepContext) -> str:
+    """Split, analyse and transform the window with TFT; commit features, transform_fn, assignments."""
+    window = _start_window(ctx)
+    users, outcomes = ctx.plan.extra["users"], ctx.plan.extra["outcomes"]
+    (_, ds), (_, transform_fn_version), _ = ctx.plan.outputs
+    cfg, catalog = ctx.cfg, ctx.catalog
+    assignments, split_report, latest, person_rows = assign_splits(catalog, cfg, ds, users, outcomes,
+                                                                   ctx.plan.extra["previous_assignments"])
+    if not split_report["within_tolerance"]:
+        log.warning("split label rates outside the stated tolerance: %s", split_report["splits"])
+    features_staged = ctx.stage(FEATURES, ds)
+    transform_fn_staged = ctx.stage(TRANSFORM_FN, transform_fn_version)
+    # TFT's scratch space lives in the run's private folder: a crash leaves it with the
+    # orphan folder the next commit removes.
+    temp_dir = transform_fn_staged.path("_tft_tmp")
+    pipeline = beam.Pipeline(options=ctx.pipeline_options())
+    with tft_beam.Context(temp_dir=temp_dir, passthrough_keys=set(PASSTHROUGH)):
+        build_pipeline(
+            pipeline,
+            user_files=[f for day, m in users.items() if m for f in catalog.files(CLEAN, day)],
+            outcome_files=[f for day, m in outcomes.items() if m for f in catalog.files(OUTCOMES, day)],
+            assignments=assignments,
+            latest=latest,
+            features_staged=features_staged,
+            transform_fn_dir=transform_fn_staged.dir_uri,
         )
-        run.run_facets["trainingWindow"] = window
-        if window.missingUsersDays or window.missingOutcomesDays:
-            log.warning("training window %s..%s is incomplete: %s days missing %s, %s days missing %s",
-                        days[0], days[-1], CLEAN, window.missingUsersDays, OUTCOMES, window.missingOutcomesDays)
+    pipeline.run().wait_until_finish()
 
-        outputs = [(FEATURES, args.ds), (TRANSFORM_FN, transform_fn_version), (SPLIT_ASSIGNMENTS, args.ds)]
-        reused = None if args.force else catalog.reusable(outputs, inputs, code)
-        if reused:
-            log.info("outputs already derived from these inputs by this code: skipping")
-            run.skipped = True
-            window.unlabelledRows = reused[0].extra.get("unlabelled_rows")
-            for manifest in reused:
-                run.add_output(manifest)
-            return reused
+    catalog.fs.rm(catalog.fs_path(temp_dir), recursive=True)
+    # WriteTransformFn writes transform_fn/ and transformed_metadata/ only; TFTransformOutput
+    # reads the raw schema (serving's parsing spec) from metadata/.
+    metadata_io.write_metadata(
+        dataset_metadata.DatasetMetadata(features.raw_schema()),
+        posixpath.join(transform_fn_staged.dir_uri, "metadata"),
+    )
+    counts = _split_counts(catalog, features_staged)
+    user_rows = sum(m.row_count or 0 for m in users.values() if m)
+    labelled_rows = sum(counts.values())
+    window.unlabelledRows = person_rows - labelled_rows
+    window_extra = {
+        "window_days": window.days,
+        "missing_days": {CLEAN: window.missingUsersDays, OUTCOMES: window.missingOutcomesDays},
+    }
+    transform_fn = ctx.commit(transform_fn_staged, version=transform_fn_version,
+                              extra={**window_extra, "train_rows": counts[splits.TRAIN]})
+    assigned = ctx.write_table(SPLIT_ASSIGNMENTS, ds, assignments, extra={
+        "assigned_today": pc.sum(pc.equal(assignments.column("assigned_ds"), ds)).as_py() or 0,
+        "report": splits.report(assignments, cfg.preprocess.split_fractions)})
+    # The features last: downstream starts from them, so they are the commit point of the run.
+    features_manifest = ctx.commit(features_staged, schema=features_schema(), extra={
+        **window_extra,
+        "transform_fn_version": transform_fn_version,
+        "user_rows": user_rows,
+        # a person seen on several days of the window trains once, on its latest row
+        "person_rows": person_rows,
+        "unlabelled_rows": window.unlabelledRows,
+        **{f"{name}_rows": counts[name] for name in splits.SPLITS},
+        "split_report": split_report,
+    })
+    ctx.run.outputs[:] = [features_manifest, transform_fn, assigned]  # the main output first
+    return (f"committed {FEATURES} ({counts}, {window.unlabelledRows} unlabelled; split label rates within "
+            f"tolerance: {split_report['within_tolerance']}), {TRANSFORM_FN} version={transform_fn_version} "
+            f"and {SPLIT_ASSIGNMENTS}")
 
-        producer = Producer.of(run.run_id, JOB, parent)
-        assignments, split_report, latest, person_rows = assign_splits(catalog, cfg, args.ds, users, outcomes,
-                                                                       previous_assignments)
-        if not split_report["within_tolerance"]:
-            log.warning("split label rates outside the stated tolerance: %s", split_report["splits"])
-        features_staged = catalog.stage(FEATURES, args.ds, run.run_id)
-        transform_fn_staged = catalog.stage(TRANSFORM_FN, transform_fn_version, run.run_id)
-        # TFT's scratch space lives in the run's private folder: a crash leaves it with the
-        # orphan folder the next commit removes.
-        temp_dir = transform_fn_staged.path("_tft_tmp")
-        pipeline = beam.Pipeline(options=pipeline_options(cfg, beam_argv))
-        with tft_beam.Context(temp_dir=temp_dir, passthrough_keys=set(PASSTHROUGH)):
-            build_pipeline(
-                pipeline,
-                user_files=[f for day, m in users.items() if m for f in catalog.files(CLEAN, day)],
-                outcome_files=[f for day, m in outcomes.items() if m for f in catalog.files(OUTCOMES, day)],
-                assignments=assignments,
-                latest=latest,
-                features_staged=features_staged,
-                transform_fn_dir=transform_fn_staged.dir_uri,
-            )
-        pipeline.run().wait_until_finish()
 
-        catalog.fs.rm(_fs_path(temp_dir), recursive=True)
-        # WriteTransformFn writes transform_fn/ and transformed_metadata/ only; TFTransformOutput
-        # reads the raw schema (serving's parsing spec) from metadata/.
-        metadata_io.write_metadata(
-            dataset_metadata.DatasetMetadata(features.raw_schema()),
-            posixpath.join(transform_fn_staged.dir_uri, "metadata"),
-        )
-        counts = _split_counts(catalog, features_staged)
-        user_rows = sum(m.row_count or 0 for m in users.values() if m)
-        labelled_rows = sum(counts.values())
-        window.unlabelledRows = person_rows - labelled_rows
-        window_extra = {
-            "window_days": days,
-            "missing_days": {CLEAN: window.missingUsersDays, OUTCOMES: window.missingOutcomesDays},
-        }
-        transform_fn_manifest = catalog.commit(
-            transform_fn_staged, producer=producer, inputs=inputs, code_version=code,
-            version=transform_fn_version, extra={**window_extra, "train_rows": counts[splits.TRAIN]},
-        )
-        assignments_manifest = catalog.write_table(
-            SPLIT_ASSIGNMENTS, args.ds, assignments, producer=producer, inputs=inputs, code_version=code,
-            extra={"assigned_today": pc.sum(pc.equal(assignments.column("assigned_ds"), args.ds)).as_py() or 0,
-                   "report": splits.report(assignments, cfg.preprocess.split_fractions)},
-        )
-        features_manifest = catalog.commit(
-            features_staged, producer=producer, inputs=inputs, code_version=code, schema=features_schema(),
-            extra={
-                **window_extra,
-                "transform_fn_version": transform_fn_version,
-                "user_rows": user_rows,
-                # a person seen on several days of the window trains once, on its latest row
-                "person_rows": person_rows,
-                "unlabelled_rows": window.unlabelledRows,
-                **{f"{name}_rows": counts[name] for name in splits.SPLITS},
-                "split_report": split_report,
-            },
-        )
-        log.info("committed %s ds=%s (%s, %d unlabelled; split label rates within tolerance: %s), %s version=%s "
-                 "and %s ds=%s", FEATURES, args.ds, counts, window.unlabelledRows, split_report["within_tolerance"],
-                 TRANSFORM_FN, transform_fn_version, SPLIT_ASSIGNMENTS, args.ds)
-        manifests = [features_manifest, transform_fn_manifest, assignments_manifest]
-        for manifest in manifests:
-            run.add_output(manifest)
-        return manifests
-
+JOB = Job(NAME, compute, plan=plan, on_skip=reuse, integration="APACHE_BEAM")
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run()
+    JOB.exit()

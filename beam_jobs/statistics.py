@@ -29,38 +29,31 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import attr
 import fsspec
 import pyarrow as pa
-from openlineage.client.generated import data_quality_assertions_dataset
 from openlineage.client.generated import data_quality_metrics_input_dataset as dq_metrics
 from openlineage.client.generated.base import DatasetFacet
 
-import transforms.drift
-import transforms.statistics
 import user_pipeline.reports.statistics as statistics_pages
-from beam_jobs.common import job_parser, parse_job_args
-from lineage.catalog import Catalog, Manifest, Producer
-from lineage.emit import ParentRun, StepRun, step_run
+from lineage.catalog import Catalog, Manifest
+from lineage.emit import StepRun
 from lineage.naming import SCHEMA_BASE
-from lineage.versioning import code_version
+from lineage.quality import drift_assertions_facet
 from transforms.drift import FeatureDrift, compare, failures, warnings
 from transforms.statistics import DatasetFeatureStatisticsList, dataset_statistics, from_bytes, to_json
 from user_pipeline.config import PipelineConfig
+from user_pipeline.steps.harness import Job, Plan, StepContext, StepRefused
 
-JOB = "beam_jobs.statistics"
+NAME = "beam_jobs.statistics"
 STATS_BINARY, STATS_JSON, DRIFT_JSON = "statistics.pb", "statistics.json", "drift.json"
-SEVERITY = {"failure": "error", "warning": "warn"}  # OpenLineage assertion severities
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
-class DriftFailed(RuntimeError):
+class DriftFailed(StepRefused):
     """A drift of severity ``failure`` fired; the message names the features."""
 
 
@@ -74,17 +67,6 @@ class DriftDatasetFacet(DatasetFacet):
     @staticmethod
     def _get_schema() -> str:
         return f"{SCHEMA_BASE}/DriftDatasetFacet.json"
-
-
-@dataclass
-class Outcome:
-    """What a run found: the statistics, the reference it compared with, and the drifts."""
-
-    manifest: Manifest
-    stats: DatasetFeatureStatisticsList
-    reference: str
-    drifts: list[FeatureDrift]
-    pages: dict[str, str]
 
 
 def reference_partitions(catalog: Catalog, dataset: str, ds: str, reference: str | None,
@@ -125,21 +107,11 @@ def metrics_facet(stats: DatasetFeatureStatisticsList) -> dq_metrics.DataQuality
         columnMetrics=columns, rowCount=stats.datasets[0].num_examples)
 
 
-def assertions_facet(drifts: list[FeatureDrift]) -> data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet:
-    """One assertion per compared feature: the drift stays at or below its threshold."""
-    return data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(assertions=[
-        data_quality_assertions_dataset.Assertion(
-            assertion=f"drift_{d.metric}", success=not d.fired, column=d.feature, severity=SEVERITY[d.severity],
-            name=f"{d.feature}.drift", expected=f"<= {d.threshold}", actual=f"{d.value:.6g}",
-            params={"psi": d.psi, "detail": d.detail},
-        ) for d in drifts])
-
-
 def attach(step: StepRun, manifest: Manifest, stats: DatasetFeatureStatisticsList, reference: str,
            drifts: list[FeatureDrift]) -> None:
     """Put the figures on the analysed input of the step's COMPLETE or FAIL event."""
     step.input_facets[manifest.dataset] = {"dataQualityMetrics": metrics_facet(stats),
-                                           "dataQualityAssertions": assertions_facet(drifts)}
+                                           "dataQualityAssertions": drift_assertions_facet(drifts)}
     step.input_dataset_facets[manifest.dataset] = {
         "drift": DriftDatasetFacet(reference=reference, features=[d.to_json() for d in drifts])}
 
@@ -159,91 +131,81 @@ def _committed_file(catalog: Catalog, manifest: Manifest, name: str) -> str:
     return next(f"{base}/{f}" for f in manifest.files if f.endswith(f"/{name}"))
 
 
-def run_statistics(cfg: PipelineConfig, dataset: str, ds: str, *, reference: str | None = None,
-                   reference_days: int | None = None, force: bool = False,
-                   parent: ParentRun | None = None) -> Outcome:
-    """Compute, commit and report the statistics and drift of one partition (raises DriftFailed)."""
-    if dataset not in cfg.statistics.outputs:
-        raise KeyError(f"no statistics output for {dataset!r}: add it to statistics.outputs "
-                       f"(configured: {sorted(cfg.statistics.outputs)})")
-    target = cfg.statistics.outputs[dataset]
-    catalog = Catalog(cfg)
-    if catalog.partition_key(dataset) != "ds" or catalog.partition_key(target) != "ds":
-        raise ValueError(f"{dataset} -> {target}: statistics are per daily partition (ds=)")
-    source = catalog.require(dataset, ds)
-    refs = reference_partitions(catalog, dataset, ds, reference, reference_days or cfg.drift.reference_days)
-    ref_label = ", ".join(f"{m.partition}@{m.version}" for m in refs)
-    inputs = [source.ref, *(m.ref for m in refs)]
-    code = code_version(transforms.statistics, transforms.drift, __file__,
-                        config={"statistics": cfg.statistics.model_dump(), "drift": cfg.drift.model_dump()})
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=ds) as step:
-        reused = None if force else catalog.reusable([(target, ds)], inputs, code)
-        if reused:
-            manifest = reused[0]
-            step.skipped = True
-            stats = from_bytes(_read(_committed_file(catalog, manifest, STATS_BINARY)))
-            saved = json.loads(_read(_committed_file(catalog, manifest, DRIFT_JSON)))
-            drifts = [FeatureDrift(**d) for d in saved["drifts"]]
-            pages = manifest.extra.get("reports", {})
-        else:
-            table = catalog.read_table(dataset, ds)
-            stats = describe(table, f"{dataset}@{source.version}", cfg)
-            drifts = []
-            if refs:
-                ref_table = pa.concat_tables([catalog.read_table(dataset, m.ref.value) for m in refs],
-                                             promote_options="default")
-                drifts = compare(stats, describe(ref_table, ref_label, cfg), cfg.drift, tables=(table, ref_table),
-                                 num_buckets=cfg.statistics.num_buckets)
-            staged = catalog.stage(target, ds, step.run_id)
-            _write(staged.path(STATS_BINARY), stats.SerializeToString())
-            _write(staged.path(STATS_JSON), to_json(stats).encode())
-            _write(staged.path(DRIFT_JSON), json.dumps(
-                {"dataset": dataset, "version": source.version, "reference": ref_label,
-                 "drifts": [d.to_json() for d in drifts]}, indent=1).encode())
-            pages = statistics_pages.write(cfg, dataset, source.partition, source.version, stats, ref_label, drifts)
-            manifest = catalog.seal(staged, producer=Producer.of(step.run_id, JOB, parent), inputs=inputs,
-                                    code_version=code, extra={
-                                        "analysed": f"{dataset}@{source.version}", "reference": ref_label,
-                                        "drift_warnings": [d.feature for d in warnings(drifts)],
-                                        "drift_failures": [d.feature for d in failures(drifts)],
-                                        "reports": pages})
-            catalog.publish(staged, manifest)
-        step.add_output(manifest)
-        attach(step, source, stats, ref_label, drifts)
-        fired = failures(drifts)
-        if fired:
-            raise DriftFailed("drift above threshold (failure): " + "; ".join(
-                f"{d.feature} {d.metric}={d.value:.4g} > {d.threshold}" for d in fired))
-    return Outcome(manifest, stats, ref_label, drifts, pages)
-
-
-def run(argv: Sequence[str] | None = None) -> int:
-    """The command line (see the module doc); returns the exit code."""
-    parser = job_parser(__doc__.splitlines()[0])
+def arguments(parser) -> None:
     parser.add_argument("--dataset", required=True, help="the analysed dataset, e.g. curated.users_clean")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--reference", help="drift reference partition, e.g. ds=2026-01-01")
     group.add_argument("--reference-days", type=int, help="reference: committed partitions in the N days before ds")
-    args, cfg, _ = parse_job_args(parser, argv)
-    try:
-        outcome = run_statistics(cfg, args.dataset, args.ds, reference=args.reference,
-                                 reference_days=args.reference_days, force=args.force,
-                                 parent=ParentRun.from_args(args))
-    except DriftFailed as failed:
-        # stderr: the Airflow task's error message is the tail of the job's stderr.
-        print(f"DRIFT FAILURE: {failed}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, KeyError, ValueError) as missing:
-        print(f"STATISTICS ERROR: {missing}", file=sys.stderr)
-        return 2
-    for d in warnings(outcome.drifts):
-        print(f"drift warning: {d.feature} {d.metric}={d.value:.4g} > {d.threshold}")
-    print(f"statistics of {args.dataset} ds={args.ds} committed as {outcome.manifest.dataset}@"
-          f"{outcome.manifest.version}; reference: {outcome.reference or 'none'}; report: "
-          f"{outcome.pages.get('statistics', '')}")
-    return 0
 
+
+def plan(ctx: StepContext) -> Plan:
+    """The analysed partition and its drift reference partitions; the statistics partition."""
+    dataset, ds, cfg, catalog = ctx.args.dataset, ctx.ds, ctx.cfg, ctx.catalog
+    if dataset not in cfg.statistics.outputs:
+        raise KeyError(f"no statistics output for {dataset!r}: add it to statistics.outputs "
+                       f"(configured: {sorted(cfg.statistics.outputs)})")
+    target = cfg.statistics.outputs[dataset]
+    if catalog.partition_key(dataset) != "ds" or catalog.partition_key(target) != "ds":
+        raise ValueError(f"{dataset} -> {target}: statistics are per daily partition (ds=)")
+    source = catalog.require(dataset, ds)
+    refs = reference_partitions(catalog, dataset, ds, ctx.args.reference,
+                                ctx.args.reference_days or cfg.drift.reference_days)
+    return Plan([source, *refs], [(target, ds)], {"reference": ", ".join(f"{m.partition}@{m.version}" for m in refs)})
+
+
+def compute(ctx: StepContext) -> str:
+    """Compute, commit and report the statistics and drift of one partition (raises DriftFailed)."""
+    source, *refs = ctx.plan.inputs
+    ((target, ds),) = ctx.plan.outputs
+    dataset, ref_label, cfg = source.dataset, ctx.plan.extra["reference"], ctx.cfg
+    table = ctx.catalog.read_table(dataset, ds)
+    stats = describe(table, f"{dataset}@{source.version}", cfg)
+    drifts = []
+    if refs:
+        ref_table = pa.concat_tables([ctx.catalog.read_table(dataset, m.ref.value) for m in refs],
+                                     promote_options="default")
+        drifts = compare(stats, describe(ref_table, ref_label, cfg), cfg.drift, tables=(table, ref_table),
+                         num_buckets=cfg.statistics.num_buckets)
+    staged = ctx.stage(target, ds)
+    _write(staged.path(STATS_BINARY), stats.SerializeToString())
+    _write(staged.path(STATS_JSON), to_json(stats).encode())
+    _write(staged.path(DRIFT_JSON), json.dumps(
+        {"dataset": dataset, "version": source.version, "reference": ref_label,
+         "drifts": [d.to_json() for d in drifts]}, indent=1).encode())
+    pages = statistics_pages.write(cfg, dataset, source.partition, source.version, stats, ref_label, drifts)
+    manifest = ctx.commit(staged, extra={
+        "analysed": f"{dataset}@{source.version}", "reference": ref_label,
+        "drift_warnings": [d.feature for d in warnings(drifts)],
+        "drift_failures": [d.feature for d in failures(drifts)],
+        "reports": pages})
+    return _report(ctx, manifest, stats, drifts)
+
+
+def reuse(ctx: StepContext, reused: list[Manifest]) -> str:
+    """A skipped run reports the stored figures (and refuses again on a stored failing drift)."""
+    manifest = reused[0]
+    stats = from_bytes(_read(_committed_file(ctx.catalog, manifest, STATS_BINARY)))
+    saved = json.loads(_read(_committed_file(ctx.catalog, manifest, DRIFT_JSON)))
+    return _report(ctx, manifest, stats, [FeatureDrift(**d) for d in saved["drifts"]])
+
+
+def _report(ctx: StepContext, manifest: Manifest, stats: DatasetFeatureStatisticsList,
+            drifts: list[FeatureDrift]) -> str:
+    source = ctx.plan.inputs[0]
+    ref_label = ctx.plan.extra["reference"]
+    attach(ctx.run, source, stats, ref_label, drifts)
+    fired = failures(drifts)
+    if fired:
+        raise DriftFailed("DRIFT FAILURE: drift above threshold (failure): " + "; ".join(
+            f"{d.feature} {d.metric}={d.value:.4g} > {d.threshold}" for d in fired))
+    for d in warnings(drifts):
+        print(f"drift warning: {d.feature} {d.metric}={d.value:.4g} > {d.threshold}")
+    return (f"statistics of {source.dataset} committed as {manifest.dataset}@{manifest.version}; "
+            f"reference: {ref_label or 'none'}; report: {manifest.extra.get('reports', {}).get('statistics', '')}")
+
+
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, on_skip=reuse)
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    sys.exit(run())
+    JOB.exit()

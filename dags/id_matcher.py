@@ -2,8 +2,9 @@
 
     gate(reference.id_pairs) -> train the ID matcher (models.id_matcher)
 
-Scheduled on the ``reference.id_pairs`` asset, like ``spam_filter`` on its labels. It works on
-the ``id_merge.pairs_version`` pin: ``id_merge`` in ``user_pipeline`` scores with the matcher
+Scheduled on the ``reference.id_pairs`` asset, like ``spam_filter`` on its labels. It works on the
+pairs version the triggering asset event names (so a candidate matcher can be reviewed before the
+pin changes), else on the ``id_merge.pairs_version`` pin: ``id_merge`` in ``user_pipeline`` scores with the matcher
 derived from that pin by the current code (never "the latest model"), so a new pairs version
 becomes live by a reviewed config change and a backfill follows the lineage from there. Training
 is skipped when that matcher is already committed.
@@ -15,23 +16,18 @@ import pendulum
 from airflow.sdk import DAG
 
 from user_pipeline.config import cached_config
-from user_pipeline.runner.tasks import asset, gate, job
+from user_pipeline.runner.tasks import asset, build_tasks
+from user_pipeline.steps.registry import ID_MATCHER
 
 cfg = cached_config()
-ID_PAIRS = asset("reference.id_pairs")
 
 with DAG(
-    dag_id="id_matcher",
-    schedule=[ID_PAIRS],
+    dag_id=ID_MATCHER,
+    schedule=[asset("reference.id_pairs")],
     start_date=pendulum.parse(cfg.airflow.start_date),
     catchup=False,
     max_active_runs=1,
     tags=["lineage", "id-merge"],
     doc_md=__doc__,
 ) as dag:
-    pairs_version = cfg.id_merge.pairs_version
-    gate_id_pairs = gate(cfg, "reference.id_pairs", "--version", pairs_version)
-    train_id_matcher = job(cfg, "user_pipeline.training.id_matcher", "train_id_matcher",
-                           "--pairs-version", pairs_version)
-
-    gate_id_pairs >> train_id_matcher
+    build_tasks(cfg, ID_MATCHER)

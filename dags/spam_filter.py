@@ -6,7 +6,7 @@
 Scheduled on the ``reference.spam_labels`` asset: the ``spam_labels_fix`` DAG (or any task
 with that asset as an outlet, or an asset event posted to the API) commits a new labels version
 and names it in the event's extra (``{"version": "v2"}``); this DAG then gates, trains and
-reports on *that* version (``user_pipeline.runner.tasks.labels_version``), so a candidate model with its
+reports on *that* version (``user_pipeline.runner.tasks.asset_version``), so a candidate model with its
 held-out metrics is ready for review. Without an event it works on the ``spam.labels_version``
 pin. De-spam in ``user_pipeline`` scores with the model of the pin, so a fix becomes live by a
 reviewed config change, and a backfill follows the lineage from there.
@@ -18,24 +18,18 @@ import pendulum
 from airflow.sdk import DAG
 
 from user_pipeline.config import cached_config
-from user_pipeline.runner.tasks import asset, gate, job
+from user_pipeline.runner.tasks import asset, build_tasks
+from user_pipeline.steps.registry import SPAM_FILTER
 
 cfg = cached_config()
-SPAM_LABELS = asset("reference.spam_labels")
 
 with DAG(
-    dag_id="spam_filter",
-    schedule=[SPAM_LABELS],
+    dag_id=SPAM_FILTER,
+    schedule=[asset("reference.spam_labels")],
     start_date=pendulum.parse(cfg.airflow.start_date),
     catchup=False,
     max_active_runs=1,
     tags=["lineage", "labels", "spam"],
     doc_md=__doc__,
 ) as dag:
-    gate_spam_labels = gate(cfg, "reference.spam_labels", labels_version_flag="--version")
-    train_spam_filter = job(cfg, "user_pipeline.training.spam_filter", "train_spam_filter",
-                            labels_version_flag="--labels-version")
-    agreement = job(cfg, "user_pipeline.labels.agreement", "label_agreement", labels_version_flag="--labels-version")
-    noise = job(cfg, "user_pipeline.labels.noise", "label_noise", labels_version_flag="--labels-version")
-
-    gate_spam_labels >> train_spam_filter >> [agreement, noise]
+    build_tasks(cfg, SPAM_FILTER)

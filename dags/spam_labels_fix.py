@@ -3,10 +3,11 @@
     airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "accept_top": 60}'
     airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "reviews": "/path/reviewed.csv"}'
 
-Runs ``python -m user_pipeline.labels.noise --fix`` (the reviewed corrections, or the top K candidates of the
-label-noise review) and, on success, emits an event on the ``reference.spam_labels`` asset whose
-extra names the new version: the scheduler then runs the ``spam_filter`` DAG on it. The labels
-version the fix starts from is ``labels_version`` in the conf, else the ``spam.labels_version`` pin.
+Runs ``python -m user_pipeline.labels.fix`` (step ``fix_spam_labels`` of the registry) with the
+reviewed corrections, or the top K candidates of the label-noise review, and, on success, emits
+an event on the ``reference.spam_labels`` asset whose extra names the new version: the scheduler
+then runs the ``spam_filter`` DAG on it. The labels version the fix starts from is
+``labels_version`` in the conf, else the ``spam.labels_version`` pin.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from airflow.sdk import DAG, Param, task
 
 from user_pipeline.config import cached_config
 from user_pipeline.runner.tasks import asset
+from user_pipeline.steps.registry import LABELS_FIX, steps
 
 cfg = cached_config()
-SPAM_LABELS = asset("reference.spam_labels")
+(FIX,) = steps(LABELS_FIX)
+SPAM_LABELS = asset(FIX.outlets[0])
 
 with DAG(
-    dag_id="spam_labels_fix",
+    dag_id=LABELS_FIX,
     schedule=None,
     start_date=pendulum.parse(cfg.airflow.start_date),
     catchup=False,
@@ -37,7 +40,8 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
 
-    @task(task_id="fix_spam_labels", outlets=[SPAM_LABELS])
+    # Not build_tasks: the run's params decide the arguments, and the asset event names the new version.
+    @task(task_id=FIX.name, outlets=[SPAM_LABELS])
     def fix_spam_labels(params=None, ti=None, run_id=None, logical_date=None, dag_run=None, outlet_events=None):
         from user_pipeline.runner.launch import run_module
 
@@ -45,9 +49,9 @@ with DAG(
                     else ["--reviews", params["reviews"]] if params.get("reviews") else [])
         if not decision:
             raise ValueError("give accept_top or reviews in the conf")
-        last = run_module("user_pipeline.labels.noise", ds=None, ti=ti, dag_run_id=run_id, logical_date=logical_date,
+        last = run_module(FIX.job, ds=None, ti=ti, dag_run_id=run_id, logical_date=logical_date,
                           dag_run=dag_run, config=cfg.source_path, extra_args=[
-                              "--fix", "--labels-version", params["labels_version"],
+                              "--labels-version", params["labels_version"],
                               "--new-version", params["new_version"], *decision])
         outlet_events[SPAM_LABELS].extra = {"version": params["new_version"], "fixed_from": params["labels_version"]}
         return last

@@ -18,7 +18,8 @@ down by metadata slices (error analysis, user_pipeline/training/evaluate.py). ``
 page (user_pipeline/reports/run_report.py) whatever happened upstream: it is a teardown, so it runs after a
 failed gate too and, as Airflow ignores teardowns for the DAG run's state, the run still fails.
 
-Wiring only (DESIGN §2, §9): every task launches a job module in its own process
+Wiring only: the tasks and their order are the steps declared in user_pipeline/steps/registry.py
+(docs/adding-a-step.md); every task launches a job module in its own process
 (``python -m beam_jobs.clean --ds {{ ds }} ...``) and passes the partition date, never data;
 heavy libraries (Beam, TensorFlow, Great Expectations) load there, not here. The Beam runner
 and its options come from the config (``beam:``), so the same DAG runs on FnApiRunner locally or
@@ -36,7 +37,8 @@ import pendulum
 from airflow.sdk import DAG
 
 from user_pipeline.config import cached_config
-from user_pipeline.runner.tasks import gate, job
+from user_pipeline.runner.tasks import build_tasks
+from user_pipeline.steps.registry import DAILY
 
 cfg = cached_config()
 
@@ -49,27 +51,4 @@ with DAG(
     tags=["lineage", "beam", "tft"],
     doc_md=__doc__,
 ) as dag:
-    ingest = job(cfg, "beam_jobs.ingest", "ingest")
-    gate_users_ingested = gate(cfg, "staging.users_ingested")
-    gate_job_outcomes = gate(cfg, "raw.job_outcomes")
-    # De-spam and ID-merge score with models of the pinned reference versions (spam.labels_version,
-    # id_merge.pairs_version), trained by the spam_filter and id_matcher DAGs.
-    despam = job(cfg, "beam_jobs.despam", "despam")
-    gate_users_despammed = gate(cfg, "staging.users_despammed")
-    id_merge = job(cfg, "beam_jobs.id_merge", "id_merge")
-    gate_users_merged = gate(cfg, "staging.users_merged")
-    clean = job(cfg, "beam_jobs.clean", "clean")
-    gate_users_clean = gate(cfg, "curated.users_clean")
-    statistics_users_clean = job(cfg, "beam_jobs.statistics", "statistics_users_clean", "--dataset",
-                                 "curated.users_clean")
-    preprocess = job(cfg, "beam_jobs.preprocess", "preprocess")
-    gate_features = gate(cfg, "features.users_transformed")
-    train = job(cfg, "user_pipeline.training.train", "train")
-    evaluate = job(cfg, "user_pipeline.training.evaluate", "evaluate")
-    skew = job(cfg, "user_pipeline.training.skew", "training_serving_skew")
-    run_report = job(cfg, "user_pipeline.reports.run_report", "run_report")
-
-    ingest >> gate_users_ingested >> despam >> gate_users_despammed >> id_merge >> gate_users_merged >> clean
-    clean >> gate_users_clean >> statistics_users_clean >> preprocess >> gate_features >> train >> [evaluate, skew]
-    [evaluate, skew] >> run_report.as_teardown()
-    gate_job_outcomes >> preprocess
+    build_tasks(cfg, DAILY)  # the steps, their jobs and edges: user_pipeline/steps/registry.py

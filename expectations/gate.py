@@ -15,13 +15,9 @@ not run (e.g. the partition is not committed).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import great_expectations as gx
 from openlineage.client import OpenLineageClient
@@ -32,15 +28,18 @@ from expectations.results import GateResult
 from expectations.suites import ID_COLUMNS, SUITES, SuiteContext, build_checks
 from expectations.validate import column_metrics, run_checks
 from lineage.catalog import Catalog, Manifest
-from lineage.emit import LineageEmitter, ParentRun, step_run
-from lineage.versioning import code_version
-from user_pipeline.config import PipelineConfig, load_config
+from lineage.emit import LineageEmitter, ParentRun
+from lineage.versioning import derivation_version
+from user_pipeline.config import PipelineConfig
+from user_pipeline.steps import registry
+from user_pipeline.steps.code import step_code_version
+from user_pipeline.steps.harness import Job, Plan, StepContext, StepRefused
 
-JOB = "expectations.gate"
-log = logging.getLogger(JOB)
+NAME = "expectations.gate"
+log = logging.getLogger(NAME)
 
 
-class GateFailed(RuntimeError):
+class GateFailed(StepRefused):
     """A critical check failed; the message is the gate's summary."""
 
     def __init__(self, result: GateResult):
@@ -67,11 +66,12 @@ def validate_partition(cfg: PipelineConfig, dataset: str, value: str, *, store_r
 
 
 def fingerprint(cfg: PipelineConfig, manifest: Manifest, previous: Manifest | None) -> str:
-    """What a gate result depends on besides the data: the suite code (this package), the gate
-    config, and the previous partition's version (row-count checks compare against it)."""
-    return code_version(str(Path(__file__).parent), config={
-        "gates": cfg.gates.model_dump(), "dataset": manifest.dataset, "partition": manifest.partition,
-        "previous": previous.version if previous else None})
+    """What a gate result depends on besides the data: the gate's code version (the suites it
+    imports, the ``gates`` config), the partition, and the previous partition's version (row-count
+    checks compare against it)."""
+    code = step_code_version(registry.steps_of_job(NAME)[0], cfg)
+    return derivation_version(code=code, dataset=manifest.dataset, partition=manifest.partition,
+                              previous=previous.version if previous else None)
 
 
 def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previous: Manifest | None, *,
@@ -103,69 +103,63 @@ def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previou
     return result
 
 
-def run_gate(cfg: PipelineConfig, dataset: str, value: str, *, parent: ParentRun | None = None,
-             client: OpenLineageClient | None = None, nominal_date: str | None = None,
-             force: bool = False) -> GateResult:
-    """Validate as a pipeline step: with its own lineage run, raising GateFailed on a critical failure.
+def arguments(parser) -> None:
+    parser.add_argument("--dataset", required=True, choices=sorted(SUITES), help="the dataset to validate")
+    parser.add_argument("--version", help="version id of reference data (with --version, --ds is the run's date)")
 
-    The COMPLETE (passed) or FAIL (failed) event carries the results as facets of the input.
-    ``nominal_date`` defaults to the partition date of a daily dataset.
+
+def plan(ctx: StepContext) -> Plan:
+    """The partition to validate: ``--ds`` of a daily dataset, ``--version`` of reference data."""
+    dataset = ctx.args.dataset
+    key = ctx.cfg.dataset(dataset).partitioning
+    value = ctx.args.ds if key == "ds" else ctx.args.version
+    if value is None:
+        raise LookupError(f"{dataset} is partitioned by {key}: use --{key}")
+    return Plan([ctx.catalog.require(dataset, value)], [])
+
+
+def compute(ctx: StepContext) -> str:
+    """Validate (or reuse a stored pass of the same version and fingerprint); refuse on a critical failure.
 
     A passed result stored for the same version and fingerprint is reused (a content-addressed
     skip: the same data, suite, config and previous partition give the same result; a backfill
-    that left a partition unchanged does not validate it again) unless ``force``.
-    """
-    catalog = Catalog(cfg)
-    manifest = catalog.require(dataset, value)
-    emitter = LineageEmitter(cfg, client=client)
-    if nominal_date is None and manifest.ref.key == "ds":
-        nominal_date = value
-    with step_run(cfg, JOB, [manifest.ref], parent=parent, nominal_date=nominal_date, emitter=emitter,
-                  engine=engine_facet(), integration="GREAT_EXPECTATIONS") as step:
-        previous = previous_partition(catalog, dataset, value)
-        stored = None if force else store.load_result(cfg, dataset, value)
-        if (stored is not None and stored.success and stored.version == manifest.version
-                and stored.fingerprint == fingerprint(cfg, manifest, previous)):
-            step.skipped, step.reused = True, stored.results_uri
-            attach(step, manifest.ref, stored)
-            return stored
-        result = _validate(cfg, catalog, manifest, previous, store_results=True, run_id=step.run_id)
-        attach(step, manifest.ref, result)
-        if not result.success:
-            raise GateFailed(result)
-    return result
+    that left a partition unchanged does not validate it again) unless ``--force``."""
+    (manifest,) = ctx.plan.inputs
+    dataset, value = manifest.dataset, manifest.ref.value
+    previous = previous_partition(ctx.catalog, dataset, value)
+    stored = None if ctx.args.force else store.load_result(ctx.cfg, dataset, value)
+    if (stored is not None and stored.success and stored.version == manifest.version
+            and stored.fingerprint == fingerprint(ctx.cfg, manifest, previous)):
+        ctx.run.skipped, ctx.run.reused = True, stored.results_uri
+        attach(ctx.run, manifest.ref, stored)
+        ctx.result = stored
+        return stored.summary()
+    result = _validate(ctx.cfg, ctx.catalog, manifest, previous, store_results=True, run_id=ctx.run_id)
+    attach(ctx.run, manifest.ref, result)
+    ctx.result = result
+    if not result.success:
+        raise GateFailed(result)
+    return result.summary()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line (see the module doc); returns the exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True, choices=sorted(SUITES), help="the dataset to validate")
-    parser.add_argument("--ds", help="partition date YYYY-MM-DD of a daily dataset; with --version, the "
-                                     "run's date (the DAG passes --ds to every task)")
-    parser.add_argument("--version", help="version id of reference data")
-    parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
-    parser.add_argument("--force", action="store_true", help="validate even if this version already passed")
-    ParentRun.add_args(parser)
-    args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    key = cfg.dataset(args.dataset).partitioning
-    value = args.ds if key == "ds" else args.version
-    if value is None:
-        parser.error(f"{args.dataset} is partitioned by {key}: use --{key}")
-    try:
-        result = run_gate(cfg, args.dataset, value, parent=ParentRun.from_args(args), nominal_date=args.ds,
-                          force=args.force)
-    except GateFailed as failed:
-        # stderr: the Airflow task's error message is the tail of the job's stderr.
-        print(failed.result.summary(), file=sys.stderr)
-        return 1
-    except FileNotFoundError as missing:
-        print(f"GATE ERROR: {missing}", file=sys.stderr)
-        return 2
-    print(result.summary())
-    return 0
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="GREAT_EXPECTATIONS",
+          engine=engine_facet, skips=False)
+run, main = JOB.run, JOB.main
+
+
+def run_gate(cfg: PipelineConfig, dataset: str, value: str, *, parent: ParentRun | None = None,
+             client: OpenLineageClient | None = None, nominal_date: str | None = None,
+             force: bool = False) -> GateResult:
+    """Validate as a pipeline step (the same run as ``python -m expectations.gate``), with its own
+    lineage run; raises GateFailed on a critical failure. ``nominal_date`` defaults to the
+    partition date of a daily dataset."""
+    key = cfg.dataset(dataset).partitioning
+    argv = ["--dataset", dataset, *(["--ds", value] if key == "ds" else ["--version", value]),
+            *(["--ds", nominal_date] if nominal_date and key != "ds" else []), *(["--force"] if force else [])]
+    ctx = JOB.context(argv, cfg)
+    ctx.parent = parent or ctx.parent
+    return JOB.execute(ctx, emitter=LineageEmitter(cfg, client=client)).result
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING)
-    sys.exit(main())
+    JOB.exit()

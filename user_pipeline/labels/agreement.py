@@ -17,23 +17,17 @@ from __future__ import annotations
 
 import html
 import logging
-import sys
-from collections.abc import Sequence
 
 import pandas as pd
 
-import transforms.labels
-from lineage.catalog import Catalog, Manifest, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version
 from transforms.labels import AgreementReport, agreement_report
-from user_pipeline.config import load_config
-from user_pipeline.labels.common import label_parser, write_report
-from user_pipeline.training.spam_filter import LABELS, load_labels
+from user_pipeline.labels.common import label_arguments, labels_plan, write_report
+from user_pipeline.steps.harness import Job, StepContext
+from user_pipeline.training.spam_filter import load_labels
 
-JOB = "user_pipeline.labels.agreement"
+NAME = "user_pipeline.labels.agreement"
 AGREEMENT = "reference.spam_label_agreement"
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
 def render_html(report: AgreementReport, labels_version: str, labels_content_version: str) -> str:
@@ -74,45 +68,29 @@ def _fmt(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def run(argv: Sequence[str] | None = None) -> Manifest:
+def compute(ctx: StepContext) -> str:
     """Compute, commit and render the agreement of one labels version."""
-    args = label_parser(__doc__.splitlines()[0]).parse_args(argv)
-    cfg = load_config(args.config)
-    catalog = Catalog(cfg)
-    version = args.labels_version or cfg.spam.labels_version
-    labels_manifest = catalog.require(LABELS, version)
-    inputs = [labels_manifest.ref]
-    code = code_version(transforms.labels, sys.modules[__name__], config={"min_agreement": cfg.spam.min_agreement})
-    parent = ParentRun.from_args(args)
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        reused = None if args.force else catalog.reusable([(AGREEMENT, version)], inputs, code)
-        if reused:
-            existing = reused[0]
-            step.skipped = True
-            step.add_output(existing)
-            print(f"{AGREEMENT} version={version}: unchanged ({existing.version})")
-            return existing
-        _, labels = load_labels(catalog, version)
-        report = agreement_report(labels, cfg.spam.min_agreement)
-        manifest = catalog.write_table(
-            AGREEMENT, version, report.to_table(), producer=Producer.of(step.run_id, JOB, parent),
-            inputs=inputs, code_version=code,
-            extra={"overall": report.overall, "flags": report.flags, "min_agreement": cfg.spam.min_agreement},
-        )
-        step.add_output(manifest)
-        uri = write_report(catalog, f"spam_label_agreement_{version}.html",
-                           render_html(report, version, labels_manifest.version).encode())
-        _print_summary(report, version, uri)
-        return manifest
+    (labels_manifest,) = ctx.plan.inputs
+    version = labels_manifest.ref.value
+    _, labels = load_labels(ctx.catalog, version)
+    min_agreement = ctx.cfg.spam.min_agreement
+    report = agreement_report(labels, min_agreement)
+    ctx.write_table(AGREEMENT, version, report.to_table(),
+                    extra={"overall": report.overall, "flags": report.flags, "min_agreement": min_agreement})
+    uri = write_report(ctx.catalog, f"spam_label_agreement_{version}.html",
+                       render_html(report, version, labels_manifest.version).encode())
+    return _print_summary(report, version, uri)
 
 
-def _print_summary(report: AgreementReport, version: str, uri: str) -> None:
+def _print_summary(report: AgreementReport, version: str, uri: str) -> str:
+    """Print the figures; returns the headline (the last line the task returns)."""
     o = report.overall
-    print(f"reference.spam_labels version={version}: {o['messages']} messages, {o['messages_multi_labelled']} "
-          f"labelled more than once, {o['messages_in_disagreement']} in disagreement; report: {uri}")
+    headline = (f"reference.spam_labels version={version}: {o['messages']} messages, "
+                f"{o['messages_multi_labelled']} labelled more than once, {o['messages_in_disagreement']} in "
+                f"disagreement; flags: {'; '.join(report.flags) or 'none'}; report: {uri}")
     if o["messages_multi_labelled"] == 0:
         print("  no message is labelled twice: agreement cannot be measured")
-        return
+        return headline
     print(f"  observed agreement {o['observed_agreement']:.3f}, Krippendorff's alpha {o['krippendorff_alpha']:.3f}"
           + (f", Fleiss' kappa {o['fleiss_kappa']:.3f}" if o["fleiss_kappa"] is not None else ""))
     for r in report.pairs.itertuples():
@@ -125,8 +103,12 @@ def _print_summary(report: AgreementReport, version: str, uri: str) -> None:
     for r in report.classes.itertuples():
         print(f"  class {r.label}: specific agreement {r.specific_agreement:.3f} ({r.labels} labels)")
     print("  flags: " + ("; ".join(report.flags) or "none"))
+    return headline
 
+
+JOB = Job(NAME, compute, plan=labels_plan(AGREEMENT), arguments=label_arguments, ds_required=False,
+          integration="PYTHON")
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run()
+    JOB.exit()

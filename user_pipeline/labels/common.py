@@ -1,35 +1,44 @@
-"""What the label CLIs share: the command line, writing reports, reading a reviews CSV."""
+"""What the label jobs share: the labels version they work on, writing reports, reading a reviews CSV."""
 
 from __future__ import annotations
 
 import argparse
 import io
+from collections.abc import Callable
 
 import fsspec
 import pandas as pd
 
 from lineage.catalog import Catalog
-from lineage.emit import ParentRun
 from transforms.labels import LabelError
+from user_pipeline.steps.harness import Plan, StepContext
+from user_pipeline.steps.models import SPAM_FILTER
 
 REPORTS = "reports/labels"
 
 
-def label_parser(description: str) -> argparse.ArgumentParser:
-    """``--labels-version``, ``--config``, ``--force`` and the lineage parent options."""
-    parser = argparse.ArgumentParser(description=description)
+LABELS = SPAM_FILTER.source
+
+
+def label_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--labels-version`` (default: the ``spam.labels_version`` pin)."""
     parser.add_argument("--labels-version", help="reference.spam_labels version (default: spam.labels_version)")
-    parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
-    parser.add_argument("--force", action="store_true", help="recompute even if the output is up to date")
-    parser.add_argument("--ds", help="nominal date of the run (lineage only)")
-    ParentRun.add_args(parser)
-    return parser
+
+
+def labels_plan(output: str) -> Callable[[StepContext], Plan]:
+    """A plan reading one labels version and writing ``output`` at that version."""
+
+    def plan(ctx: StepContext) -> Plan:
+        labels = ctx.catalog.require(LABELS, ctx.args.labels_version or ctx.cfg.spam.labels_version)
+        return Plan([labels], [(output, labels.ref.value)])
+
+    return plan
 
 
 def write_report(catalog: Catalog, name: str, payload: bytes) -> str:
     """Write ``<data_root>/reports/labels/<name>`` (any fsspec root) and return its URI."""
     uri = f"{catalog.root}/{REPORTS}/{name}"
-    path = catalog._fs_path(uri)
+    path = catalog.fs_path(uri)
     catalog.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with catalog.fs.open(path, "wb") as fh:
         fh.write(payload)

@@ -14,7 +14,6 @@ upstream. It writes a report, not a dataset: it emits no lineage of its own.
 
 from __future__ import annotations
 
-import argparse
 import html
 import io
 import json
@@ -30,8 +29,9 @@ from lineage import graph_render
 from lineage.catalog import Catalog, Manifest
 from lineage.emit import ParentRun
 from lineage.queries import Artifact, Edge, LineageGraph, Node, Run
-from user_pipeline.config import PipelineConfig, load_config
+from user_pipeline.config import PipelineConfig
 from user_pipeline.reports import evaluation, paths
+from user_pipeline.steps.harness import Job, Plan, StepContext
 
 log = logging.getLogger("user_pipeline.reports.run_report")
 
@@ -218,19 +218,13 @@ def write(cfg: PipelineConfig, ds: str, parent: ParentRun | None = None) -> str:
     return page
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line (see the module doc)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, help="the date YYYY-MM-DD")
-    parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
-    ParentRun.add_args(parser)
-    args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    page = write(cfg, args.ds, ParentRun.from_args(args))
-    print(page)
-    return 0
+def compute(ctx: StepContext) -> str:
+    """Write the date's page; its location is the task's answer."""
+    return write(ctx.cfg, ctx.ds, ctx.parent)
 
+
+JOB = Job("user_pipeline.reports.run_report", compute, plan=lambda ctx: Plan([], []), lineage=False)
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    raise SystemExit(main())
+    JOB.exit()

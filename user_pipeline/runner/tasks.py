@@ -1,4 +1,4 @@
-"""Task factories the DAG files share: each task launches a job module in its own process."""
+"""Airflow tasks built from the step registry: each task launches its job in its own process."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from typing import Any
 from airflow.sdk import Asset, task
 
 from user_pipeline.config import PipelineConfig
+from user_pipeline.steps.code import config_part
+from user_pipeline.steps.declare import Step
+from user_pipeline.steps.registry import steps
 
 
 def asset(dataset: str) -> Asset:
@@ -15,11 +18,11 @@ def asset(dataset: str) -> Asset:
     return Asset(name=dataset, uri=f"pipeline://{dataset.replace('.', '/')}")
 
 
-def labels_version(cfg: PipelineConfig, dag_run: Any = None, triggering_asset_events: Any = None) -> str:
-    """The spam labels version a spam_filter run works on: the one the triggering asset event names
-    (scheduler), else the one an asset event in the run conf names (embedded runner, which has no
-    scheduler: user_pipeline.runner.local), else ``labels_version`` of a manual trigger's conf, else the
-    ``spam.labels_version`` pin."""
+def asset_version(pinned: str, dag_run: Any = None, triggering_asset_events: Any = None) -> str:
+    """The version a run of an asset-scheduled DAG works on: the one the triggering asset event
+    names (scheduler), else the one an asset event in the run conf names (embedded runner, which
+    has no scheduler: user_pipeline.runner.local), else ``labels_version`` of a manual trigger's
+    conf, else the ``pinned`` version of the config."""
     for events in (triggering_asset_events or {}).values():
         named = [e for e in events if (e.extra or {}).get("version")]
         if named:
@@ -28,31 +31,43 @@ def labels_version(cfg: PipelineConfig, dag_run: Any = None, triggering_asset_ev
     for event in reversed(conf.get("asset_events") or []):
         if (event.get("extra") or {}).get("version"):
             return str(event["extra"]["version"])
-    return str(conf.get("labels_version") or cfg.spam.labels_version)
+    return str(conf.get("labels_version") or pinned)
 
 
-def job(cfg: PipelineConfig, module: str, task_id: str, *extra_args: str, labels_version_flag: str | None = None,
-        **task_kwargs):
-    """A task running ``python -m <module> --ds {{ ds }} <extra_args>``; returns the job's last line.
+def pinned_version(cfg: PipelineConfig, step: Step) -> str:
+    """The reference version a version-taking step works on by default (its ``version_pin``)."""
+    return str(config_part(cfg, (step.version_pin,))[step.version_pin])
 
-    With ``labels_version_flag``, ``<flag> <version>`` is appended at run time (``labels_version``)."""
 
-    @task(task_id=task_id, doc_md=f"`python -m {module} --ds {{{{ ds }}}} {' '.join(extra_args)}`", **task_kwargs)
+def launch_task(cfg: PipelineConfig, step: Step):
+    """The task of ``step``: ``python -m <job> --ds {{ ds }} <its arguments>``; returns the job's last line."""
+
+    @task(task_id=step.name, doc_md=f"`python -m {step.job} --ds {{{{ ds }}}} {' '.join(step.command())}`",
+          outlets=[asset(d) for d in step.outlets])
     def launch(ds: str | None = None, ti=None, run_id: str | None = None, logical_date=None, dag_run=None,
                triggering_asset_events=None) -> str:
         from user_pipeline.runner.launch import run_module
 
-        args = list(extra_args)
-        if labels_version_flag:
-            args += [labels_version_flag, labels_version(cfg, dag_run, triggering_asset_events)]
-        return run_module(module, ds=ds, ti=ti, dag_run_id=run_id, logical_date=logical_date, dag_run=dag_run,
+        args = step.command()
+        if step.version_flag:
+            args += [step.version_flag, asset_version(pinned_version(cfg, step), dag_run, triggering_asset_events)]
+        return run_module(step.job, ds=ds, ti=ti, dag_run_id=run_id, logical_date=logical_date, dag_run=dag_run,
                           config=cfg.source_path, extra_args=args)
 
     return launch()
 
 
-def gate(cfg: PipelineConfig, dataset: str, *extra_args: str, **kwargs):
-    """A Great Expectations gate on the run's partition of ``dataset`` (DESIGN §5): a failed
-    critical expectation fails the task, so nothing downstream runs for that date."""
-    return job(cfg, "expectations.gate", f"gate_{dataset.split('.', 1)[1]}", "--dataset", dataset, *extra_args,
-               **kwargs)
+def build_tasks(cfg: PipelineConfig, dag: str) -> dict[str, Any]:
+    """Every declared step of ``dag`` as a task, with the declared edges; returns them by name."""
+    built: dict[str, Any] = {}
+    for step in steps(dag):
+        built[step.name] = launch_task(cfg, step)
+    for step in steps(dag):
+        upstream = [built[name] for name in step.after]
+        if step.teardown:
+            # Runs whatever happened upstream; Airflow ignores teardowns for the DAG run's state,
+            # so a run whose gate failed still fails.
+            _ = upstream >> built[step.name].as_teardown()
+        elif upstream:
+            _ = upstream >> built[step.name]
+    return built

@@ -34,25 +34,20 @@ import argparse
 import io
 import json
 import logging
-import sys
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-import transforms.id_merge
-from lineage.catalog import Catalog, Manifest, PartitionRef, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version, derivation_version
 from transforms.id_merge import FEATURES, Matcher, pair_features
-from user_pipeline.config import IdMatcherModelConfig, PipelineConfig, load_config
+from user_pipeline.config import IdMatcherModelConfig
+from user_pipeline.steps.harness import Job, Plan, StepContext
+from user_pipeline.steps.models import ID_MATCHER, MODEL_FILE
 
-JOB = "user_pipeline.training.id_matcher"
-PAIRS = "reference.id_pairs"
-MODEL = "models.id_matcher"
-MODEL_FILE = "model.joblib"
+NAME = "user_pipeline.training.id_matcher"
+PAIRS = ID_MATCHER.source
+MODEL = ID_MATCHER.dataset
 METADATA_FILE = "metadata.json"
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
 def build_classifier(model: IdMatcherModelConfig):
@@ -117,107 +112,47 @@ def fit_matcher(features: pd.DataFrame, y: np.ndarray, model: IdMatcherModelConf
     return Matcher(classifier, used, threshold), measured
 
 
-def id_matcher_code_version(cfg: PipelineConfig) -> str:
-    """The comparison features, this module, and ``id_merge.model``."""
-    return code_version(transforms.id_merge, sys.modules[__name__], config=cfg.id_merge.model.model_dump())
-
-
-def id_matcher_version(cfg: PipelineConfig, pairs: PartitionRef) -> str:
-    """The ``models.id_matcher`` version the current code derives from this pairs version."""
-    return derivation_version(pairs=pairs.to_json(), code=id_matcher_code_version(cfg),
-                              model=cfg.id_merge.model.model_dump())
-
-
-def resolve_matcher(catalog: Catalog, cfg: PipelineConfig) -> Manifest:
-    """The committed matcher derived from ``id_merge.pairs_version`` by the current code; a clear
-    error naming the training command when it is not committed."""
-    version_pin = cfg.id_merge.pairs_version
-    pairs = catalog.manifest(PAIRS, version_pin)
-    if pairs is None:
-        raise FileNotFoundError(f"{PAIRS} version={version_pin} (id_merge.pairs_version) is not committed")
-    version = id_matcher_version(cfg, pairs.ref)
-    found = catalog.manifest(MODEL, version)
-    if found is None:
-        raise FileNotFoundError(f"no {MODEL} version={version} (derived from {PAIRS} version={version_pin}); "
-                                f"train it: python -m user_pipeline.training.id_matcher --pairs-version {version_pin}")
-    return found
-
-
-def matcher_uri(catalog: Catalog, manifest: Manifest) -> str:
-    """URI of the pickled matcher of a committed ``models.id_matcher``."""
-    found = [name for name in manifest.files if name.endswith(f"/{MODEL_FILE}")]
-    if len(found) != 1:
-        raise ValueError(f"{MODEL} {manifest.partition} has no single {MODEL_FILE}: {manifest.files}")
-    return f"{catalog.partition_uri(MODEL, manifest.ref.value)}/{found[0]}"
-
-
-def load_matcher(uri: str) -> Matcher:
-    """Unpickle a committed matcher (our own artifact: never load one from elsewhere)."""
-    import fsspec
-    import joblib
-
-    with fsspec.open(uri, "rb") as fh:
-        return joblib.load(fh)
-
-
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs-version", help="reference.id_pairs version (default: id_merge.pairs_version)")
-    parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
-    parser.add_argument("--force", action="store_true", help="retrain even if this model version is committed")
-    parser.add_argument("--ds", help="nominal date of the run (lineage only; the model does not depend on it)")
-    ParentRun.add_args(parser)
-    return parser
 
 
-def run(argv: Sequence[str] | None = None) -> Manifest:
-    """Train and commit the ID matcher; returns the committed (or reused) manifest."""
+def plan(ctx: StepContext) -> Plan:
+    """The pairs version, and the matcher version the current code derives from it."""
+    pairs = ctx.catalog.require(PAIRS, ctx.args.pairs_version or ctx.cfg.id_merge.pairs_version)
+    return Plan([pairs], [(MODEL, ID_MATCHER.version(ctx.cfg, pairs.ref))])
+
+
+def compute(ctx: StepContext) -> str:
+    """Train and commit the ID matcher."""
     import joblib
 
-    args = parser().parse_args(argv)
-    cfg = load_config(args.config)
-    catalog = Catalog(cfg)
-    pairs_version = args.pairs_version or cfg.id_merge.pairs_version
-    pairs_manifest = catalog.require(PAIRS, pairs_version)
-    inputs = [pairs_manifest.ref]
-    code = id_matcher_code_version(cfg)
-    version = id_matcher_version(cfg, pairs_manifest.ref)
-    parent = ParentRun.from_args(args)
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        reused = None if args.force else catalog.reusable([(MODEL, version)], inputs, code)
-        if reused:
-            step.skipped = True
-            step.add_output(reused[0])
-            print(f"{MODEL} version={version} (unchanged)")
-            return reused[0]
-        pairs = catalog.read_table(PAIRS, pairs_version).to_pandas()
-        features = pair_features(pairs)
-        matcher, measured = fit_matcher(features, pairs["is_match"].to_numpy(), cfg.id_merge.model)
-        metrics = measured[cfg.id_merge.model.kind]
-        metadata = {"version": version, "pairs": pairs_manifest.ref.to_json(), "features": list(matcher.features),
-                    "threshold": matcher.threshold, "out_of_fold": measured, "train_pairs": len(pairs),
-                    "match_share": float(pairs["is_match"].mean()),
-                    "model_config": cfg.id_merge.model.model_dump()}
-        staged = catalog.stage(MODEL, version, step.run_id)
-        buf = io.BytesIO()
-        joblib.dump(matcher, buf)
-        with catalog.fs.open(catalog._fs_path(staged.path(MODEL_FILE)), "wb") as fh:
-            fh.write(buf.getvalue())
-        with catalog.fs.open(catalog._fs_path(staged.path(METADATA_FILE)), "wb") as fh:
-            fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
-        manifest = catalog.commit(
-            staged, producer=Producer.of(step.run_id, JOB, parent), inputs=inputs, code_version=code,
-            version=version,
-            extra={"pairs_version": pairs_version, "threshold": matcher.threshold, "out_of_fold": measured,
-                   "train_pairs": len(pairs), "model_config": cfg.id_merge.model.model_dump()},
-        )
-        step.add_output(manifest)
-        print(f"{MODEL} version={version}: out-of-fold precision {metrics['precision']:.4f} recall "
-              f"{metrics['recall']:.4f} F1 {metrics['f1']:.4f} at threshold {matcher.threshold:.3f} "
-              f"({cfg.id_merge.model.kind}; all measured: {measured})")
-        return manifest
+    (pairs_manifest,) = ctx.plan.inputs
+    ((_, version),) = ctx.plan.outputs
+    settings = ctx.cfg.id_merge.model
+    pairs = ctx.catalog.read_table(PAIRS, pairs_manifest.ref.value).to_pandas()
+    features = pair_features(pairs)
+    matcher, measured = fit_matcher(features, pairs["is_match"].to_numpy(), settings)
+    metrics = measured[settings.kind]
+    metadata = {"version": version, "pairs": pairs_manifest.ref.to_json(), "features": list(matcher.features),
+                "threshold": matcher.threshold, "out_of_fold": measured, "train_pairs": len(pairs),
+                "match_share": float(pairs["is_match"].mean()), "model_config": settings.model_dump()}
+    staged = ctx.stage(MODEL, version)
+    buf = io.BytesIO()
+    joblib.dump(matcher, buf)
+    with ctx.catalog.fs.open(ctx.catalog.fs_path(staged.path(MODEL_FILE)), "wb") as fh:
+        fh.write(buf.getvalue())
+    with ctx.catalog.fs.open(ctx.catalog.fs_path(staged.path(METADATA_FILE)), "wb") as fh:
+        fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
+    ctx.commit(staged, version=version, extra={
+        "pairs_version": pairs_manifest.ref.value, "threshold": matcher.threshold, "out_of_fold": measured,
+        "train_pairs": len(pairs), "model_config": settings.model_dump()})
+    return (f"{MODEL} version={version}: out-of-fold precision {metrics['precision']:.4f} recall "
+            f"{metrics['recall']:.4f} F1 {metrics['f1']:.4f} at threshold {matcher.threshold:.3f} "
+            f"({settings.kind}; all measured: {measured})")
 
+
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON")
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run()
+    JOB.exit()

@@ -23,8 +23,7 @@ import tensorflow as tf
 from lineage.catalog import Catalog
 from transforms.tft_inputs import conform_users, encode_examples
 from user_pipeline.config import PipelineConfig, load_config
-from user_pipeline.training import artifacts
-from user_pipeline.training.train import train_code_version
+from user_pipeline.steps import models
 
 BATCH_ROWS = 10_000
 
@@ -45,26 +44,11 @@ def predict(model_dir: str, table: pa.Table) -> pa.Table:
     )
 
 
-def model_version_for(cfg: PipelineConfig, ds: str) -> str:
-    """The committed ``models.job_seeker`` version this code and config train from the features of ``ds``."""
-    catalog = Catalog(cfg)
-    features_manifest = catalog.require(artifacts.FEATURES, ds)
-    transform_fn_manifest = artifacts.transform_fn_of(catalog, features_manifest)
-    version = artifacts.model_version(
-        [features_manifest.ref, transform_fn_manifest.ref], train_code_version(cfg), cfg.train.model_dump()
-    )
-    if catalog.manifest(artifacts.MODEL, version) is None:
-        raise FileNotFoundError(
-            f"no {artifacts.MODEL} trained by this code from {artifacts.FEATURES} ds={ds} "
-            f"(expected version={version}): run user_pipeline.training.train --ds {ds}, or pass --model-version"
-        )
-    return version
-
-
 def model_dir_for(cfg: PipelineConfig, *, model_version: str | None = None, ds: str | None = None) -> str:
     """The committed model folder of ``model_version``, or of the model this code trains for ``ds``."""
-    version = model_version or model_version_for(cfg, ds)
-    return artifacts.committed_dir(Catalog(cfg), artifacts.MODEL, version)
+    catalog = Catalog(cfg)
+    version = model_version or models.job_seeker_for(catalog, cfg, ds).version
+    return models.committed_dir(catalog, models.JOB_SEEKER, version)
 
 
 def read_records(path: str) -> pa.Table:

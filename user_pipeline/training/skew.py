@@ -17,29 +17,24 @@ failure-severity feature is skewed, 2 it could not run (nothing committed for th
 
 from __future__ import annotations
 
-import argparse
 import json
 import posixpath
-import sys
-from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import user_pipeline.reports.statistics
-from beam_jobs.statistics import assertions_facet
 from expectations.store import put_atomic
-from lineage.catalog import Catalog
-from lineage.emit import ParentRun, step_run
+from lineage.quality import drift_assertions_facet
 from transforms import features
-from transforms.skew import FeatureSkew, compare_skew
+from transforms.skew import compare_skew
 from transforms.tft_inputs import conform_users, encode_examples
-from user_pipeline.config import PipelineConfig, load_config
-from user_pipeline.training import artifacts
+from user_pipeline.reports.statistics import drift_page
+from user_pipeline.steps import models
+from user_pipeline.steps.harness import Job, Plan, StepContext, StepRefused
 from user_pipeline.training.predict import BATCH_ROWS, model_dir_for
 
-JOB = "user_pipeline.training.skew"
+NAME = "user_pipeline.training.skew"
 RECORDS = "curated.users_clean"
 
 
@@ -68,54 +63,51 @@ def sample(table: pa.Table, rows: int, seed: int) -> pa.Table:
     return table.take(pa.array(picked))
 
 
-def run_skew(cfg: PipelineConfig, ds: str, *, records_ds: str | None = None, rows: int = 2000,
-             parent: ParentRun | None = None) -> list[FeatureSkew]:
-    """Compare and report; returns every feature's skew (raises SystemExit(1) on a failure)."""
-    catalog = Catalog(cfg)
-    features_manifest = catalog.require(artifacts.FEATURES, ds)
-    records_manifest = catalog.require(RECORDS, records_ds or ds)
-    model_dir = model_dir_for(cfg, ds=ds)
-    with step_run(cfg, JOB, [features_manifest.ref, records_manifest.ref], parent=parent, nominal_date=ds,
-                  integration="TENSORFLOW") as step:
-        training = catalog.read_table(artifacts.FEATURES, ds)
-        training = training.filter(pc.equal(training.column(features.SPLIT_COLUMN), "train"))
-        served = serving_features(model_dir, sample(catalog.read_table(RECORDS, records_manifest.ref.value),
-                                                    rows, seed=cfg.train.seed))
-        index = [features.index_name(n) for n in features.CATEGORICAL_FEATURES]
-        found = compare_skew(training, served, cfg.drift, features=features.model_input_names(), categorical=index,
-                             key=features.ID_COLUMN, num_buckets=cfg.statistics.num_buckets)
-        folder = f"{cfg.data_root}/{cfg.statistics.reports_dir}/skew/ds={ds}"
-        reference = f"{artifacts.FEATURES}@{features_manifest.version} (train split)"
-        put_atomic(posixpath.join(folder, "skew.json"), json.dumps(
-            {"training": reference, "serving_records": f"{RECORDS}@{records_manifest.version}",
-             "sampled_rows": served.num_rows, "features": [s.to_json() for s in found]}, indent=1).encode())
-        put_atomic(posixpath.join(folder, "skew.html"), user_pipeline.reports.statistics.drift_page(
-            "serving features vs training features", f"ds={ds}", reference, [s.drift for s in found]).encode())
-        step.input_facets[artifacts.FEATURES] = {"dataQualityAssertions": assertions_facet([s.drift for s in found])}
-    return found
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line (see the module doc); returns the exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, help="date of the training features (and model)")
+def arguments(parser) -> None:
     parser.add_argument("--records-ds", help="date of the serving-time records (default: --ds)")
     parser.add_argument("--sample", type=int, default=2000, help="serving-time records to sample")
-    parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
-    ParentRun.add_args(parser)
-    args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    try:
-        found = run_skew(cfg, args.ds, records_ds=args.records_ds, rows=args.sample, parent=ParentRun.from_args(args))
-    except FileNotFoundError as missing:
-        print(f"SKEW ERROR: {missing}", file=sys.stderr)
-        return 2
-    flagged = [s for s in found if s.flagged]
-    for s in flagged:
-        print(f"skew ({s.drift.severity}): {s.drift.feature} {s.drift.metric}={s.drift.value:.4g} "
-              f"(threshold {s.drift.threshold}), {s.mismatched_rows}/{s.joined_rows} joined rows differ")
-    return 1 if any(s.drift.severity == "failure" for s in flagged) else 0
 
+
+def plan(ctx: StepContext) -> Plan:
+    """The training features of ``--ds`` and the serving-time records; nothing is committed."""
+    return Plan([ctx.catalog.require(models.FEATURES, ctx.ds),
+                 ctx.catalog.require(RECORDS, ctx.args.records_ds or ctx.ds)], [])
+
+
+def compute(ctx: StepContext) -> str:
+    """Compare and report every feature's skew; refuses (exit 1) on a failure-severity skew."""
+    features_manifest, records_manifest = ctx.plan.inputs
+    cfg, catalog, ds = ctx.cfg, ctx.catalog, ctx.ds
+    model_dir = model_dir_for(cfg, ds=ds)
+    training = catalog.read_table(models.FEATURES, ds)
+    training = training.filter(pc.equal(training.column(features.SPLIT_COLUMN), "train"))
+    served = serving_features(model_dir, sample(catalog.read_table(RECORDS, records_manifest.ref.value),
+                                                ctx.args.sample, seed=cfg.train.seed))
+    index = [features.index_name(n) for n in features.CATEGORICAL_FEATURES]
+    found = compare_skew(training, served, cfg.drift, features=features.model_input_names(), categorical=index,
+                         key=features.ID_COLUMN, num_buckets=cfg.statistics.num_buckets)
+    folder = f"{cfg.data_root}/{cfg.statistics.reports_dir}/skew/ds={ds}"
+    reference = f"{models.FEATURES}@{features_manifest.version} (train split)"
+    put_atomic(posixpath.join(folder, "skew.json"), json.dumps(
+        {"training": reference, "serving_records": f"{RECORDS}@{records_manifest.version}",
+         "sampled_rows": served.num_rows, "features": [s.to_json() for s in found]}, indent=1).encode())
+    put_atomic(posixpath.join(folder, "skew.html"), drift_page(
+        "serving features vs training features", f"ds={ds}", reference, [s.drift for s in found]).encode())
+    ctx.run.input_facets[models.FEATURES] = {"dataQualityAssertions": drift_assertions_facet([s.drift for s in found])}
+    flagged = [s for s in found if s.flagged]
+    lines = [f"skew ({s.drift.severity}): {s.drift.feature} {s.drift.metric}={s.drift.value:.4g} "
+             f"(threshold {s.drift.threshold}), {s.mismatched_rows}/{s.joined_rows} joined rows differ"
+             for s in flagged]
+    if any(s.drift.severity == "failure" for s in flagged):
+        # The figures are on the FAIL event's input, the page is written: the refusal is the answer.
+        raise StepRefused("\n".join(lines))
+    for line in lines:
+        print(line)
+    return f"{len(found)} features compared on {served.num_rows} sampled records, {len(flagged)} flagged (warning)"
+
+
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, integration="TENSORFLOW")
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    JOB.exit()

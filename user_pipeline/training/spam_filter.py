@@ -26,7 +26,6 @@ import hashlib
 import io
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,70 +33,20 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-import transforms.labels
 import transforms.spam
-from lineage.catalog import Catalog, Manifest, PartitionRef, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version, derivation_version
+from lineage.catalog import Catalog, Manifest
 from transforms.labels import CLASSES, normalise_labels, resolve_labels, text_groups, validate_labels
 from transforms.spam import build_text_model
-from user_pipeline.config import PipelineConfig, load_config
+from user_pipeline.config import PipelineConfig
+from user_pipeline.steps.harness import Job, Plan, StepContext
+from user_pipeline.steps.models import MODEL_FILE, SPAM_FILTER
 
-JOB = "user_pipeline.training.spam_filter"
-LABELS = "reference.spam_labels"
-MODEL = "models.spam_filter"
-MODEL_FILE = "model.joblib"
+NAME = "user_pipeline.training.spam_filter"
+LABELS = SPAM_FILTER.source
+MODEL = SPAM_FILTER.dataset
 METADATA_FILE = "metadata.json"
 HOLDOUT = "ground_truth/spam_holdout.parquet"
-log = logging.getLogger(JOB)
-
-
-# -- versions ----------------------------------------------------------------------------------
-def spam_filter_code_version(cfg: PipelineConfig) -> str:
-    """The training code (text model, label resolution, this module) plus ``spam.model``."""
-    return code_version(transforms.spam, transforms.labels, sys.modules[__name__],
-                        config=cfg.spam.model.model_dump())
-
-
-def spam_filter_version(cfg: PipelineConfig, labels: PartitionRef) -> str:
-    """The ``models.spam_filter`` version the current code derives from this labels version."""
-    return derivation_version(labels=labels.to_json(), code=spam_filter_code_version(cfg),
-                              model=cfg.spam.model.model_dump())
-
-
-def resolve_model(catalog: Catalog, cfg: PipelineConfig, labels_version: str | None = None) -> Manifest:
-    """The committed spam filter derived from ``labels_version`` (default: the ``spam.labels_version``
-    pin) by the current training code; a clear error naming the command when it is not committed."""
-    labels_version = labels_version or cfg.spam.labels_version
-    labels = catalog.manifest(LABELS, labels_version)
-    if labels is None:
-        raise FileNotFoundError(f"{LABELS} version={labels_version} (spam.labels_version) is not committed")
-    version = spam_filter_version(cfg, labels.ref)
-    model = catalog.manifest(MODEL, version)
-    if model is None:
-        raise FileNotFoundError(
-            f"no {MODEL} version={version} (the model the current training code derives from {LABELS} "
-            f"version={labels_version}); train it: "
-            f"python -m user_pipeline.training.spam_filter --labels-version {labels_version}"
-        )
-    return model
-
-
-def model_file_uri(catalog: Catalog, manifest: Manifest) -> str:
-    """URI of the pickled pipeline of a committed spam filter."""
-    found = [name for name in manifest.files if name.endswith(f"/{MODEL_FILE}")]
-    if len(found) != 1:
-        raise ValueError(f"{MODEL} {manifest.partition} has no single {MODEL_FILE}: {manifest.files}")
-    return f"{catalog.partition_uri(MODEL, manifest.ref.value)}/{found[0]}"
-
-
-def load_model_file(uri: str):
-    """Unpickle a committed spam filter (our own artifact: never load one from elsewhere)."""
-    import fsspec
-    import joblib
-
-    with fsspec.open(uri, "rb") as fh:
-        return joblib.load(fh)
+log = logging.getLogger(NAME)
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -182,73 +131,50 @@ def cross_validated_probability(texts: pd.Series, labels: pd.Series, cfg: Pipeli
 
 
 # -- the job -----------------------------------------------------------------------------------
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels-version", help="reference.spam_labels version (default: spam.labels_version)")
-    parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
-    parser.add_argument("--force", action="store_true", help="retrain even if this model version is committed")
     parser.add_argument("--holdout", help=f"held-out messages Parquet (default: <data_root>/{HOLDOUT})")
-    parser.add_argument("--ds", help="nominal date of the run (lineage only; the model does not depend on it)")
-    ParentRun.add_args(parser)
-    return parser
 
 
-def run(argv: Sequence[str] | None = None) -> Manifest:
-    """Train, evaluate and commit the spam filter; returns the committed (or reused) manifest."""
-    args = parser().parse_args(argv)
-    cfg = load_config(args.config)
-    catalog = Catalog(cfg)
-    labels_version = args.labels_version or cfg.spam.labels_version
-    labels_manifest = catalog.require(LABELS, labels_version)
-    inputs = [labels_manifest.ref]
-    code = spam_filter_code_version(cfg)
-    version = spam_filter_version(cfg, labels_manifest.ref)
-    parent = ParentRun.from_args(args)
+def plan(ctx: StepContext) -> Plan:
+    """The labels version, and the model version the current code derives from it."""
+    labels = ctx.catalog.require(LABELS, ctx.args.labels_version or ctx.cfg.spam.labels_version)
+    return Plan([labels], [(MODEL, SPAM_FILTER.version(ctx.cfg, labels.ref))])
 
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as run:
-        reused = None if args.force else catalog.reusable([(MODEL, version)], inputs, code)
-        if reused:
-            existing = reused[0]
-            log.info("%s version=%s already trained from these labels: skipping", MODEL, version)
-            run.skipped = True
-            run.add_output(existing)
-            print(f"{MODEL} version={version} (unchanged)")
-            return existing
 
-        _, labels = load_labels(catalog, labels_version)
-        resolved = resolve_labels(labels)
-        holdout, holdout_digest = load_holdout(catalog, args.holdout)
-        check_disjoint(resolved["text"], holdout["text"])
-        model = fit_text_model(resolved["text"], resolved["label"], cfg)
-        probability = transforms.spam.text_scores(model, holdout["text"])
-        metrics = evaluation_metrics(holdout["label"], probability, cfg.spam.threshold)
-        log.info("held-out metrics: %s", metrics)
+def compute(ctx: StepContext) -> str:
+    """Train, evaluate on the held-out messages and commit the spam filter."""
+    (labels_manifest,) = ctx.plan.inputs
+    ((_, version),) = ctx.plan.outputs
+    labels_version = labels_manifest.ref.value
+    _, labels = load_labels(ctx.catalog, labels_version)
+    resolved = resolve_labels(labels)
+    holdout, holdout_digest = load_holdout(ctx.catalog, ctx.args.holdout)
+    check_disjoint(resolved["text"], holdout["text"])
+    model = fit_text_model(resolved["text"], resolved["label"], ctx.cfg)
+    probability = transforms.spam.text_scores(model, holdout["text"])
+    metrics = evaluation_metrics(holdout["label"], probability, ctx.cfg.spam.threshold)
+    log.info("held-out metrics: %s", metrics)
 
-        resolutions = resolved["resolution"].str.split(":").str[0].value_counts().to_dict()
-        metadata = {
-            "version": version, "labels": labels_manifest.ref.to_json(), "model_config": cfg.spam.model.model_dump(),
-            "classes": list(CLASSES), "positive_class": "spam", "train_messages": len(resolved),
-            "train_label_rows": len(labels), "train_spam_share": float((resolved["label"] == "spam").mean()),
-            "label_resolution": {k: int(v) for k, v in resolutions.items()},
-            "holdout_sha256": holdout_digest, "holdout_metrics": metrics,
-            "text_normalisation": "transforms.spam.normalise_text", "sklearn_version": _sklearn_version(),
-        }
-        staged = catalog.stage(MODEL, version, run.run_id)
-        _write_model(catalog, staged.path(MODEL_FILE), model)
-        with catalog.fs.open(catalog._fs_path(staged.path(METADATA_FILE)), "wb") as fh:
-            fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
-        manifest = catalog.commit(
-            staged, producer=Producer.of(run.run_id, JOB, parent), inputs=inputs, code_version=code,
-            version=version,
-            extra={"labels_version": labels_version, "holdout_metrics": metrics, "holdout_sha256": holdout_digest,
-                   "train_messages": len(resolved), "label_resolution": metadata["label_resolution"],
-                   "model_config": cfg.spam.model.model_dump()},
-        )
-        run.add_output(manifest)
-        log.info("committed %s version=%s", MODEL, version)
-        print(f"{MODEL} version={version}: held-out precision {metrics['precision']:.3f} recall "
-              f"{metrics['recall']:.3f} F1 {metrics['f1']:.3f} ROC-AUC {metrics['roc_auc']:.4f}")
-        return manifest
+    resolutions = resolved["resolution"].str.split(":").str[0].value_counts().to_dict()
+    settings = ctx.cfg.spam.model.model_dump()
+    metadata = {
+        "version": version, "labels": labels_manifest.ref.to_json(), "model_config": settings,
+        "classes": list(CLASSES), "positive_class": "spam", "train_messages": len(resolved),
+        "train_label_rows": len(labels), "train_spam_share": float((resolved["label"] == "spam").mean()),
+        "label_resolution": {k: int(v) for k, v in resolutions.items()},
+        "holdout_sha256": holdout_digest, "holdout_metrics": metrics,
+        "text_normalisation": "transforms.spam.normalise_text", "sklearn_version": _sklearn_version(),
+    }
+    staged = ctx.stage(MODEL, version)
+    _write_model(ctx.catalog, staged.path(MODEL_FILE), model)
+    with ctx.catalog.fs.open(ctx.catalog.fs_path(staged.path(METADATA_FILE)), "wb") as fh:
+        fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
+    ctx.commit(staged, version=version, extra={
+        "labels_version": labels_version, "holdout_metrics": metrics, "holdout_sha256": holdout_digest,
+        "train_messages": len(resolved), "label_resolution": metadata["label_resolution"], "model_config": settings})
+    return (f"{MODEL} version={version}: held-out precision {metrics['precision']:.3f} recall "
+            f"{metrics['recall']:.3f} F1 {metrics['f1']:.3f} ROC-AUC {metrics['roc_auc']:.4f}")
 
 
 def _write_model(catalog: Catalog, uri: str, model) -> None:
@@ -256,7 +182,7 @@ def _write_model(catalog: Catalog, uri: str, model) -> None:
 
     buf = io.BytesIO()
     joblib.dump(model, buf)
-    with catalog.fs.open(catalog._fs_path(uri), "wb") as fh:
+    with catalog.fs.open(catalog.fs_path(uri), "wb") as fh:
         fh.write(buf.getvalue())
 
 
@@ -266,6 +192,8 @@ def _sklearn_version() -> str:
     return sklearn.__version__
 
 
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON")
+run, main = JOB.run, JOB.main
+
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run()
+    JOB.exit()

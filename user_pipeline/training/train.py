@@ -10,10 +10,7 @@ commits ``models.job_seeker`` version=<derivation of inputs, code and train conf
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
-from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -21,20 +18,14 @@ import pyarrow.compute as pc
 import tf_keras
 from sklearn import metrics as skm
 
-from lineage.catalog import Catalog, Manifest, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version
 from transforms.features import SPLIT_COLUMN
-from user_pipeline.config import PipelineConfig, load_config
-from user_pipeline.training import artifacts, model, serving
+from user_pipeline.config import PipelineConfig
+from user_pipeline.steps import models
+from user_pipeline.steps.harness import Job, Plan, StepContext
+from user_pipeline.training import model, serving
 
-JOB = "user_pipeline.training.train"
-log = logging.getLogger(JOB)
-
-
-def train_code_version(cfg: PipelineConfig) -> str:
-    """Code version of training: the model, the export and this module, plus the train config."""
-    return code_version(model, serving, sys.modules[__name__], config=cfg.train.model_dump())
+NAME = "user_pipeline.training.train"
+log = logging.getLogger(NAME)
 
 
 def evaluation_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float | int | None]:
@@ -65,73 +56,47 @@ def fit(table: pa.Table, cfg: PipelineConfig) -> tf_keras.Model:
     return keras_model
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, help="date of the features partition YYYY-MM-DD")
-    parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
-    parser.add_argument("--force", action="store_true", help="retrain even if this model version is committed")
-    ParentRun.add_args(parser)
-    return parser
+def plan(ctx: StepContext) -> Plan:
+    """The features of ``--ds`` and their transform_fn; the model version derived from them."""
+    features = ctx.catalog.require(models.FEATURES, ctx.ds)
+    inputs = [features, models.transform_fn_of(ctx.catalog, features)]
+    return Plan(inputs, [(models.JOB_SEEKER, models.job_seeker_version(ctx.cfg, [m.ref for m in inputs]))])
 
 
-def run(argv: Sequence[str] | None = None) -> Manifest:
-    """Train and export; returns the committed (or reused) ``models.job_seeker`` manifest."""
-    args = parser().parse_args(argv)
-    cfg = load_config(args.config)
-    catalog = Catalog(cfg)
-    features_manifest = catalog.require(artifacts.FEATURES, args.ds)
-    transform_fn_manifest = artifacts.transform_fn_of(catalog, features_manifest)
-    inputs = [features_manifest.ref, transform_fn_manifest.ref]
-    code = train_code_version(cfg)
-    version = artifacts.model_version(inputs, code, cfg.train.model_dump())
-    parent = ParentRun.from_args(args)
+def compute(ctx: StepContext) -> str:
+    """Train on the train split, measure dev and test, export the serving model and commit it."""
+    _, transform_fn_manifest = ctx.plan.inputs
+    ((_, version),) = ctx.plan.outputs
+    table = ctx.catalog.read_table(models.FEATURES, ctx.ds)
+    train_rows = table.filter(pc.equal(table.column(SPLIT_COLUMN), "train"))
+    keras_model = fit(train_rows, ctx.cfg)
+    held_out = {}
+    for split in ("dev", "test"):
+        rows = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
+        probability = keras_model.predict(model.model_inputs(rows), batch_size=8192, verbose=0) if rows.num_rows \
+            else np.empty(0)
+        held_out[split] = evaluation_metrics(model.labels(rows), np.asarray(probability).reshape(-1))
+        log.info("%s metrics: %s", split, held_out[split])
 
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as run:
-        reused = None if args.force else catalog.reusable([(artifacts.MODEL, version)], inputs, code)
-        if reused:
-            existing = reused[0]
-            log.info("%s version=%s already trained from these inputs: skipping", artifacts.MODEL, version)
-            run.skipped = True
-            run.add_output(existing)
-            return existing
+    staged = ctx.stage(models.JOB_SEEKER, version)
+    serving.export_serving_model(
+        keras_model,
+        models.committed_dir(ctx.catalog, models.TRANSFORM_FN, transform_fn_manifest.version),
+        staged.dir_uri,
+    )
+    ctx.commit(staged, version=version, extra={
+        "features_ds": ctx.ds,
+        "transform_fn_version": transform_fn_manifest.version,
+        "train_rows": train_rows.num_rows,
+        "dev_metrics": held_out["dev"],
+        "test_metrics": held_out["test"],
+        "train_config": ctx.cfg.train.model_dump(),
+    })
+    return f"committed {models.JOB_SEEKER} version={version} (dev accuracy {held_out['dev'].get('accuracy')})"
 
-        table = catalog.read_table(artifacts.FEATURES, args.ds)
-        train_rows = table.filter(pc.equal(table.column(SPLIT_COLUMN), "train"))
-        keras_model = fit(train_rows, cfg)
-        held_out = {}
-        for split in ("dev", "test"):
-            rows = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
-            probability = keras_model.predict(model.model_inputs(rows), batch_size=8192, verbose=0) if rows.num_rows \
-                else np.empty(0)
-            held_out[split] = evaluation_metrics(model.labels(rows), np.asarray(probability).reshape(-1))
-            log.info("%s metrics: %s", split, held_out[split])
 
-        staged = catalog.stage(artifacts.MODEL, version, run.run_id)
-        serving.export_serving_model(
-            keras_model,
-            artifacts.committed_dir(catalog, artifacts.TRANSFORM_FN, transform_fn_manifest.version),
-            staged.dir_uri,
-        )
-        manifest = catalog.commit(
-            staged,
-            producer=Producer.of(run.run_id, JOB, parent),
-            inputs=inputs,
-            code_version=code,
-            version=version,
-            extra={
-                "features_ds": args.ds,
-                "transform_fn_version": transform_fn_manifest.version,
-                "train_rows": train_rows.num_rows,
-                "dev_metrics": held_out["dev"],
-                "test_metrics": held_out["test"],
-                "train_config": cfg.train.model_dump(),
-            },
-        )
-        run.add_output(manifest)
-        log.info("committed %s version=%s", artifacts.MODEL, version)
-        return manifest
-
+JOB = Job(NAME, compute, plan=plan, integration="TENSORFLOW")
+run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run()
+    JOB.exit()

@@ -1,0 +1,113 @@
+"""A reviewed fix of ``reference.spam_labels``: apply decisions and commit a new labels version.
+
+    python -m user_pipeline.labels.fix --labels-version v1 --reviews reviewed.csv --new-version v2
+    python -m user_pipeline.labels.fix --labels-version v1 --accept-top 50 --new-version v2
+
+``--reviews``: a UTF-8 CSV with ``message_id``, ``labeler_id``, ``corrected_label`` (``ham`` /
+``spam``; blank = the label is confirmed as it is) and optional ``reviewer``, ``note``; any row
+of the labels version may be corrected, not only the candidates of ``user_pipeline.labels.noise``.
+``--accept-top K`` takes the suggested label of the K best-ranked candidates without review (for
+experiments). The changed rows are committed as ``reference.spam_label_corrections``
+version=<new version>, then ``reference.spam_labels`` version=<new version> (same schema and rows,
+corrected labels) with inputs: the old labels, the reviews and the corrections. That commit is
+the upstream fix: bump ``spam.labels_version``, retrain (``user_pipeline.training.spam_filter``) and
+backfill de-spam. Versions are immutable: an existing new version with other content is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pyarrow as pa
+
+from lineage.versioning import table_version
+from transforms.labels import (
+    CORRECTIONS,
+    LabelError,
+    apply_corrections,
+    reviewed_corrections,
+    top_k_corrections,
+    validate_labels,
+)
+from user_pipeline.labels.common import LABELS, label_arguments, read_reviews_csv
+from user_pipeline.labels.noise import REVIEWS
+from user_pipeline.steps.harness import Job, Plan, StepContext
+
+NAME = "user_pipeline.labels.fix"
+CORRECTIONS_DATASET = "reference.spam_label_corrections"
+log = logging.getLogger(NAME)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    label_arguments(parser)
+    parser.add_argument("--new-version", required=True, help="version id of the corrected labels")
+    decision = parser.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--reviews", help="reviewed CSV (message_id, labeler_id, corrected_label[, reviewer, note])")
+    decision.add_argument("--accept-top", type=int, help="accept the suggested label of the K best candidates")
+
+
+def plan(ctx: StepContext) -> Plan:
+    """The labels version and its review candidates (which must be of those very labels)."""
+    args = ctx.args
+    version = args.labels_version or ctx.cfg.spam.labels_version
+    if args.new_version == version:
+        raise SystemExit(f"--new-version must differ from the labels version {version!r}")
+    if args.accept_top is not None and args.accept_top < 1:
+        raise SystemExit("--accept-top must be at least 1")
+    labels = ctx.catalog.require(LABELS, version)
+    reviews = ctx.catalog.manifest(REVIEWS, version)
+    if reviews is None or reviews.inputs != [labels.ref.to_json()]:
+        raise FileNotFoundError(f"no {REVIEWS} version={version} for the committed labels: run "
+                                f"python -m user_pipeline.labels.noise --labels-version {version} first")
+    return Plan([labels, reviews], [(CORRECTIONS_DATASET, args.new_version), (LABELS, args.new_version)])
+
+
+def compute(ctx: StepContext) -> str:
+    """Apply reviewed corrections (or the top K) and commit the new labels version.
+
+    Not a content-addressed skip on inputs: the same new version with exactly these labels is
+    reused, the same version with other labels is refused (versions are immutable)."""
+    args = ctx.args
+    labels_manifest, _ = ctx.plan.inputs
+    version = labels_manifest.ref.value
+    raw = ctx.catalog.read_table(LABELS, version)
+    labels = validate_labels(raw)
+    if args.reviews:
+        decided_by = f"review:{args.reviews.rsplit('/', 1)[-1]}"
+        corrections = reviewed_corrections(read_reviews_csv(args.reviews), labels, decided_by)
+    else:
+        candidates = ctx.catalog.read_table(REVIEWS, version).to_pandas()
+        corrections = top_k_corrections(candidates, args.accept_top)
+    if corrections.empty:
+        raise LabelError("the decisions change no label: nothing to commit")
+    fixed = apply_corrections(raw, corrections)
+    validate_labels(fixed)  # the new version must pass the same checks as any labels version
+    corrections_table = pa.Table.from_pandas(corrections, schema=CORRECTIONS, preserve_index=False)
+
+    existing = ctx.catalog.manifest(LABELS, args.new_version)
+    if existing is not None:
+        if existing.version == table_version(fixed):
+            ctx.run.skipped = True
+            ctx.output(existing)
+            return f"{LABELS} version={args.new_version} already holds exactly these labels: nothing to do"
+        raise FileExistsError(f"{LABELS} version={args.new_version} exists with other labels; "
+                              "versions are immutable: choose a new --new-version")
+
+    summary = {"derived_from": version, "corrections": len(corrections),
+               "decided_by": corrections["decided_by"].iloc[0],
+               "changes": {f"{a}->{b}": int(n) for (a, b), n in
+                           corrections.groupby(["old_label", "new_label"]).size().items()}}
+    corrections_manifest = ctx.write_table(CORRECTIONS_DATASET, args.new_version, corrections_table, extra=summary)
+    ctx.write_table(LABELS, args.new_version, fixed, inputs=[*ctx.inputs, corrections_manifest.ref],
+                    extra={"source": labels_manifest.extra.get("source"), **summary})
+    return (f"{LABELS} version={args.new_version}: {len(corrections)} label(s) corrected from version={version} "
+            f"({summary['changes']}); next: set spam.labels_version: {args.new_version}, then "
+            f"python -m user_pipeline.training.spam_filter --labels-version {args.new_version}")
+
+
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON", skips=False)
+run, main = JOB.run, JOB.main
+
+if __name__ == "__main__":
+    JOB.exit()
