@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import apache_beam as beam
 import numpy as np
@@ -49,20 +49,19 @@ from apache_beam.io.parquetio import ReadAllFromParquetBatched
 from apache_beam.metrics import Metrics
 
 import transforms.id_merge as im
-from beam_jobs.common import job_parser, parse_job_args, pipeline_options, write_tables
-from lineage.catalog import Catalog, Producer
-from lineage.emit import ParentRun, step_run
-from lineage.versioning import code_version
+from beam_jobs.common import write_tables
+from lineage.catalog import Catalog
 from transforms.schema import ID_MAP, STAGED_USERS, USERS_MERGED
 from user_pipeline.config import IdMergeConfig
-from user_pipeline.training.id_matcher import load_matcher, matcher_uri, resolve_matcher
+from user_pipeline.steps.harness import Job, Plan, StepContext
+from user_pipeline.steps.models import ID_MATCHER, load_model_file, model_file_uri
 
-JOB = "beam_jobs.id_merge"
+NAME = "beam_jobs.id_merge"
 SOURCE = "staging.users_despammed"
 ID_MAP_DATASET = "staging.id_map"
 MERGED = "staging.users_merged"
 RID = "source_record_id"
-log = logging.getLogger(JOB)
+log = logging.getLogger(NAME)
 
 
 def everyone(today: pd.DataFrame, anchors: pd.DataFrame) -> pd.DataFrame:
@@ -178,8 +177,8 @@ class PairsInShard(beam.DoFn):
 
     def __init__(self, max_block_size: int, shards: int):
         self.max_block_size, self.shards = max_block_size, shards
-        self.oversized = Metrics.counter(JOB, "oversized_blocks")
-        self.emitted = Metrics.counter(JOB, "pairs_before_dedup")
+        self.oversized = Metrics.counter(NAME, "oversized_blocks")
+        self.emitted = Metrics.counter(NAME, "pairs_before_dedup")
 
     def process(self, element):
         _, parts = element
@@ -234,11 +233,11 @@ class ScorePairs(beam.DoFn):
 
     def __init__(self, model_uri: str, threshold: float | None):
         self.model_uri, self.threshold = model_uri, threshold
-        self.scored = Metrics.counter(JOB, "pairs_scored")
-        self.accepted = Metrics.counter(JOB, "pairs_accepted")
+        self.scored = Metrics.counter(NAME, "pairs_scored")
+        self.accepted = Metrics.counter(NAME, "pairs_accepted")
 
     def setup(self):
-        self.matcher = load_matcher(self.model_uri)
+        self.matcher = load_model_file(self.model_uri)
         self.cut = self.matcher.threshold if self.threshold is None else self.threshold
 
     def process(self, pairs: np.ndarray, prepared: im.PreparedRecords):
@@ -335,12 +334,12 @@ class AssignCanonicalIds(beam.DoFn):
                  model_uri: str | None = None):
         self.anchors, self.previous, self.cfg, self.ds, self.run_id = anchors, previous, cfg, ds, run_id
         self.model_uri = model_uri
-        self.rows_read = Metrics.counter(JOB, "rows_read")
-        self.refused = Metrics.counter(JOB, "refused_links")
-        self.loose = Metrics.counter(JOB, "loose_clusters_split")
+        self.rows_read = Metrics.counter(NAME, "rows_read")
+        self.refused = Metrics.counter(NAME, "refused_links")
+        self.loose = Metrics.counter(NAME, "loose_clusters_split")
 
     def setup(self):
-        self.matcher = load_matcher(self.model_uri) if self.model_uri else None
+        self.matcher = load_model_file(self.model_uri) if self.model_uri else None
 
     def process(self, links, records: pa.Table):
         pairs, scores = links
@@ -417,66 +416,52 @@ def prior_state(catalog: Catalog, ds: str, days: int) -> tuple[pd.DataFrame, dic
     return anchors.reset_index(drop=True), previous, manifests
 
 
-def id_merge_code_version(cfg) -> str:
-    """The merge code plus the merge settings (the matcher is an input, not code)."""
-    return code_version(im, __file__, config=cfg.id_merge.model_dump(exclude={"model", "pairs_version"}))
+def plan(ctx: StepContext) -> Plan:
+    """The day's de-spammed users, the matcher of the pinned pairs version and the prior state."""
+    source = ctx.catalog.require(SOURCE, ctx.ds)
+    matcher = ID_MATCHER.resolve(ctx.catalog, ctx.cfg)
+    anchors, previous, prior = prior_state(ctx.catalog, ctx.ds, ctx.cfg.id_merge.anchor_days)
+    return Plan([source, matcher, *prior], [(ID_MAP_DATASET, ctx.ds), (MERGED, ctx.ds)],
+                {"anchors": anchors, "previous": previous})
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """Merge one day's de-spammed users into canonical ids; commit id_map and users_merged with lineage."""
-    args, cfg, beam_argv = parse_job_args(job_parser(__doc__.splitlines()[0]), argv)
-    catalog = Catalog(cfg)
-    source = catalog.require(SOURCE, args.ds)
-    matcher = resolve_matcher(catalog, cfg)
-    anchors, previous, prior = prior_state(catalog, args.ds, cfg.id_merge.anchor_days)
-    inputs = [source.ref, matcher.ref, *(m.ref for m in prior)]
-    code = id_merge_code_version(cfg)
-    parent = ParentRun.from_args(args)
-    with step_run(cfg, JOB, inputs, parent=parent, nominal_date=args.ds) as step:
-        reused = None if args.force else catalog.reusable([(ID_MAP_DATASET, args.ds), (MERGED, args.ds)],
-                                                          inputs, code)
-        if reused:
-            step.skipped = True
-            for manifest in reused:
-                step.add_output(manifest)
-            print(f"id_merge {args.ds}: unchanged, skipped")
-            return
-        map_dir = catalog.stage(ID_MAP_DATASET, args.ds, step.run_id)
-        merged_dir = catalog.stage(MERGED, args.ds, step.run_id)
-        merge_ids = MergeIds(matcher_uri(catalog, matcher), cfg.id_merge, anchors=anchors, previous=previous,
-                             ds=args.ds, run_id=step.run_id)
-        with beam.Pipeline(options=pipeline_options(cfg, beam_argv)) as pipeline:
-            tables = (pipeline
-                      | "StagedFiles" >> beam.Create(catalog.files(SOURCE, args.ds))
-                      | "Read" >> ReadAllFromParquetBatched())
-            out = tables | "MergeIds" >> merge_ids
-            _ = out.id_map | write_tables(map_dir, ID_MAP, "WriteIdMap")
-            _ = out.users | write_tables(merged_dir, USERS_MERGED, "WriteUsersMerged")
-        metrics = _counters(pipeline.result)
+def compute(ctx: StepContext) -> str:
+    """Merge one day's de-spammed users into canonical ids; commit id_map and users_merged."""
+    source, matcher, *_ = ctx.plan.inputs
+    cfg = ctx.cfg.id_merge
+    map_dir = ctx.stage(ID_MAP_DATASET)
+    merged_dir = ctx.stage(MERGED)
+    merge_ids = MergeIds(model_file_uri(ctx.catalog, matcher), cfg, anchors=ctx.plan.extra["anchors"],
+                         previous=ctx.plan.extra["previous"], ds=ctx.ds, run_id=ctx.run_id)
+    with beam.Pipeline(options=ctx.pipeline_options()) as pipeline:
+        tables = (pipeline
+                  | "StagedFiles" >> beam.Create(ctx.catalog.files(SOURCE, ctx.ds))
+                  | "Read" >> ReadAllFromParquetBatched())
+        out = tables | "MergeIds" >> merge_ids
+        _ = out.id_map | write_tables(map_dir, ID_MAP, "WriteIdMap")
+        _ = out.users | write_tables(merged_dir, USERS_MERGED, "WriteUsersMerged")
+    metrics = _counters(pipeline.result)
 
-        producer = Producer.of(step.run_id, JOB, parent)
-        common = {"matcher_version": matcher.version, "pairs_version": cfg.id_merge.pairs_version,
-                  "threshold": cfg.id_merge.threshold or matcher.extra.get("threshold"), **metrics}
-        id_map = catalog.seal(map_dir, producer=producer, inputs=inputs, code_version=code, schema=ID_MAP,
-                              extra=common)
-        users = catalog.seal(merged_dir, producer=producer, inputs=inputs, code_version=code,
-                             schema=USERS_MERGED, extra={**common, "id_map_version": id_map.version})
-        # Nothing vanishes: checked before anything is published.
-        if not (source.row_count == metrics.get("rows_read", 0) == id_map.row_count):
-            raise RuntimeError(f"accounting broken: {source.row_count} de-spammed users != "
-                               f"{id_map.row_count} rows in {ID_MAP_DATASET}")
-        catalog.publish(map_dir, id_map)
-        catalog.publish(merged_dir, users)
-        step.add_output(id_map)
-        step.add_output(users)
-        print(f"id_merge {args.ds}: {id_map.row_count} records -> {users.row_count} canonical users "
-              f"with models.id_matcher version={matcher.version} ({metrics})")
+    common = {"matcher_version": matcher.version, "pairs_version": cfg.pairs_version,
+              "threshold": cfg.threshold or matcher.extra.get("threshold"), **metrics}
+    id_map = ctx.seal(map_dir, schema=ID_MAP, extra=common)
+    users = ctx.seal(merged_dir, schema=USERS_MERGED, extra={**common, "id_map_version": id_map.version})
+    # Nothing vanishes: checked before anything is published.
+    if not (source.row_count == metrics.get("rows_read", 0) == id_map.row_count):
+        raise RuntimeError(f"accounting broken: {source.row_count} de-spammed users != "
+                           f"{id_map.row_count} rows in {ID_MAP_DATASET}")
+    ctx.catalog.publish(map_dir, id_map)
+    ctx.catalog.publish(merged_dir, users)
+    ctx.output(id_map)
+    ctx.output(users)
+    return (f"{id_map.row_count} records -> {users.row_count} canonical users "
+            f"with models.id_matcher version={matcher.version} ({metrics})")
 
 
 def _counters(result) -> dict[str, int]:
     from apache_beam.metrics.metric import MetricsFilter
 
-    found = result.metrics().query(MetricsFilter().with_namespace(JOB))["counters"]
+    found = result.metrics().query(MetricsFilter().with_namespace(NAME))["counters"]
     totals: dict[str, int] = {}
     for counter in found:
         name = counter.key.metric.name
@@ -484,6 +469,8 @@ def _counters(result) -> dict[str, int]:
     return totals
 
 
+JOB = Job(NAME, compute, plan=plan)
+run, main = JOB.run, JOB.main
+
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    run()
+    JOB.exit()

@@ -83,10 +83,10 @@ def train(out: Path) -> int:
 def despam(cfg: PipelineConfig, ds: str, out: Path) -> int:
     """Score the ingested users with the same spam filter and rule, in one process."""
     from transforms.spam import BURST_TIME_COLUMN, burst_keys, count_keys, split_spam
-    from user_pipeline.training.spam_filter import load_model_file, model_file_uri, resolve_model
+    from user_pipeline.steps.models import SPAM_FILTER, load_model_file, model_file_uri
 
     catalog = Catalog(cfg)
-    manifest = resolve_model(catalog, cfg)
+    manifest = SPAM_FILTER.resolve(catalog, cfg)
     model = load_model_file(model_file_uri(catalog, manifest))
     table = catalog.read_table("staging.users_ingested", ds)
     frame = table.select([BURST_TIME_COLUMN, "signup_channel"]).to_pandas()

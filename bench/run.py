@@ -26,6 +26,7 @@ from rich.table import Table
 
 from lineage.catalog import Catalog
 from user_pipeline.config import load_config
+from user_pipeline.steps import registry
 
 console = Console(width=140)
 DS = "2026-01-01"
@@ -85,14 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="pandas-baseline-"))
     catalog = Catalog(cfg)
-    rows_in = {
-        "ingest": catalog.require("staging.users_ingested", DS).extra["lines_read"],
-        "despam": catalog.require("staging.users_ingested", DS).row_count,
-        "id_merge": catalog.require("staging.users_despammed", DS).row_count,
-        "clean": catalog.require("staging.users_merged", DS).row_count,
-        "preprocess": catalog.require("curated.users_clean", DS).row_count,
-        "train": catalog.require("features.users_transformed", DS).row_count,
-    }
+    timed = ("ingest", "despam", "id_merge", "clean", "preprocess", "train")
+    modules = {name: registry.step(name).job for name in timed}
+    # Rows in: the lines of the raw drops for ingest, else the rows of the step's first input.
+    rows_in = {name: catalog.require(registry.step(name).reads[0], DS).row_count for name in timed[1:]}
+    rows_in["ingest"] = catalog.require(registry.step("ingest").main_output, DS).extra["lines_read"]
     # ID-merge has no plain-pandas twin: its baselines are recordlinkage and Splink on FEBRL
     # (bench.id_merge_side_by_side) and its scale bench (bench.id_merge_scale).
     baselines = {
@@ -103,9 +101,6 @@ def main(argv: list[str] | None = None) -> int:
             cfg, DS, scratch, list(features.NUMERIC_FEATURES), list(features.CATEGORICAL_FEATURES)),
         "train": lambda: pandas_baseline.train(scratch),
     }
-    modules = {"ingest": "beam_jobs.ingest", "despam": "beam_jobs.despam", "id_merge": "beam_jobs.id_merge",
-               "clean": "beam_jobs.clean",
-               "preprocess": "beam_jobs.preprocess", "train": "user_pipeline.training.train"}
     results = []
     for step, module in modules.items():
         runs = [_run_child([sys.executable, "-m", module, f"--ds={DS}", "--force"], env) for _ in range(args.repeat)]
@@ -117,10 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                         "ratio": job_s / pandas_s if pandas_s else None})
 
     # Each gate against the step whose output it validates (target: gate < 20% of that step).
-    guarded = {"staging.users_ingested": "ingest", "staging.users_despammed": "despam",
-               "staging.users_merged": "id_merge", "curated.users_clean": "clean",
-               "features.users_transformed": "preprocess"}
     step_seconds = {r["step"]: r["job_s"] for r in results}
+    guarded = {g.dataset: registry.writer_of(g.dataset).name for g in registry.steps(registry.DAILY)
+               if g.job == "expectations.gate" and g.dataset in {d for s in timed for d in registry.step(s).writes}}
     gates = []
     for dataset, step in guarded.items():
         # --force: the DAG run validated this version already; a gate would reuse that result.

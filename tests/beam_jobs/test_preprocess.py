@@ -45,7 +45,7 @@ def first_run(tmp_path_factory):
         config_path = write_config(tmp_path_factory.mktemp("preprocess"))
         cfg = load_config(config_path)
         committed = [commit_day(cfg, day, ROWS_PER_DAY) for day in DAYS]
-        manifests = preprocess.run(["--ds", DAYS[-1], "--config", str(config_path)])
+        manifests = preprocess.run(["--ds", DAYS[-1], "--config", str(config_path)]).outputs
         yield cfg, config_path, committed, manifests
 
 
@@ -119,7 +119,7 @@ def test_rerun_with_same_inputs_and_code_skips(first_run):
 
     cfg, config_path, _, manifests = first_run
     with isolated_environment():
-        again = preprocess.run(["--ds", DAYS[-1], "--config", str(config_path)])
+        again = preprocess.run(["--ds", DAYS[-1], "--config", str(config_path)]).outputs
     assert [(m.version, m.committed_at) for m in again] == [(m.version, m.committed_at) for m in manifests]
     complete = job_events(cfg, "beam_jobs.preprocess")[-1]
     assert complete["eventType"] == "COMPLETE"
@@ -138,7 +138,7 @@ def test_force_recomputes_the_same_features_version(first_run):
 
     cfg, config_path, _, (features_manifest, transform_fn_manifest, _) = first_run
     with isolated_environment():
-        forced = preprocess.run(["--ds", DAYS[-1], "--config", str(config_path), "--force"])
+        forced = preprocess.run(["--ds", DAYS[-1], "--config", str(config_path), "--force"]).outputs
     assert forced[0].version == features_manifest.version
     assert forced[1].version == transform_fn_manifest.version
     assert forced[2].version == first_run[3][2].version  # the same assignments

@@ -84,7 +84,7 @@ def _config_with(tmp_path, **sections):
 def test_statistics_committed_as_proto_and_report_equal_direct_computation(cfg, commit):
     commit("2026-01-01", _table(1))
     source = commit("2026-01-02", _table(2))
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-02"]) == 0
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-02"]) == 0
 
     catalog = Catalog(cfg)
     manifest = catalog.require(TARGET, "2026-01-02")
@@ -123,7 +123,7 @@ def test_statistics_committed_as_proto_and_report_equal_direct_computation(cfg, 
     assert compared["employment_status"]["metric"] == "linf" and not compared["employment_status"]["fired"]
     assert compared["age_years"]["metric"] == "js"
 
-    complete = [e for e in _events(cfg) if e["job"]["name"] == job.JOB and e["eventType"] == "COMPLETE"][-1]
+    complete = [e for e in _events(cfg) if e["job"]["name"] == job.NAME and e["eventType"] == "COMPLETE"][-1]
     analysed = next(i for i in complete["inputs"] if i["name"] == SOURCE)
     metrics = analysed["inputFacets"]["dataQualityMetrics"]
     assert metrics["rowCount"] == table.num_rows
@@ -137,25 +137,25 @@ def test_statistics_committed_as_proto_and_report_equal_direct_computation(cfg, 
 
 def test_first_partition_has_no_reference_and_rerun_skips(cfg, commit):
     commit("2026-01-01", _table(1))
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-01"]) == 0
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-01"]) == 0
     page = (Path(statistics_dir(cfg, SOURCE, "ds=2026-01-01")) / "drift.html").read_text()
     assert re.search(r'id="reference">none<', page)
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-01"]) == 0
-    last = [e for e in _events(cfg) if e["job"]["name"] == job.JOB][-1]
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-01"]) == 0
+    last = [e for e in _events(cfg) if e["job"]["name"] == job.NAME][-1]
     assert "contentAddressedSkip" in last["run"]["facets"]
 
 
 def test_failure_severity_drift_exits_1_and_warning_exits_0(cfg, commit, tmp_path, capsys):
     commit("2026-01-01", _table(1))
     commit("2026-01-02", _table(2, p=(0.3, 0.4, 0.15, 0.1, 0.05)))  # a 10-point shift
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-02"]) == 0
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-02"]) == 0
     assert "drift warning: employment_status" in capsys.readouterr().out
     strict = _config_with(tmp_path, drift={"features": {"employment_status": {"severity": "failure"}}})
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-02", "--config", strict]) == 1
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-02", "--config", strict]) == 1
     assert "employment_status" in capsys.readouterr().err
     # the statistics are committed all the same; the run is FAIL in lineage, with the figures
     assert Catalog(cfg).require(TARGET, "2026-01-02").extra["drift_failures"] == ["employment_status"]
-    fail = [e for e in _events(cfg) if e["job"]["name"] == job.JOB][-1]
+    fail = [e for e in _events(cfg) if e["job"]["name"] == job.NAME][-1]
     assert fail["eventType"] == "FAIL"
     analysed = next(i for i in fail["inputs"] if i["name"] == SOURCE)
     failed = [a for a in analysed["inputFacets"]["dataQualityAssertions"]["assertions"] if not a["success"]]
@@ -165,20 +165,20 @@ def test_failure_severity_drift_exits_1_and_warning_exits_0(cfg, commit, tmp_pat
 def test_explicit_reference_and_span(cfg, commit):
     for day, seed in (("2026-01-01", 1), ("2026-01-02", 2), ("2026-01-03", 3)):
         commit(day, _table(seed))
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-03", "--reference", "ds=2026-01-01"]) == 0
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-03", "--reference", "ds=2026-01-01"]) == 0
     inputs = Catalog(cfg).require(TARGET, "2026-01-03").inputs
     assert [i["partition"] for i in inputs] == ["ds=2026-01-03", "ds=2026-01-01"]
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-03", "--reference-days", "2"]) == 0
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-03", "--reference-days", "2"]) == 0
     inputs = Catalog(cfg).require(TARGET, "2026-01-03").inputs
     assert [i["partition"] for i in inputs] == ["ds=2026-01-03", "ds=2026-01-01", "ds=2026-01-02"]
 
 
 def test_cannot_run_exits_2(cfg, commit, capsys):
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-05"]) == 2
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-05"]) == 2
     assert "no committed partition" in capsys.readouterr().err
     commit("2026-01-01", _table(1))
-    assert job.run(["--dataset", SOURCE, "--ds", "2026-01-01", "--reference", "ds=2025-12-31"]) == 2
-    assert job.run(["--dataset", "staging.users_ingested", "--ds", "2026-01-01"]) == 2
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-01", "--reference", "ds=2025-12-31"]) == 2
+    assert job.main(["--dataset", "staging.users_ingested", "--ds", "2026-01-01"]) == 2
     assert "statistics.outputs" in capsys.readouterr().err
     assert Catalog(cfg).manifest(TARGET, "2026-01-01") is None
 
@@ -189,9 +189,9 @@ def test_a_crash_before_the_commit_leaves_nothing_committed(cfg, commit, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(job.reports.statistics, "write", boom)
+    monkeypatch.setattr(job.statistics_pages, "write", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        job.run_statistics(cfg, SOURCE, "2026-01-01")
+        job.run(["--dataset", SOURCE, "--ds", "2026-01-01"], cfg=cfg)
     assert Catalog(cfg).manifest(TARGET, "2026-01-01") is None
     assert Catalog(cfg).committed(TARGET) == []
-    assert [e["eventType"] for e in _events(cfg) if e["job"]["name"] == job.JOB] == ["START", "FAIL"]
+    assert [e["eventType"] for e in _events(cfg) if e["job"]["name"] == job.NAME] == ["START", "FAIL"]

@@ -10,7 +10,8 @@ from openlineage.client.event_v2 import RunState
 from openlineage.client.serde import Serde
 from referencing import Registry, Resource
 
-from expectations.gate import JOB, GateFailed, run_gate
+from expectations.gate import NAME as JOB
+from expectations.gate import GateFailed, run_gate
 from lineage.catalog import Catalog
 from tests.expectations.helpers import DAYS, commit, read
 from user_pipeline.config import REPO_ROOT

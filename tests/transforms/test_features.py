@@ -120,8 +120,8 @@ def transform_output(tmp_path_factory):
     import tensorflow_transform as tft
     import tensorflow_transform.beam as tft_beam
 
-    from beam_jobs.common import pipeline_options
     from user_pipeline.config import load_config
+    from user_pipeline.steps.harness import pipeline_options
 
     out_dir = str(tmp_path_factory.mktemp("transform_fn"))
     batch = tft_inputs.raw_record_batch(users_table(**TRAIN_ROWS))

@@ -31,17 +31,16 @@ from rich.table import Table
 
 from lineage.catalog import Catalog
 from user_pipeline.config import REPO_ROOT, PipelineConfig, load_config
+from user_pipeline.steps.registry import DAILY, steps
 
 console = Console(width=120)
 
-# The daily steps in DAG order with the datasets each writes for a date (for the summary only).
-STEPS = [
-    ("ingest", ["staging.users_ingested", "staging.ingest_dead_letter"]),
-    ("despam", ["staging.users_despammed", "staging.spam_quarantine"]),
-    ("id_merge", ["staging.users_merged", "staging.id_map"]),
-    ("clean", ["curated.users_clean"]),
-    ("preprocess", ["features.users_transformed"]),
-]
+
+
+def data_steps(cfg: PipelineConfig) -> list[tuple[str, list[str]]]:
+    """The daily Beam steps in DAG order, each with the daily datasets it writes (main first)."""
+    return [(s.name, [d for d in s.writes if cfg.dataset(d).partitioning == "ds"])
+            for s in steps(DAILY) if s.job.startswith("beam_jobs.") and s.writes and s.dataset is None]
 
 
 def airflow_env(cfg: PipelineConfig) -> dict[str, str]:
@@ -149,7 +148,7 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
         table.add_column(column)
     versions = []
     for ds in dates:
-        for step, outputs in STEPS:
+        for step, outputs in data_steps(cfg):
             main, *side = found = [catalog.manifest(d, ds) for d in outputs]
             if main is None:
                 table.add_row(ds, step, "-", "-", "-")

@@ -88,15 +88,8 @@ class StepContext:
         return Producer.of(self.run_id, self.step.job, self.parent)
 
     def pipeline_options(self):
-        """Beam options: the config's runner and defaults, overridden by the command line.
-
-        The runner is always named: Beam 2.77's default first tries to download Prism."""
-        from apache_beam.options.pipeline_options import PipelineOptions
-
-        given = {arg.split("=", 1)[0].lstrip("-") for arg in self.beam_argv if arg.startswith("--")}
-        defaults = [f"--runner={self.cfg.beam.runner}"] if "runner" not in given else []
-        defaults += [f"--{k}={v}" for k, v in self.cfg.beam.options.items() if k not in given]
-        return PipelineOptions([*defaults, *self.beam_argv])
+        """Beam options of this run (``pipeline_options``)."""
+        return pipeline_options(self.cfg, self.beam_argv)
 
     def stage(self, dataset: str, value: str | None = None) -> StagedPartition:
         """This run's private folder in ``dataset``'s partition (``value`` defaults to ``--ds``)."""
@@ -134,6 +127,18 @@ class StepContext:
 Compute = Callable[[StepContext], str | None]
 
 
+def pipeline_options(cfg: PipelineConfig, beam_argv: Sequence[str] = ()):
+    """Beam options: the config's runner and defaults, overridden by the command line.
+
+    The runner is always named: Beam 2.77's default first tries to download Prism."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    given = {arg.split("=", 1)[0].lstrip("-") for arg in beam_argv if arg.startswith("--")}
+    defaults = [f"--runner={cfg.beam.runner}"] if "runner" not in given else []
+    defaults += [f"--{k}={v}" for k, v in cfg.beam.options.items() if k not in given]
+    return PipelineOptions([*defaults, *beam_argv])
+
+
 def default_plan(ctx: StepContext) -> Plan:
     """Read every declared input's partition of ``--ds``; write every declared output's."""
     return Plan(inputs=[ctx.catalog.require(d, ctx.ds) for d in ctx.step.reads],
@@ -158,8 +163,9 @@ class Outcome:
 
     @property
     def output(self) -> Manifest:
-        """The main output (the first committed or reused)."""
-        return self.outputs[0]
+        """The main output: the step's first declared dataset among the outputs (else the first)."""
+        main = [m for m in self.outputs if m.dataset == self.step.main_output]
+        return (main or self.outputs)[0]
 
 
 @dataclass(frozen=True)

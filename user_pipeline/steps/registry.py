@@ -36,7 +36,7 @@ STEPS: tuple[Step, ...] = (
     gate("staging.users_despammed", after=("despam",)),
     Step("id_merge", "beam_jobs.id_merge", DAILY,
          reads=("staging.users_despammed", "models.id_matcher", "staging.users_merged", "staging.id_map"),
-         writes=("staging.id_map", "staging.users_merged"),
+         writes=("staging.users_merged", "staging.id_map"),
          config=("id_merge", "!id_merge.model", "!id_merge.pairs_version"), after=("gate_users_despammed",)),
     gate("staging.users_merged", after=("id_merge",)),
     Step("clean", "beam_jobs.clean", DAILY, reads=("staging.users_merged",), writes=("curated.users_clean",),
@@ -76,7 +76,7 @@ STEPS: tuple[Step, ...] = (
     # -- a reviewed fix of the labels, triggered by hand: its asset event starts spam_filter ----
     Step("fix_spam_labels", "user_pipeline.labels.fix", LABELS_FIX,
          reads=("reference.spam_labels", "reference.spam_label_reviews"),
-         writes=("reference.spam_label_corrections", "reference.spam_labels"), outlets=("reference.spam_labels",)),
+         writes=("reference.spam_labels", "reference.spam_label_corrections"), outlets=("reference.spam_labels",)),
     # -- a new pairs version: gate, train the ID matcher --------------------------------------
     gate("reference.id_pairs", dag=ID_MATCHER, version_flag="--version", version_pin="id_merge.pairs_version"),
     Step("train_id_matcher", "user_pipeline.training.id_matcher", ID_MATCHER, reads=("reference.id_pairs",),

@@ -94,6 +94,7 @@ def compute(ctx: StepContext) -> str:
     put_atomic(posixpath.join(folder, "skew.html"), drift_page(
         "serving features vs training features", f"ds={ds}", reference, [s.drift for s in found]).encode())
     ctx.run.input_facets[models.FEATURES] = {"dataQualityAssertions": drift_assertions_facet([s.drift for s in found])}
+    ctx.result = found
     flagged = [s for s in found if s.flagged]
     lines = [f"skew ({s.drift.severity}): {s.drift.feature} {s.drift.metric}={s.drift.value:.4g} "
              f"(threshold {s.drift.threshold}), {s.mismatched_rows}/{s.joined_rows} joined rows differ"

@@ -10,7 +10,7 @@ from tests.user_pipeline.labels.helpers import commit_spam_labels
 
 def test_agreement_commits_stats_and_renders_a_report(cfg):
     labels_manifest = commit_spam_labels(cfg, "v1")
-    manifest = user_pipeline.labels.agreement.run(["--labels-version", "v1"])
+    manifest = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
     assert manifest.dataset == "reference.spam_label_agreement" and manifest.partition == "version=v1"
     assert manifest.inputs == [labels_manifest.ref.to_json()]
     table = Catalog(cfg).read_table("reference.spam_label_agreement", "v1")
@@ -26,13 +26,13 @@ def test_agreement_commits_stats_and_renders_a_report(cfg):
     assert all("=" in labels for labels in disagreements.column("labels").to_pylist())
     html = Path(f"{cfg.data_root}/reports/labels/spam_label_agreement_v1.html").read_text()
     assert "Cohen's kappa" in html and "labeler_03" in html
-    again = user_pipeline.labels.agreement.run(["--labels-version", "v1"])
+    again = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
     assert again.producer["run_id"] == manifest.producer["run_id"]
 
 
 def test_agreement_of_labels_without_double_labelled_messages_is_reported_as_unmeasurable(cfg, capsys):
     commit_spam_labels(cfg, "v1", pa.table({"message_id": ["a", "b"], "text": ["hi", "WIN"], "label": ["ham", "spam"],
                                             "labeler_id": ["l1", "l2"], "is_double_labelled": [False, False]}))
-    manifest = user_pipeline.labels.agreement.run(["--labels-version", "v1"])
+    manifest = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
     assert manifest.extra["overall"]["krippendorff_alpha"] is None and manifest.extra["flags"] == []
     assert "agreement cannot be measured" in capsys.readouterr().out

@@ -6,7 +6,7 @@ from lineage.catalog import Catalog
 from tests.user_pipeline.labels.helpers import SEED, commit_spam_labels
 from transforms.labels import LabelError, resolve_labels, review_candidates, validate_labels
 from user_pipeline.datagen import reference
-from user_pipeline.labels import noise
+from user_pipeline.labels import fix, noise
 from user_pipeline.training.spam_filter import cross_validated_probability
 
 # Precision of the first k candidates, k = the number of injected flips, on 1,000 real SMS
@@ -43,7 +43,7 @@ def small_labels(n_rows: int = 1500):
 
 def test_detect_commits_ranked_reviews_and_a_csv_template(cfg):
     labels_manifest = commit_spam_labels(cfg, "v1", small_labels())
-    manifest = noise.run(["--labels-version", "v1"])
+    manifest = noise.run(["--labels-version", "v1"]).output
     catalog = Catalog(cfg)
     assert manifest.dataset == "reference.spam_label_reviews" and manifest.partition == "version=v1"
     assert manifest.inputs == [labels_manifest.ref.to_json()]
@@ -54,13 +54,13 @@ def test_detect_commits_ranked_reviews_and_a_csv_template(cfg):
     template = pd.read_csv(f"{cfg.data_root}/reports/labels/spam_label_reviews_v1.csv", dtype=str,
                            keep_default_na=False)
     assert (template["corrected_label"] == "").all() and len(template) == len(reviews)
-    again = noise.run(["--labels-version", "v1"])
+    again = noise.run(["--labels-version", "v1"]).output
     assert again.producer["run_id"] == manifest.producer["run_id"]  # up to date: skipped
 
 
 def test_fix_with_reviews_commits_a_new_labels_version_with_its_inputs(cfg, tmp_path):
     v1 = commit_spam_labels(cfg, "v1", small_labels())
-    reviews_manifest = noise.run(["--labels-version", "v1"])
+    reviews_manifest = noise.run(["--labels-version", "v1"]).output
     catalog = Catalog(cfg)
     candidates = catalog.read_table("reference.spam_label_reviews", "v1").to_pandas().head(4)
     candidates["corrected_label"] = [candidates["suggested_label"].iloc[0], "", " HAM ", "spam"]
@@ -68,7 +68,7 @@ def test_fix_with_reviews_commits_a_new_labels_version_with_its_inputs(cfg, tmp_
     reviewed = tmp_path / "reviewed.csv"
     candidates.to_csv(reviewed, index=False)
 
-    v2 = noise.run(["--fix", "--labels-version", "v1", "--reviews", str(reviewed), "--new-version", "v2"])
+    v2 = fix.run(["--labels-version", "v1", "--reviews", str(reviewed), "--new-version", "v2"]).output
     corrections = catalog.require("reference.spam_label_corrections", "v2")
     assert v2.inputs == [v1.ref.to_json(), reviews_manifest.ref.to_json(), corrections.ref.to_json()]
     changed = catalog.read_table("reference.spam_label_corrections", "v2").to_pandas()
@@ -81,8 +81,8 @@ def test_fix_with_reviews_commits_a_new_labels_version_with_its_inputs(cfg, tmp_
 
     # Versions are immutable: other decisions cannot overwrite v2; the same ones are a no-op.
     with pytest.raises(FileExistsError, match="immutable"):
-        noise.run(["--fix", "--labels-version", "v1", "--accept-top", "10", "--new-version", "v2"])
-    same = noise.run(["--fix", "--labels-version", "v1", "--reviews", str(reviewed), "--new-version", "v2"])
+        fix.run(["--labels-version", "v1", "--accept-top", "10", "--new-version", "v2"])
+    same = fix.run(["--labels-version", "v1", "--reviews", str(reviewed), "--new-version", "v2"]).output
     assert same.version == v2.version
 
 
@@ -99,11 +99,11 @@ def test_fix_rejects_bad_review_files_and_commits_nothing(cfg, tmp_path, payload
     path = tmp_path / "reviewed.csv"
     path.write_bytes(payload)
     with pytest.raises(LabelError, match=message):
-        noise.run(["--fix", "--labels-version", "v1", "--reviews", str(path), "--new-version", "v2"])
+        fix.run(["--labels-version", "v1", "--reviews", str(path), "--new-version", "v2"])
     assert Catalog(cfg).manifest("reference.spam_labels", "v2") is None
 
 
 def test_fix_needs_the_reviews_of_the_committed_labels(cfg):
     commit_spam_labels(cfg, "v1", small_labels(300))
     with pytest.raises(FileNotFoundError, match="run python -m user_pipeline.labels.noise --labels-version v1 first"):
-        noise.run(["--fix", "--labels-version", "v1", "--accept-top", "5", "--new-version", "v2"])
+        fix.run(["--labels-version", "v1", "--accept-top", "5", "--new-version", "v2"])

@@ -11,13 +11,8 @@ from lineage.catalog import Catalog, Producer
 from tests.user_pipeline.labels.helpers import SEED
 from transforms.id_merge import pair_features
 from user_pipeline.datagen import reference
-from user_pipeline.training.id_matcher import (
-    fit_matcher,
-    id_matcher_version,
-    load_matcher,
-    matcher_uri,
-    resolve_matcher,
-)
+from user_pipeline.steps.models import ID_MATCHER, load_model_file, model_file_uri
+from user_pipeline.training.id_matcher import fit_matcher
 
 # Out-of-fold F1 on the 2,000 generated pairs: measured 0.98+ (see the training's printout).
 MIN_OUT_OF_FOLD_F1 = 0.95
@@ -41,12 +36,12 @@ def test_matcher_separates_matches_out_of_fold(cfg):
 
 def test_training_commits_a_derived_version_with_the_pairs_as_lineage_input(cfg):
     pairs = commit_pairs(cfg)
-    manifest = user_pipeline.training.id_matcher.run([])
+    manifest = user_pipeline.training.id_matcher.run([]).output
     catalog = Catalog(cfg)
-    assert manifest.version == id_matcher_version(cfg, pairs.ref) == resolve_matcher(catalog, cfg).version
+    assert manifest.version == ID_MATCHER.version(cfg, pairs.ref) == ID_MATCHER.resolve(catalog, cfg).version
     assert manifest.inputs == [pairs.ref.to_json()]
     assert sorted(n.rsplit("/", 1)[1] for n in manifest.files) == ["metadata.json", "model.joblib"]
-    matcher = load_matcher(matcher_uri(catalog, manifest))
+    matcher = load_model_file(model_file_uri(catalog, manifest))
     assert matcher.threshold == pytest.approx(manifest.extra["threshold"])
     assert np.isfinite(matcher.score(pair_features(reference.id_pairs(SEED).to_pandas().head(5)))).all()
 
@@ -55,11 +50,11 @@ def test_training_commits_a_derived_version_with_the_pairs_as_lineage_input(cfg)
     start = [e for e in events
              if e["job"]["name"] == "user_pipeline.training.id_matcher" and e["eventType"] == "START"][0]
     assert start["inputs"][0]["facets"]["version"]["datasetVersion"] == pairs.version
-    again = user_pipeline.training.id_matcher.run([])
+    again = user_pipeline.training.id_matcher.run([]).output
     assert again.producer["run_id"] == manifest.producer["run_id"]  # skipped: same pairs, same code
 
 
 def test_missing_matcher_names_the_training_command(cfg):
     commit_pairs(cfg)
     with pytest.raises(FileNotFoundError, match="python -m user_pipeline.training.id_matcher"):
-        resolve_matcher(Catalog(cfg), cfg)
+        ID_MATCHER.resolve(Catalog(cfg), cfg)

@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
         for day in DAYS:
             commit_day(cfg, day, ROWS_PER_DAY, seed=1)
         preprocess.run(["--ds", DAYS[-1], "--config", str(config_path)])
-        manifest = train.run(["--ds", DAYS[-1], "--config", str(config_path)])
+        manifest = train.run(["--ds", DAYS[-1], "--config", str(config_path)]).output
         yield cfg, config_path, manifest
 
 
@@ -53,7 +53,8 @@ def batch_and_raw(trained):
 def serving_model(trained):
     import tensorflow as tf
 
-    from user_pipeline.training.artifacts import MODEL, committed_dir
+    from user_pipeline.steps.models import JOB_SEEKER as MODEL
+    from user_pipeline.steps.models import committed_dir
 
     cfg, _, manifest = trained
     return tf.saved_model.load(committed_dir(Catalog(cfg), MODEL, manifest.version))
@@ -144,7 +145,8 @@ def test_predict_scores_records_with_missing_fields(trained, batch_and_raw, tmp_
     assert np.all((probability > 0) & (probability < 1))
 
     # The public function on complete clean rows agrees with the serving signature used above.
-    from user_pipeline.training.artifacts import MODEL, committed_dir
+    from user_pipeline.steps.models import JOB_SEEKER as MODEL
+    from user_pipeline.steps.models import committed_dir
 
     model_dir = committed_dir(Catalog(cfg), MODEL, manifest.version)
     head = predict.predict(model_dir, raw.slice(0, 50))
@@ -158,7 +160,7 @@ def test_retraining_the_same_inputs_skips(trained):
 
     cfg, config_path, manifest = trained
     with isolated_environment():
-        again = train.run(["--ds", DAYS[-1], "--config", str(config_path)])
+        again = train.run(["--ds", DAYS[-1], "--config", str(config_path)]).output
     assert (again.version, again.committed_at) == (manifest.version, manifest.committed_at)
 
 
@@ -170,7 +172,7 @@ def test_error_analysis_by_metadata_slices_through_the_serving_path(trained):
 
     cfg, config_path, model_manifest = trained
     with isolated_environment():
-        manifest = evaluate.run(["--ds", DAYS[-1], "--config", str(config_path)])
+        manifest = evaluate.run(["--ds", DAYS[-1], "--config", str(config_path)]).output
     catalog = Catalog(cfg)
     table = catalog.read_table("evaluation.job_seeker_slices", DAYS[-1])
     assert manifest.inputs[0] == model_manifest.ref.to_json()
@@ -212,7 +214,7 @@ def test_training_serving_skew_through_the_serving_export(trained):
     from user_pipeline.training import skew
 
     cfg, config_path, _ = trained
-    found = skew.run_skew(cfg, DAYS[-1], rows=500)
+    found = skew.run(["--ds", DAYS[-1], "--sample", "500"], cfg=cfg).result
     assert sorted(s.drift.feature for s in found) == sorted(model_input_names())
     # the records that are also training rows get exactly their training features (one transform)
     assert all(s.joined_rows > 0 and s.mismatched_rows == 0 for s in found)
