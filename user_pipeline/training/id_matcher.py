@@ -119,7 +119,7 @@ def fit_matcher(features: pd.DataFrame, y: np.ndarray, model: IdMatcherModelConf
 
 def id_matcher_code_version(cfg: PipelineConfig) -> str:
     """The comparison features, this module, and ``id_merge.model``."""
-    return code_version(transforms.id_merge, sys.modules[__name__], config=cfg.id_merge.model.model_dump())
+    return code_version(transforms.id_merge.__path__[0], sys.modules[__name__], config=cfg.id_merge.model.model_dump())
 
 
 def id_matcher_version(cfg: PipelineConfig, pairs: PartitionRef) -> str:
