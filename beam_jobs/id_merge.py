@@ -37,7 +37,6 @@ Nothing vanishes: rows in = rows in ``id_map`` is checked before anything is pub
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 
@@ -51,7 +50,7 @@ from apache_beam.metrics import Metrics
 import transforms.id_merge as im
 from beam_jobs.common import write_tables
 from lineage.catalog import Catalog
-from transforms.schema import ID_MAP, STAGED_USERS, USERS_MERGED
+from transforms.schema import ID_MAP, USERS_MERGED
 from user_pipeline.config import IdMergeConfig
 from user_pipeline.steps.harness import Job, Plan, StepContext
 from user_pipeline.steps.models import ID_MATCHER, load_model_file, model_file_uri
@@ -64,38 +63,6 @@ RID = "source_record_id"
 log = logging.getLogger(NAME)
 
 
-def everyone(today: pd.DataFrame, anchors: pd.DataFrame) -> pd.DataFrame:
-    """Today's records then the anchors (prior canonical users as records, record id
-    ``ANCHOR_PREFIX + canonical_id``): the rows a merge runs over. A record's position is that of
-    the first row with its record id (``record_ids``), in this order: blocking, scoring and
-    clustering all name records by that position, never by their id strings."""
-    anchor_rows = anchors.drop(columns=["canonical_id", "merged_records", "id_merge_run_id"], errors="ignore")
-    anchor_rows = anchor_rows.assign(**{RID: (im.ANCHOR_PREFIX + anchors["canonical_id"].astype(str)).to_numpy()})
-    rows = pd.concat([today, anchor_rows], ignore_index=True) if len(anchor_rows) else today.copy()
-    rows[RID] = rows[RID].astype(str)
-    return rows
-
-
-def record_ids(rows: pd.DataFrame) -> pd.Index:
-    """The distinct record ids of ``everyone`` rows in first-seen order: position -> record id."""
-    return pd.Index(pd.unique(rows[RID].to_numpy(dtype=object)))
-
-
-def comparison_records(today: pa.Table, anchors: pd.DataFrame) -> pd.DataFrame:
-    """The identifying fields (``transforms.id_merge.FIELDS``) of every record to merge, one row
-    per record position (``everyone``; a repeated record id keeps its first row), not normalised."""
-    names = [c for c in (RID, *im.FIELDS) if c in today.column_names]
-    rows = everyone(today.select(names).to_pandas(), anchors[[c for c in (*im.FIELDS, "canonical_id")
-                                                               if c in anchors.columns]])
-    return rows.drop_duplicates(RID).drop(columns=[RID]).reset_index(drop=True)
-
-
-def split_batches(records: pd.DataFrame, size: int) -> Iterable[tuple[int, pd.DataFrame]]:
-    """``(position of the first row, rows)`` per ``size`` rows: the units normalised in parallel."""
-    for start in range(0, len(records), size):
-        yield start, records.iloc[start:start + size]
-
-
 def normalised_batch(element: tuple[int, pd.DataFrame]) -> tuple[int, pd.DataFrame]:
     """``(start, records)`` -> ``(start, transforms.id_merge.normalise(records))``."""
     start, records = element
@@ -104,70 +71,23 @@ def normalised_batch(element: tuple[int, pd.DataFrame]) -> tuple[int, pd.DataFra
 
 def compared_columns(element: tuple[int, pd.DataFrame]) -> tuple[int, pa.Table]:
     """``(start, normalised batch)`` -> ``(start, the columns transforms.id_merge.prepare reads)``
-    as Arrow: on their way to the one scoring side input they are pickled, and Arrow pickles
-    several times faster than columns of Python strings."""
+    as Arrow (``compared_table``): on their way to the one scoring side input they are pickled, and
+    Arrow pickles several times faster than columns of Python strings."""
     start, norm = element
-    schema = pa.schema([(name, pa.string()) for name in im.COMPARED_COLUMNS])  # an all-null batch stays string
-    return start, pa.Table.from_pandas(norm[schema.names], schema=schema, preserve_index=False)
+    return start, im.compared_table(norm)
 
 
 def prepared_records(batches: Iterable[tuple[int, pa.Table]]) -> im.PreparedRecords:
     """All ``compared_columns`` batches, in position order, as one ``PreparedRecords`` (the
     scoring side input)."""
-    ordered = [table for _, table in sorted(batches, key=lambda batch: batch[0])]
-    if not ordered:
-        return im.prepare(im.normalise(pd.DataFrame()))
-    return im.prepare(pa.concat_tables(ordered).to_pandas())
-
-
-def shard_of(values: np.ndarray, shards: int) -> np.ndarray:
-    """A shard per non-negative integer value; the values are hashes or mixed below, so modulo spreads them."""
-    return (np.asarray(values).astype(np.uint64) % np.uint64(shards)).astype(np.int64)
-
-
-# 64-bit mixing of the parts of a blocking key. A collision puts two blocks in one, which only adds
-# candidate pairs (scored and rejected like any other), never loses one.
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _combine(seed: np.ndarray, value: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return seed ^ (value + _MIX + (seed << np.uint64(6)) + (seed >> np.uint64(2)))
-
-
-def block_key_hashes(norm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Every blocking key of every record of a normalised batch in long format: ``(key hash
-    (uint64), row)``, one row per record and pass with a key. The hash covers the pass, so equal
-    values of different passes never form one block; a key with a missing part is no key.
-    ``pd.util.hash_array`` uses a fixed key, so every worker hashes alike."""
-    parts = {name for parts in im.BLOCKING_PASSES.values() for name in parts}
-    hashed, missing = {}, {}
-    for name in parts:
-        values = norm[name].to_numpy(dtype=object)
-        missing[name] = pd.isna(values)
-        hashed[name] = pd.util.hash_array(np.where(missing[name], "", values).astype(object))
-    keys, rows = [], []
-    for name, pass_parts in im.BLOCKING_PASSES.items():
-        key = np.full(len(norm), int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little"), np.uint64)
-        absent = np.zeros(len(norm), dtype=bool)
-        for part in pass_parts:
-            key = _combine(key, hashed[part])
-            absent |= missing[part]
-        keys.append(key[~absent])
-        rows.append(np.flatnonzero(~absent))
-    return np.concatenate(keys), np.concatenate(rows)
+    return im.prepare_tables([table for _, table in sorted(batches, key=lambda batch: batch[0])])
 
 
 def keyed_records(element: tuple[int, pd.DataFrame],
                   shards: int) -> Iterable[tuple[int, tuple[np.ndarray, np.ndarray]]]:
     """``(start, normalised batch)`` -> ``(key shard, (key hashes, record positions))``."""
     start, norm = element
-    keys, rows = block_key_hashes(norm)
-    positions = rows.astype(np.int64) + start
-    shard = shard_of(keys, shards)
-    for k in im.sorted_unique(shard):
-        mine = shard == k
-        yield int(k), (keys[mine], positions[mine])
+    yield from im.keys_by_shard(norm, start, shards)
 
 
 class PairsInShard(beam.DoFn):
@@ -182,29 +102,17 @@ class PairsInShard(beam.DoFn):
 
     def process(self, element):
         _, parts = element
-        parts = list(parts)
-        keys = np.concatenate([k for k, _ in parts])
-        positions = np.concatenate([p for _, p in parts])
-        left, right, oversized = im.pairs_within_blocks(keys, positions, self.max_block_size)
+        left, right, oversized = im.pairs_in_key_shard(parts, self.max_block_size)
         self.oversized.inc(oversized)
         self.emitted.inc(len(left))
-        if len(left) == 0:
-            return
-        packed = (left << 32) | right
-        # Mixed before the modulo: consecutive positions would otherwise crowd a few shards.
-        shard = shard_of(_combine(left.astype(np.uint64), right.astype(np.uint64)), self.shards)
-        for k in im.sorted_unique(shard):
-            yield int(k), packed[shard == k]
+        yield from im.packed_by_shard(left, right, self.shards)
 
 
 def unique_pairs(element, batch_size: int) -> Iterable[np.ndarray]:
     """All packed pairs of a pair shard -> the unique ones (a pair found by several passes once) as
     ``(k, 2)`` position arrays of at most ``batch_size`` pairs."""
     _, parts = element
-    packed = im.sorted_unique(np.concatenate(list(parts)))
-    for start in range(0, len(packed), batch_size):
-        chunk = packed[start:start + batch_size]
-        yield np.stack([chunk >> 32, chunk & 0xFFFFFFFF], axis=1)
+    yield from im.unique_pair_batches(parts, batch_size)
 
 
 class BlockRecords(beam.PTransform):
@@ -248,84 +156,6 @@ class ScorePairs(beam.DoFn):
         yield pairs[keep], scores[keep]
 
 
-def concat_links(found: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """The accepted ``(pairs, scores)`` of all scoring batches as one ``(k, 2)`` array and its scores."""
-    found = list(found)
-    if not found:
-        return np.empty((0, 2), dtype=np.int64), np.empty(0)
-    return (np.concatenate([pairs for pairs, _ in found]).astype(np.int64).reshape(-1, 2),
-            np.concatenate([scores for _, scores in found]).astype(np.float64))
-
-
-def merge_day(records: pa.Table, pairs: np.ndarray, scores: np.ndarray, *, anchors: pd.DataFrame,
-              previous: dict[str, str], cfg: IdMergeConfig, ds: str, run_id: str,
-              matcher: im.Matcher | None = None, threshold: float | None = None) -> tuple[pa.Table, pa.Table, dict]:
-    """Today's records (``STAGED_USERS``) + accepted links -> (``ID_MAP``, ``USERS_MERGED``, report).
-
-    ``pairs`` are record positions (``everyone`` of ``records`` and ``anchors``, see ``record_ids``)
-    with their ``scores``. ``anchors`` are prior canonical users (``USERS_MERGED`` rows); their
-    record id is ``ANCHOR_PREFIX + canonical_id`` and ``previous`` maps it to that id. With
-    ``matcher`` and ``id_merge.cluster_linkage: average`` clusters of three or more are re-checked
-    by average linkage at ``threshold`` (``transforms.id_merge.split_loose_clusters``).
-    """
-    today = records.to_pandas()
-    rows = everyone(today, anchors)
-    unique_ids = record_ids(rows)
-    row_position = unique_ids.get_indexer(rows[RID])
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    scorer = None
-    if matcher is not None and cfg.cluster_linkage == "average":
-        # The records in position order (first row of a repeated id), for scoring in-cluster pairs.
-        scorer = im.pair_scorer(rows.drop_duplicates(RID).reset_index(drop=True), matcher)
-    result = im.merge(unique_ids.tolist(), len(unique_ids), pairs, np.asarray(scores, dtype=np.float64),
-                      threshold=-np.inf, max_cluster_size=cfg.max_cluster_size, previous=previous,
-                      pair_score=scorer,
-                      linkage_threshold=matcher.threshold if threshold is None and matcher is not None else threshold)
-    position = row_position[:len(today)]
-    id_map = pa.table({
-        RID: rows[RID].to_numpy()[:len(today)], "source": today["source"].to_numpy(),
-        "canonical_id": result.canonical_id[position],
-        "match_score": pa.array(result.match_score[position], from_pandas=True),
-        "cluster_size": result.cluster_size[position], "ds": [ds] * len(today),
-        "id_merge_run_id": [run_id] * len(today),
-    }, schema=ID_MAP)
-
-    # Survivorship over the rows of the canonical users seen today (anchors of others left out).
-    user, canonical = pd.factorize(result.canonical_id)
-    user_of_row = user[row_position]
-    seen_today = np.zeros(len(canonical), dtype=bool)
-    seen_today[user_of_row[:len(today)]] = True
-    rows["canonical_id"] = np.asarray(canonical, dtype=object)[user_of_row]
-    # Survivorship may pick an anchor's record id: name the real record behind it (the anchor's
-    # own survivor), not the merge's "canonical:" handle.
-    if len(anchors):
-        rows.loc[len(today):, RID] = anchors[RID].to_numpy()
-    rows = rows[seen_today[user_of_row]].reset_index(drop=True)
-    rows["_recency"] = _recency(rows)
-    merged = im.survivors(rows, rows["canonical_id"].to_numpy(), fields=STAGED_USERS.names,
-                          recency="_recency", source_priority=cfg.source_priority)
-    records_per_user = pd.Series(np.bincount(user_of_row[:len(today)], minlength=len(canonical)),
-                                 index=np.asarray(canonical, dtype=object))
-    merged["merged_records"] = records_per_user.reindex(merged["canonical_id"].to_numpy()).to_numpy(np.int64)
-    merged["id_merge_run_id"] = run_id
-    # A row is today's view of the user: the survivor fields may come from an anchor (an earlier
-    # date), the partition column may not.
-    merged["ds"] = ds
-    merged[RID] = merged[RID].astype(str)
-    users = pa.Table.from_pandas(merged[USERS_MERGED.names], schema=USERS_MERGED, preserve_index=False)
-    report = {"refused_links": result.refused_links, "clusters_split": result.clusters_split,
-              "loose_clusters_split": result.loose_clusters_split,
-              "links_accepted": len(pairs), "anchors": len(anchors)}
-    return id_map, users, report
-
-
-def _recency(frame: pd.DataFrame) -> pd.Series:
-    """When a record was last asserted: its signup time, else its signup date (UTC, naive)."""
-    ts = pd.to_datetime(frame["signup_ts"], utc=True, errors="coerce").dt.tz_localize(None)
-    day = pd.to_datetime(frame["signup_date"], errors="coerce")
-    return ts.fillna(day).astype("datetime64[ns]")
-
-
 class AssignCanonicalIds(beam.DoFn):
     """All accepted links (one element: pairs and scores) -> the id_map table (main) and
     users_merged (tagged)."""
@@ -343,19 +173,14 @@ class AssignCanonicalIds(beam.DoFn):
 
     def process(self, links, records: pa.Table):
         pairs, scores = links
-        id_map, users, report = merge_day(records, pairs, scores, anchors=self.anchors, previous=self.previous,
-                                          cfg=self.cfg, ds=self.ds, run_id=self.run_id, matcher=self.matcher,
-                                          threshold=self.cfg.threshold)
+        id_map, users, report = im.merge_day(records, pairs, scores, anchors=self.anchors, previous=self.previous,
+                                             cfg=self.cfg, ds=self.ds, run_id=self.run_id, matcher=self.matcher,
+                                             threshold=self.cfg.threshold)
         self.rows_read.inc(records.num_rows)
         self.refused.inc(report["refused_links"])
         self.loose.inc(report["loose_clusters_split"])
         yield id_map
         yield beam.pvalue.TaggedOutput("users", users)
-
-
-def _concat_tables(tables: Iterable[pa.Table]) -> pa.Table:
-    tables = [t.select(STAGED_USERS.names).cast(STAGED_USERS) for t in tables]
-    return pa.concat_tables(tables) if tables else STAGED_USERS.empty_table()
 
 
 class MergeIds(beam.PTransform):
@@ -374,10 +199,10 @@ class MergeIds(beam.PTransform):
 
     def expand(self, tables):
         # ToList then one concat: a CombineGlobally callable would be re-applied to its own output.
-        records = tables | "TodaysRecords" >> beam.combiners.ToList() | "OneTable" >> beam.Map(_concat_tables)
+        records = tables | "TodaysRecords" >> beam.combiners.ToList() | "OneTable" >> beam.Map(im.staged_table)
         frames = (records
-                  | "Positions" >> beam.Map(comparison_records, self.anchors)
-                  | "Batches" >> beam.FlatMap(split_batches, self.cfg.record_batch_size)
+                  | "Positions" >> beam.Map(im.comparison_records, self.anchors)
+                  | "Batches" >> beam.FlatMap(im.split_batches, self.cfg.record_batch_size)
                   | "Normalise" >> beam.Map(normalised_batch))
         prepared = (frames
                     | "Compared" >> beam.Map(compared_columns)
@@ -388,7 +213,7 @@ class MergeIds(beam.PTransform):
                  | "Score" >> beam.ParDo(ScorePairs(self.model_uri, self.cfg.threshold),
                                          prepared=beam.pvalue.AsSingleton(prepared))
                  | "AllLinks" >> beam.combiners.ToList()
-                 | "Links" >> beam.Map(concat_links))
+                 | "Links" >> beam.Map(im.concat_links))
         return links | "Assign" >> beam.ParDo(
             AssignCanonicalIds(self.anchors, self.previous, self.cfg, self.ds, self.run_id, self.model_uri),
             records=beam.pvalue.AsSingleton(records)).with_outputs("users", main="id_map")

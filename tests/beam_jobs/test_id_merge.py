@@ -56,8 +56,8 @@ def pairwise_f1(ids, person_ids) -> dict:
 
 def test_blocking_in_beam_loses_no_pair_and_repeats_none():
     table, _ = staged_users(3, date(2026, 1, 2), 600)
-    records = job.comparison_records(table, job.USERS_MERGED.empty_table().to_pandas())
-    batches = [job.normalised_batch(batch) for batch in job.split_batches(records, 250)]
+    records = im.comparison_records(table, job.USERS_MERGED.empty_table().to_pandas())
+    batches = [job.normalised_batch(batch) for batch in im.split_batches(records, 250)]
     norm = pd.concat([frame for _, frame in batches], ignore_index=True)
     expected = im.candidate_pairs(im.blocking_keys(norm), max_block_size=500).tolist()
     assert len(expected) > 0

@@ -24,7 +24,8 @@ def test_the_triggering_asset_event_names_the_version(cfg):
     events = {"reference.spam_labels": [_Event({"version": "v2"}, datetime(2026, 1, 1, tzinfo=UTC)),
                                         _Event({"version": "v3"}, datetime(2026, 1, 2, tzinfo=UTC)),
                                         _Event({}, datetime(2026, 1, 3, tzinfo=UTC))]}
-    assert asset_version(cfg.spam.labels_version, _DagRun({"labels_version": "v9"}), events) == "v3"  # the latest that names one
+    # the latest event that names one
+    assert asset_version(cfg.spam.labels_version, _DagRun({"labels_version": "v9"}), events) == "v3"
 
 
 def test_without_a_scheduler_the_conf_carries_the_events_or_the_version(cfg):
