@@ -26,9 +26,11 @@ FOLLOWED = ("transforms", "beam_jobs", "expectations", "user_pipeline")
 NOT_FOLLOWED = ("user_pipeline.config", "user_pipeline.steps", "user_pipeline.runner")
 
 
-def _followed(module: str) -> bool:
+def _followed(module: str, own: str = "") -> bool:
+    """Whether ``module`` can change a step's output: step logic, jobs, and the job's own package
+    (a deployment's step outside this project follows its own helpers)."""
     top = module.split(".", 1)[0]
-    return top in FOLLOWED and not any(module == n or module.startswith(n + ".") for n in NOT_FOLLOWED)
+    return top in (*FOLLOWED, own) and not any(module == n or module.startswith(n + ".") for n in NOT_FOLLOWED)
 
 
 @lru_cache(maxsize=8)
@@ -51,7 +53,7 @@ def _source_file(module: str) -> Path | None:
     return None
 
 
-def _imports(module: str, path: Path) -> set[str]:
+def _imports(module: str, path: Path, own: str) -> set[str]:
     """Project modules ``path`` imports anywhere in its body (``from pkg import name`` counts
     ``pkg.name`` when that is a module, else ``pkg``)."""
     found: set[str] = set()
@@ -66,13 +68,14 @@ def _imports(module: str, path: Path) -> set[str]:
                 base = f"{parent}.{base}" if base else parent
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {m for m in found if _followed(m) and _source_file(m) is not None}
+    return {m for m in found if _followed(m, own) and _source_file(m) is not None}
 
 
 @lru_cache(maxsize=64)
 def source_files(job: str) -> tuple[Path, ...]:
     """The job module's file and every project file it imports, transitively (sorted)."""
     seen: dict[str, Path] = {}
+    own = job.split(".", 1)[0]
     todo = [job]
     while todo:
         module = todo.pop()
@@ -82,10 +85,10 @@ def source_files(job: str) -> tuple[Path, ...]:
         if path is None:
             raise ModuleNotFoundError(f"step job {module!r} has no Python source")
         seen[module] = path
-        todo.extend(_imports(module, path) - seen.keys())
+        todo.extend(_imports(module, path, own) - seen.keys())
         # A package's modules are imported through its __init__: count the __init__ too.
         parent = module.rpartition(".")[0]
-        if parent and _followed(parent) and parent not in seen:
+        if parent and _followed(parent, own) and parent not in seen:
             todo.append(parent)
     return tuple(sorted(set(seen.values())))
 

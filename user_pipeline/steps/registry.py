@@ -85,14 +85,31 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+# Steps declared outside this file (a deployment's own DAG): see ``register``.
+_REGISTERED: list[Step] = []
+
+
+def register(*declared: Step) -> tuple[Step, ...]:
+    """Add steps declared elsewhere, e.g. in a deployment's own package: the module that declares
+    them is imported by its DAG file and by its job module, so both see the same declaration.
+    Registering the same declaration again is a no-op; another step of the same name is an error."""
+    for new in declared:
+        same = [s for s in (*STEPS, *_REGISTERED) if (s.dag, s.name) == (new.dag, new.name)]
+        if same and same[0] != new:
+            raise ValueError(f"step {new.name!r} of DAG {new.dag!r} is declared twice: {same[0]} and {new}")
+        if not same:
+            _REGISTERED.append(new)
+    return declared
+
+
 def steps(dag: str | None = None) -> list[Step]:
     """The declared steps, of one DAG or of all, in declaration order."""
-    return [s for s in STEPS if dag is None or s.dag == dag]
+    return [s for s in (*STEPS, *_REGISTERED) if dag is None or s.dag == dag]
 
 
 def step(name: str, dag: str = DAILY) -> Step:
     """The step of ``dag`` named ``name`` (its task id)."""
-    for s in STEPS:
+    for s in steps():
         if s.name == name and s.dag == dag:
             return s
     raise KeyError(f"no step {name!r} in DAG {dag!r}: declared are {[s.name for s in steps(dag)]}")
@@ -100,7 +117,7 @@ def step(name: str, dag: str = DAILY) -> Step:
 
 def steps_of_job(job: str) -> list[Step]:
     """Every step that runs the job module ``job`` (a gate module runs as several steps)."""
-    found = [s for s in STEPS if s.job == job]
+    found = [s for s in steps() if s.job == job]
     if not found:
         raise KeyError(f"no step runs {job!r}: declare it in user_pipeline/steps/registry.py")
     return found
@@ -108,7 +125,7 @@ def steps_of_job(job: str) -> list[Step]:
 
 def writer_of(dataset: str) -> Step:
     """The step that commits ``dataset``."""
-    found = [s for s in STEPS if dataset in s.writes]
+    found = [s for s in steps() if dataset in s.writes]
     if len(found) != 1:
         raise KeyError(f"{dataset!r} is written by {[s.name for s in found] or 'no step'}")
     return found[0]
