@@ -33,7 +33,8 @@ from user_pipeline.config import PipelineConfig
 from user_pipeline.reports import evaluation, paths
 from user_pipeline.steps.harness import Job, Plan, StepContext
 
-log = logging.getLogger("user_pipeline.reports.run_report")
+NAME = "user_pipeline.reports.run_report"
+log = logging.getLogger(NAME)
 
 REPORTS_DIR = "reports/runs"
 PAGE, CHART = "index.html", "rows.png"
@@ -223,7 +224,7 @@ def compute(ctx: StepContext) -> str:
     return write(ctx.cfg, ctx.ds, ctx.parent)
 
 
-JOB = Job("user_pipeline.reports.run_report", compute, plan=lambda ctx: Plan([], []), lineage=False)
+JOB = Job(NAME, compute, plan=lambda ctx: Plan([], []), lineage=False)
 run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":

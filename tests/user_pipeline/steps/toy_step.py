@@ -13,9 +13,10 @@ from user_pipeline.steps.declare import Step
 from user_pipeline.steps.harness import Job, StepContext
 from user_pipeline.steps.registry import register
 
+NAME = "tests.user_pipeline.steps.toy_step"
 COUNTS = pa.schema([("country", pa.string()), ("users", pa.int64())])
 
-(STEP,) = register(Step("count_countries", "tests.user_pipeline.steps.toy_step", "toy",
+(STEP,) = register(Step("count_countries", NAME, "toy",
                         reads=("curated.users_clean",), writes=("toy.country_counts",)))
 
 
@@ -28,7 +29,7 @@ def compute(ctx: StepContext) -> str:
     return f"{manifest.row_count} countries, {pc.sum(counts['users']).as_py()} users"
 
 
-JOB = Job(STEP.job, compute)
+JOB = Job(NAME, compute)
 run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
