@@ -120,13 +120,14 @@ class Catalog:
     def partition_uri(self, dataset: str, value: str) -> str:
         return f"{self.dataset_uri(dataset)}/{self.partition_key(dataset)}={value}"
 
-    def _fs_path(self, uri: str) -> str:
+    def fs_path(self, uri: str) -> str:
+        """``uri`` as a path of ``self.fs`` (its protocol stripped): what ``self.fs.open`` takes."""
         return self.fs._strip_protocol(uri)
 
     # -- reading -------------------------------------------------------------------------
     def manifest(self, dataset: str, value: str) -> Manifest | None:
         """The committed manifest of a partition, or None if it was never committed."""
-        path = self._fs_path(f"{self.partition_uri(dataset, value)}/{MANIFEST}")
+        path = self.fs_path(f"{self.partition_uri(dataset, value)}/{MANIFEST}")
         if not self.fs.exists(path):
             return None
         with self.fs.open(path, "rb") as fh:
@@ -144,7 +145,7 @@ class Catalog:
 
     def committed(self, dataset: str) -> list[str]:
         """Partition values (dates or version ids) that have a manifest, sorted."""
-        base = self._fs_path(self.dataset_uri(dataset))
+        base = self.fs_path(self.dataset_uri(dataset))
         key = self.partition_key(dataset)
         if not self.fs.exists(base):
             return []
@@ -177,7 +178,7 @@ class Catalog:
         found = self.require(dataset, value)
         tables = []
         for uri in self.files(dataset, value):
-            with self.fs.open(self._fs_path(uri), "rb") as fh:
+            with self.fs.open(self.fs_path(uri), "rb") as fh:
                 tables.append(pq.read_table(fh, columns=columns))
         if not tables:
             schema = pa.schema([(c["name"], _type_from_str(c["type"])) for c in found.schema])
@@ -205,7 +206,7 @@ class Catalog:
         staged = StagedPartition(
             dataset, self.partition_key(dataset), value, run_id, self.partition_uri(dataset, value)
         )
-        path = self._fs_path(staged.dir_uri)
+        path = self.fs_path(staged.dir_uri)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
         self.fs.makedirs(path, exist_ok=True)
@@ -213,15 +214,15 @@ class Catalog:
 
     def staged_files(self, staged: StagedPartition) -> list[str]:
         """Relative names (``run=<id>/...``) of every file the run wrote, sorted."""
-        base = self._fs_path(staged.partition_uri)
-        found = self.fs.find(self._fs_path(staged.dir_uri))
+        base = self.fs_path(staged.partition_uri)
+        found = self.fs.find(self.fs_path(staged.dir_uri))
         return sorted(posixpath.relpath(p, base) for p in found)
 
     def read_staged(self, staged: StagedPartition, columns: list[str] | None = None) -> pa.Table:
         """Read back what a run staged (Parquet), before it is committed."""
         tables = []
         for name in self.staged_files(staged):
-            with self.fs.open(self._fs_path(f"{staged.partition_uri}/{name}"), "rb") as fh:
+            with self.fs.open(self.fs_path(f"{staged.partition_uri}/{name}"), "rb") as fh:
                 tables.append(pq.read_table(fh, columns=columns))
         return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns or []})
 
@@ -254,7 +255,7 @@ class Catalog:
         if schema is not None:
             hasher = TableHasher(schema)
             for name in names:
-                with self.fs.open(self._fs_path(f"{base}/{name}"), "rb") as fh:
+                with self.fs.open(self.fs_path(f"{base}/{name}"), "rb") as fh:
                     table = pq.read_table(fh)
                 if not table.schema.equals(schema, check_metadata=False):
                     raise ValueError(f"{name}: schema {table.schema} does not match {schema}")
@@ -264,7 +265,7 @@ class Catalog:
         else:
             blobs = []
             for name in names:
-                with self.fs.open(self._fs_path(f"{base}/{name}"), "rb") as fh:
+                with self.fs.open(self.fs_path(f"{base}/{name}"), "rb") as fh:
                     blobs.append((posixpath.relpath(name, f"run={staged.run_id}"), fh.read()))
             content_version, method, schema_json = bytes_version(blobs), "files-sha256", []
         manifest = Manifest(
@@ -303,7 +304,7 @@ class Catalog:
         staged = self.stage(dataset, value, producer.run_id)
         buf = io.BytesIO()
         pq.write_table(table, buf)
-        with self.fs.open(self._fs_path(staged.path("part-00000-of-00001.parquet")), "wb") as fh:
+        with self.fs.open(self.fs_path(staged.path("part-00000-of-00001.parquet")), "wb") as fh:
             fh.write(buf.getvalue())
         return self.commit(
             staged, producer=producer, inputs=inputs, code_version=code_version,
@@ -311,7 +312,7 @@ class Catalog:
         )
 
     def _atomic_put(self, uri: str, payload: bytes) -> None:
-        path = self._fs_path(uri)
+        path = self.fs_path(uri)
         tmp = f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.tmp"
         with self.fs.open(tmp, "wb") as fh:
             fh.write(payload)
@@ -319,7 +320,7 @@ class Catalog:
 
     def _collect_garbage(self, staged: StagedPartition) -> None:
         """Remove folders of earlier or crashed runs: only the committed run's files stay."""
-        base = self._fs_path(staged.partition_uri)
+        base = self.fs_path(staged.partition_uri)
         keep = f"run={staged.run_id}"
         for entry in self.fs.ls(base, detail=False):
             name = posixpath.basename(entry.rstrip("/"))

@@ -138,8 +138,8 @@ def _write_day(cat: Catalog, producer: Producer, seed: int, params: DayParams, d
         _write_bytes(cat, f"{base}/bad_drop.json", json.dumps(
             {"source": "web", "dataset": RAW_DATASETS["web"], "kind": bad_drop,
              "description": BAD_DROPS[bad_drop]}, indent=2).encode())
-    elif cat.fs.exists(cat._fs_path(f"{base}/bad_drop.json")):  # a re-run repaired the date
-        cat.fs.rm(cat._fs_path(f"{base}/bad_drop.json"))
+    elif cat.fs.exists(cat.fs_path(f"{base}/bad_drop.json")):  # a re-run repaired the date
+        cat.fs.rm(cat.fs_path(f"{base}/bad_drop.json"))
     print(f"ground truth ds={ds}: {len(truth)} records, {int(truth['is_spam'].sum())} spam, "
           f"{int(truth['is_malformed'].sum())} malformed, {int(truth['is_duplicate'].sum())} second records"
           f" -> {truth_files[ds]}")
@@ -174,14 +174,14 @@ def _write_reference(cat: Catalog, producer: Producer, seed: int, version: str,
 def _write_raw_file(cat: Catalog, dataset: str, ds: str, name: str, payload: bytes, producer: Producer,
                     code: str) -> Manifest:
     staged = cat.stage(dataset, ds, producer.run_id)
-    with cat.fs.open(cat._fs_path(staged.path(name)), "wb") as fh:
+    with cat.fs.open(cat.fs_path(staged.path(name)), "wb") as fh:
         fh.write(payload)
     return cat.commit(staged, producer=producer, inputs=[], code_version=code,
                       extra={"bytes": len(payload)})
 
 
 def _write_bytes(cat: Catalog, uri: str, payload: bytes) -> str:
-    path = cat._fs_path(uri)
+    path = cat.fs_path(uri)
     cat.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with cat.fs.open(path, "wb") as fh:
         fh.write(payload)

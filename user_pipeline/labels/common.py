@@ -29,7 +29,7 @@ def label_parser(description: str) -> argparse.ArgumentParser:
 def write_report(catalog: Catalog, name: str, payload: bytes) -> str:
     """Write ``<data_root>/reports/labels/<name>`` (any fsspec root) and return its URI."""
     uri = f"{catalog.root}/{REPORTS}/{name}"
-    path = catalog._fs_path(uri)
+    path = catalog.fs_path(uri)
     catalog.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with catalog.fs.open(path, "wb") as fh:
         fh.write(payload)

@@ -201,9 +201,9 @@ def run(argv: Sequence[str] | None = None) -> Manifest:
         staged = catalog.stage(MODEL, version, step.run_id)
         buf = io.BytesIO()
         joblib.dump(matcher, buf)
-        with catalog.fs.open(catalog._fs_path(staged.path(MODEL_FILE)), "wb") as fh:
+        with catalog.fs.open(catalog.fs_path(staged.path(MODEL_FILE)), "wb") as fh:
             fh.write(buf.getvalue())
-        with catalog.fs.open(catalog._fs_path(staged.path(METADATA_FILE)), "wb") as fh:
+        with catalog.fs.open(catalog.fs_path(staged.path(METADATA_FILE)), "wb") as fh:
             fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
         manifest = catalog.commit(
             staged, producer=Producer.of(step.run_id, JOB, parent), inputs=inputs, code_version=code,

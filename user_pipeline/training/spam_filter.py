@@ -235,7 +235,7 @@ def run(argv: Sequence[str] | None = None) -> Manifest:
         }
         staged = catalog.stage(MODEL, version, run.run_id)
         _write_model(catalog, staged.path(MODEL_FILE), model)
-        with catalog.fs.open(catalog._fs_path(staged.path(METADATA_FILE)), "wb") as fh:
+        with catalog.fs.open(catalog.fs_path(staged.path(METADATA_FILE)), "wb") as fh:
             fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
         manifest = catalog.commit(
             staged, producer=Producer.of(run.run_id, JOB, parent), inputs=inputs, code_version=code,
@@ -256,7 +256,7 @@ def _write_model(catalog: Catalog, uri: str, model) -> None:
 
     buf = io.BytesIO()
     joblib.dump(model, buf)
-    with catalog.fs.open(catalog._fs_path(uri), "wb") as fh:
+    with catalog.fs.open(catalog.fs_path(uri), "wb") as fh:
         fh.write(buf.getvalue())
 
 

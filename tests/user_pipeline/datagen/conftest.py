@@ -34,7 +34,7 @@ class Generated:
     def raw(self, dataset: str, ds: str) -> bytes:
         cat = self.catalog
         (uri,) = cat.files(dataset, ds)
-        with cat.fs.open(cat._fs_path(uri), "rb") as fh:
+        with cat.fs.open(cat.fs_path(uri), "rb") as fh:
             return fh.read()
 
     def truth(self, ds: str) -> pd.DataFrame:

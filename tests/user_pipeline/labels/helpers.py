@@ -23,7 +23,7 @@ def commit_spam_labels(cfg, version: str = "v1", table: pa.Table | None = None) 
                                    producer=Producer("test", "test-labels"), inputs=[], code_version="test")
     buf = io.BytesIO()
     pq.write_table(reference.spam_holdout(), buf)
-    path = catalog._fs_path(f"{catalog.root}/{user_pipeline.training.spam_filter.HOLDOUT}")
+    path = catalog.fs_path(f"{catalog.root}/{user_pipeline.training.spam_filter.HOLDOUT}")
     catalog.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with catalog.fs.open(path, "wb") as fh:
         fh.write(buf.getvalue())
