@@ -1,0 +1,7 @@
+"""``python -m lineage.cli``: the ``lineage`` command."""
+
+import sys
+
+from lineage.cli.commands import main
+
+sys.exit(main())
