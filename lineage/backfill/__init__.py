@@ -1,5 +1,7 @@
-"""Backfills after an upstream fix: the plan (``planner``: what to recompute, in what order)."""
+"""Backfills after an upstream fix: the plan (``planner``: what to recompute, in what order) and
+the interface of whoever executes it (``execution``)."""
 
+from lineage.backfill.execution import BackfillExecutor, ExecutionOptions, ExecutionReport, TaskOutcome
 from lineage.backfill.planner import (
     BackfillPlan,
     PlannedTask,
@@ -10,4 +12,7 @@ from lineage.backfill.planner import (
     stale_versions,
 )
 
-__all__ = ["BackfillPlan", "PlanStep", "PlannedTask", "plan_bad_version", "plan_fixed", "plan_for", "stale_versions"]
+__all__ = [
+    "BackfillExecutor", "BackfillPlan", "ExecutionOptions", "ExecutionReport", "PlanStep", "PlannedTask",
+    "TaskOutcome", "plan_bad_version", "plan_fixed", "plan_for", "stale_versions",
+]

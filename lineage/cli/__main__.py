@@ -1,4 +1,5 @@
-"""``python -m lineage.cli``: the ``lineage`` command."""
+"""``python -m lineage.cli``: the ``lineage`` command without a backfill executor (``backfill``
+plans with ``--dry-run``; the pipeline's console script executes plans)."""
 
 import sys
 

@@ -1,10 +1,9 @@
-"""``lineage backfill``: the plan after an upstream fix, then its execution through Airflow
-(``user_pipeline.runner.backfill``), with the report."""
+"""``lineage backfill``: the plan after an upstream fix, then its execution by the executor the
+command was given (``lineage.backfill.BackfillExecutor``), with the report."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,15 @@ from rich.console import Console
 from rich.table import Table
 
 from lineage import backfill, queries
+from lineage.backfill import BackfillExecutor, ExecutionOptions, ExecutionReport
 from lineage.cli.output import print_json
 from lineage.queries import LineageLookupError
 from lineage.store import LineageStore, LineageUsageError
 
 
-def backfill_command(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
-    """Plan, print the plan, and unless ``--dry-run`` or the plan is empty, execute it."""
+def backfill_command(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console,
+                     executor: BackfillExecutor | None) -> int:
+    """Plan, print the plan, and unless ``--dry-run`` or the plan is empty, execute it with ``executor``."""
     if bool(args.artifact) == bool(args.fixed):
         raise LineageLookupError("give DATASET@BAD_VERSION or --fixed DATASET (one of them)")
     if args.fixed:
@@ -41,15 +42,10 @@ def backfill_command(store: LineageStore, cfg: Any, args: argparse.Namespace, co
         return 0
     if cfg is None:
         raise LineageUsageError("executing a backfill needs the pipeline config (--config)")
-    from user_pipeline.runner import backfill as execution
-
-    if args.airflow_url:
-        runner = execution.AirflowApiRunner(args.airflow_url, os.environ.get("AIRFLOW_API_TOKEN"),
-                                            args.airflow_user, os.environ.get("AIRFLOW_API_PASSWORD"))
-    else:
-        runner = execution.EmbeddedRunner(cfg)
-    report = execution.execute(plan, cfg, store, runner, progress=lambda line: console.print(line, style="bold"))
-    path = execution.write_report(cfg, report)
+    if executor is None:  # main refuses this before planning; a caller of this function may not
+        raise LineageUsageError("no executor given: only --dry-run is possible")
+    options = ExecutionOptions(airflow_url=args.airflow_url, airflow_user=args.airflow_user)
+    report, path = executor(plan, cfg, store, options, lambda line: console.print(line, style="bold"))
     if args.json:
         print_json(console, report.to_json())
     else:
@@ -57,7 +53,7 @@ def backfill_command(store: LineageStore, cfg: Any, args: argparse.Namespace, co
     return 0 if report.complete else 1
 
 
-def _print_report(report: Any, console: Console, path: Path | None) -> None:
+def _print_report(report: ExecutionReport, console: Console, path: Path | None) -> None:
     table = Table(title=f"backfill report ({report.mode})")
     for column in ("DAG", "logical date", "task", "outcome", "why"):
         table.add_column(column)

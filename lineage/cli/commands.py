@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lineage import graph_render, queries
+from lineage.backfill import BackfillExecutor
 from lineage.cli.backfill_command import backfill_command
 from lineage.cli.listings import as_of_command, check_command, versions_command
 from lineage.cli.output import print_json
@@ -87,13 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lineage`` console script; returns the exit code."""
+def main(argv: Sequence[str] | None = None, executor: BackfillExecutor | None = None) -> int:
+    """Run the ``lineage`` command; returns the exit code. ``executor`` runs backfill plans (the
+    pipeline's console script passes Airflow's); without one, ``backfill`` needs ``--dry-run``."""
     args = _parser().parse_args(argv)
     # markup=False: partitions print as "[ds=...]", which rich would take for markup tags.
     console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
     err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False)
     try:
+        if args.command == "backfill" and not args.dry_run and executor is None:
+            raise LineageUsageError(
+                "this lineage command cannot execute a backfill (it was started without an executor): give "
+                "--dry-run for the plan, or run the pipeline's `lineage` console script "
+                "(python -m user_pipeline.runner.lineage_command), which executes it through Airflow")
         cfg = _config(args)
         store = LineageStore(args.store) if args.store else LineageStore.from_config(cfg)
         if args.command == "ingest":
@@ -108,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "no_ingest", False) and cfg is not None:
             for report in store.ingest_files(cfg.openlineage_log_paths()):
                 _note_ingest(report, err)
+        if args.command == "backfill":
+            return backfill_command(store, cfg, args, console, executor)
         return _COMMANDS[args.command](store, cfg, args, console)
     except LineageLookupError as exc:
         err.print(f"lineage: {exc.args[0]}", style="red")
@@ -237,5 +246,4 @@ _COMMANDS = {
     "versions": versions_command,
     "as-of": as_of_command,
     "check": check_command,
-    "backfill": backfill_command,
 }
