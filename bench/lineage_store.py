@@ -33,8 +33,7 @@ import sqlalchemy as sa
 
 from bench.lineage_synth import EventFactory, ds, ver
 from lineage import backfill, queries
-from lineage import store as tables
-from lineage.store import LineageStore, run_inputs, run_outputs
+from lineage.store import LineageStore, run_inputs, run_outputs, schema
 
 RUNS_PER_DAY = 6  # spam filter (skip), ingest, despam, clean, preprocess, train
 BACKFILL_SHARE = 0.05
@@ -169,8 +168,8 @@ def bench_store(runs: int = 100_000, *, lean: bool = False, queries_n: int = 200
     plan_s = time.perf_counter() - t
     counts = store.counts()
     with store.connect() as conn:  # our job runs, not the Airflow provider's task runs
-        job_runs = conn.execute(sa.select(sa.func.count()).select_from(tables.runs).where(
-            ~tables.runs.c.job_name.like("user_pipeline%"))).scalar_one()
+        job_runs = conn.execute(sa.select(sa.func.count()).select_from(schema.runs).where(
+            ~schema.runs.c.job_name.like("user_pipeline%"))).scalar_one()
     return {
         "runs": job_runs, "events": report.events_new, "log_mb": round(log.bytes / 1e6, 1), "lean": lean,
         "synth_s": round(synth_s, 1),

@@ -121,7 +121,7 @@ class Catalog:
         return f"{self.dataset_uri(dataset)}/{self.partition_key(dataset)}={value}"
 
     def fs_path(self, uri: str) -> str:
-        """The filesystem's own path of a URI under the data root (for ``self.fs`` calls)."""
+        """``uri`` as a path of ``self.fs`` (its protocol stripped): what ``self.fs.open`` takes."""
         return self.fs._strip_protocol(uri)
 
     # -- reading -------------------------------------------------------------------------

@@ -148,7 +148,7 @@ class EvaluationConfig(_Strict):
 
 
 class ServeConfig(_Strict):
-    """``lineage serve``: the HTTP service over the store (lineage/service.py)."""
+    """``lineage serve``: the HTTP service over the store (lineage/service/)."""
 
     host: str = "127.0.0.1"  # loopback unless you mean it
     port: int = 5000  # OpenLineage's http transport posts to <url>/api/v1/lineage, as for Marquez
@@ -167,7 +167,7 @@ class ServeConfig(_Strict):
 class LineageConfig(_Strict):
     namespace: str = "user_pipeline"
     openlineage: dict[str, Any] = Field(default_factory=dict)
-    # SQLAlchemy URL of the lineage store (lineage/store.py); "{data_root}" is expanded.
+    # SQLAlchemy URL of the lineage store (lineage/store/); "{data_root}" is expanded.
     # SQLite by default; the same schema and SQL run on PostgreSQL (postgresql+psycopg://...).
     store_url: str = "sqlite:///{data_root}/lineage/lineage.db"
     # Set by load_config from the environment: True when the standard OpenLineage variables are

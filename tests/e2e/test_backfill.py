@@ -96,7 +96,8 @@ def test_a_second_backfill_finds_nothing_to_do(story):
     store = LineageStore.from_config(cfg)
     store.ingest_files(cfg.openlineage_log_paths())
     assert backfill.plan_fixed(store, "reference.spam_labels", catalog=Catalog(cfg)).empty
-    again = subprocess.run([sys.executable, "-m", "lineage.cli", "backfill", "--fixed", "reference.spam_labels"],
+    again = subprocess.run([sys.executable, "-m", "user_pipeline.runner.lineage_command", "backfill", "--fixed",
+                            "reference.spam_labels"],
                            env=story["env"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "nothing to recompute" in again.stdout
 

@@ -6,7 +6,9 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from xml.etree import ElementTree
 
 import pytest
@@ -74,6 +76,53 @@ def test_backfill_dry_run_prints_the_ordered_plan(log, capsys):
     assert main(["backfill", "reference.spam_labels@L1", "--dry-run"]) == 0
     table = capsys.readouterr().out
     assert "train_spam_filter → despam → clean → gate_users_clean" in table and "2026-01-03T00:00:00+00:00" in table
+
+
+def test_backfill_without_an_executor_is_refused_unless_dry_run(log, capsys):
+    # python -m lineage.cli is the product alone: executing needs the pipeline's console script.
+    assert main(["backfill", "reference.spam_labels@L1"]) == 2
+    captured = capsys.readouterr()
+    assert "--dry-run" in captured.err and "user_pipeline.runner.lineage_command" in captured.err
+    assert "backfill plan" not in captured.out  # refused before planning
+
+
+@dataclass
+class _Report:
+    mode: str
+    tasks: list[SimpleNamespace]
+    stopped: str | None
+    still_current: list[str]
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped is None and not self.still_current
+
+    def count(self, outcome: str) -> int:
+        return sum(t.outcome == outcome for t in self.tasks)
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "complete": self.complete}
+
+
+def test_backfill_hands_the_plan_and_the_flags_to_its_executor(log, capsys):
+    dry = _json(capsys, "backfill", "reference.spam_labels@L1", "--dry-run")
+    calls = []
+
+    def executor(plan, cfg, store, options, progress):
+        calls.append((plan, options))
+        progress("step 1/2")
+        task = SimpleNamespace(dag_id="user_pipeline", logical_date="2026-01-02", task_id="despam",
+                               outcome="failed", reason="Airflow state failed")
+        return _Report("fake", [task], "step 1 failed", ["curated.users_clean@C2"]), None
+
+    argv = ["backfill", "reference.spam_labels@L1", "--airflow-url", "http://airflow:8080", "--airflow-user", "admin"]
+    assert main(argv, executor=executor) == 1  # the report is not complete
+    (plan, options), = calls
+    assert plan.to_json()["airflow_steps"] == dry["airflow_steps"]
+    assert (options.airflow_url, options.airflow_user) == ("http://airflow:8080", "admin")
+    out = capsys.readouterr().out
+    assert "step 1/2" in out and "backfill report (fake)" in out and "planned 1 = 1 failed" in out
+    assert "stopped: step 1 failed" in out and "curated.users_clean@C2" in out
 
 
 @pytest.mark.parametrize("argv, message", [

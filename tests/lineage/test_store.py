@@ -11,10 +11,10 @@ from openlineage.client.serde import Serde
 
 from bench.lineage_synth import EventFactory, ds, ver
 from lineage import queries
-from lineage import store as store_module
 from lineage.catalog import Catalog, PartitionRef, Producer
 from lineage.emit import LineageEmitter, ParentRun, step_run
-from lineage.store import LineageStore, run_inputs, run_outputs, runs
+from lineage.store import LineageStore, run_inputs, run_outputs, runs, schema
+from lineage.store import ingest as ingest_module
 
 DAY = "2026-01-01"
 
@@ -118,8 +118,8 @@ def test_incremental_ingest_reads_only_what_was_appended(tmp_path, monkeypatch, 
     size = log.stat().st_size
     _write(log, _chain(f, day="2026-01-02", n=2), mode="a")
     parsed = []
-    real = store_module.parse_event
-    monkeypatch.setattr(store_module, "parse_event", lambda body, raw=None: parsed.append(1) or real(body, raw))
+    real = ingest_module.parse_event
+    monkeypatch.setattr(ingest_module, "parse_event", lambda body, raw=None: parsed.append(1) or real(body, raw))
     report = store.ingest_file(log)
     assert (report.lines, report.events_new, report.bytes_read) == (6, 6, log.stat().st_size - size)
     assert len(parsed) == 6  # the first six lines were not read again
@@ -160,8 +160,8 @@ def test_unknown_facets_are_kept_in_the_raw_event(tmp_path, make_store):
     store = make_store()
     store.ingest_file(_write(tmp_path / "events.jsonl", events))
     with store.connect() as conn:
-        raw = conn.execute(sa.select(store_module.events.c.raw).where(
-            store_module.events.c.event_type == "COMPLETE").limit(1)).scalar_one()
+        raw = conn.execute(sa.select(schema.events.c.raw).where(
+            schema.events.c.event_type == "COMPLETE").limit(1)).scalar_one()
     assert json.loads(raw)["run"]["facets"]["myTeamFacet"]["owner"] == "data-eng"
 
 
@@ -251,7 +251,7 @@ def test_every_statement_also_compiles_for_postgresql(tmp_path):
 def test_two_ingests_of_one_file_at_once_store_every_event_once(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    monkeypatch.setattr(store_module, "BATCH_LINES", 7)  # many small transactions, interleaved
+    monkeypatch.setattr(ingest_module, "BATCH_LINES", 7)  # many small transactions, interleaved
     f = EventFactory()
     events = [e for n in range(20) for e in _chain(f, day=f"2026-01-{n + 1:02d}", n=n)]
     log = _write(tmp_path / "events.jsonl", events)

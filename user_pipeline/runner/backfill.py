@@ -27,6 +27,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lineage import queries
-from lineage.backfill import BackfillPlan, PlanStep
+from lineage.backfill import BackfillPlan, ExecutionOptions, PlanStep
 from lineage.store import LineageStore, normalise_time, runs
 from user_pipeline.config import PipelineConfig
 
@@ -228,6 +229,20 @@ def _outcome(store: LineageStore, task: Any, step: PlanStep, states: dict[str, s
         return TaskOutcome(step.dag_id, step.logical_date, task.task_id, "not-run",
                            "an earlier step stopped the backfill", ids, state)
     return TaskOutcome(step.dag_id, step.logical_date, task.task_id, "failed", f"Airflow state {state}", ids, state)
+
+
+def run_backfill(plan: BackfillPlan, cfg: PipelineConfig, store: LineageStore, options: ExecutionOptions,
+                 progress: Callable[[str], None]) -> tuple[BackfillReport, Path | None]:
+    """The executor ``lineage backfill`` is given (``lineage.backfill.BackfillExecutor``): the plan
+    through a running Airflow's API with ``--airflow-url`` (token in ``$AIRFLOW_API_TOKEN``, or
+    ``--airflow-user`` with ``$AIRFLOW_API_PASSWORD``), else embedded; the report written."""
+    if options.airflow_url:
+        runner: StepRunner = AirflowApiRunner(options.airflow_url, os.environ.get("AIRFLOW_API_TOKEN"),
+                                              options.airflow_user, os.environ.get("AIRFLOW_API_PASSWORD"))
+    else:
+        runner = EmbeddedRunner(cfg)
+    report = execute(plan, cfg, store, runner, progress=progress)
+    return report, write_report(cfg, report)
 
 
 def write_report(cfg: PipelineConfig, report: BackfillReport) -> Path | None:

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**env, "PIPELINE_CONFIG": str(fixed)}
 
     console.print(f"[bold]4. what did {LABELS}@{bad.version} (version={old}) poison?[/bold]")
-    lineage = [py, "-m", "lineage.cli"]
+    lineage = [py, "-m", "user_pipeline.runner.lineage_command"]
     report = Path(cfg.data_root) / "reports" / "lineage" / f"impact-{LABELS}-{old}.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     _run([*lineage, "impact", f"{LABELS}@{bad.version}", "--html", str(report)], env)

@@ -19,6 +19,8 @@ from lineage import backfill
 from lineage.backfill import PlanStep
 from lineage.store import LineageStore
 from tests.lineage.test_queries import D2, D3, story_events, write_log
+from user_pipeline.runner import backfill as runner_backfill
+from user_pipeline.runner import lineage_command
 from user_pipeline.runner.backfill import SKIP_REASON, AirflowApiRunner, StepRunner, execute
 
 
@@ -88,6 +90,19 @@ def test_execute_reports_executed_and_skipped_and_leaves_nothing_current(story):
     assert report.count("executed") + report.count("skipped") == len(report.tasks)
     assert report.still_current == [] and report.complete
     # Nothing is left to do: planning again gives an empty plan.
+    assert backfill.plan_bad_version(store, "reference.spam_labels", "L1").empty
+
+
+def test_the_lineage_console_script_executes_the_plan_with_the_embedded_runner(story, monkeypatch, capsys):
+    cfg, store, log = story
+    runners = []
+    monkeypatch.setattr(runner_backfill, "EmbeddedRunner", lambda cfg: runners.append(ReplayRunner(log)) or runners[-1])
+    assert lineage_command.main(["backfill", "reference.spam_labels@L1"]) == 0
+    out = capsys.readouterr().out
+    assert "backfill report (replay)" in out and "holds no current artifact" in out
+    assert [s.logical_date[:10] for s in runners[0].steps] == [D2, D3]
+    (written,) = (Path(cfg.data_root) / "reports" / "backfill").glob("backfill-*.json")
+    assert json.loads(written.read_text())["complete"] is True
     assert backfill.plan_bad_version(store, "reference.spam_labels", "L1").empty
 
 

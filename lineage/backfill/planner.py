@@ -36,10 +36,10 @@ from lineage.queries import (
     LineageGraph,
     Node,
     Run,
-    _rows_for_runs,
     impact_of,
     load_runs,
     resolve,
+    rows_for_runs,
     versions,
 )
 from lineage.store import LineageStore, run_outputs, runs
@@ -178,12 +178,12 @@ def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = 
     warnings: list[str] = []
     with store.connect() as conn:
         # Which slot each affected run committed each artifact in: a version is "current" per slot.
-        written = _rows_for_runs(conn, run_outputs, runs_by_id, None)
+        written = rows_for_runs(conn, run_outputs, runs_by_id, None)
         seed_producers: list[Any] = []
         if redo_seeds:
             seed_rows = [a for a in graph.artifacts if a.seed and a.producers]
             ids = {p for a in seed_rows for p in a.producers}
-            seed_producers = _rows_for_runs(conn, run_outputs, ids, None)
+            seed_producers = rows_for_runs(conn, run_outputs, ids, None)
             runs_by_id.update({k: v for k, v in load_runs(conn, ids).items() if k not in runs_by_id})
         redo: dict[TaskKey, PlannedTask] = {}
         for row, reason in [(r, "derived") for r in written] + [(r, "produced-bad-version") for r in seed_producers]:

@@ -20,7 +20,6 @@ dataset/version or bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -30,7 +29,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lineage import backfill, graph_render, queries
+from lineage import graph_render, queries
+from lineage.backfill import BackfillExecutor
+from lineage.cli.backfill_command import backfill_command
+from lineage.cli.listings import as_of_command, check_command, versions_command
+from lineage.cli.output import print_json
 from lineage.queries import DEFAULT_DEPTH, LineageGraph, LineageLookupError
 from lineage.store import IngestReport, LineageStore, LineageUsageError
 
@@ -85,13 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lineage`` console script; returns the exit code."""
+def main(argv: Sequence[str] | None = None, executor: BackfillExecutor | None = None) -> int:
+    """Run the ``lineage`` command; returns the exit code. ``executor`` runs backfill plans (the
+    pipeline's console script passes Airflow's); without one, ``backfill`` needs ``--dry-run``."""
     args = _parser().parse_args(argv)
     # markup=False: partitions print as "[ds=...]", which rich would take for markup tags.
     console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
     err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False)
     try:
+        if args.command == "backfill" and not args.dry_run and executor is None:
+            raise LineageUsageError(
+                "this lineage command cannot execute a backfill (it was started without an executor): give "
+                "--dry-run for the plan, or run the pipeline's `lineage` console script "
+                "(python -m user_pipeline.runner.lineage_command), which executes it through Airflow")
         cfg = _config(args)
         store = LineageStore(args.store) if args.store else LineageStore.from_config(cfg)
         if args.command == "ingest":
@@ -106,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "no_ingest", False) and cfg is not None:
             for report in store.ingest_files(cfg.openlineage_log_paths()):
                 _note_ingest(report, err)
+        if args.command == "backfill":
+            return backfill_command(store, cfg, args, console, executor)
         return _COMMANDS[args.command](store, cfg, args, console)
     except LineageLookupError as exc:
         err.print(f"lineage: {exc.args[0]}", style="red")
@@ -126,11 +137,6 @@ def _config(args: argparse.Namespace) -> Any:
         raise
 
 
-def _print_json(console: Console, data: Any) -> None:
-    # Plain print: rich would wrap and highlight; machines want the bytes as they are.
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
 # -- ingest ----------------------------------------------------------------------------------------
 def _note_ingest(report: IngestReport, err: Console) -> None:
     if report.restarted:
@@ -148,7 +154,7 @@ def _ingest(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Co
     missing = [f for f in files if not Path(f).exists()]
     reports = [store.ingest_file(f, from_start=args.from_start) for f in files]
     if args.json:
-        _print_json(console, {"files": [r.to_json() for r in reports], "missing": missing, "store": store.counts()})
+        print_json(console, {"files": [r.to_json() for r in reports], "missing": missing, "store": store.counts()})
         return 0
     table = Table(title="ingest")
     for column in ("file", "lines", "new events", "already stored", "duplicates", "malformed", "note"):
@@ -185,7 +191,7 @@ def _graph_command(kind: str):
             Path(args.html).write_text(graph_render.to_html(graph), encoding="utf-8")
         fmt = "json" if args.json else args.format
         if fmt == "json":
-            _print_json(console, graph.to_json())
+            print_json(console, graph.to_json())
         elif fmt == "dot":
             sys.stdout.write(graph_render.to_dot(graph))
         elif fmt == "mermaid":
@@ -233,193 +239,11 @@ def _print_graph(graph: LineageGraph, console: Console) -> None:
     console.print(table)
 
 
-# -- versions, as-of, check --------------------------------------------------------------------------
-def _versions(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
-    found = queries.versions(store, args.dataset, as_of=args.as_of)
-    if args.json:
-        _print_json(console, [v.__dict__ for v in found])
-        return 0
-    table = Table(title=f"versions of {args.dataset}" + (f" as of {args.as_of}" if args.as_of else ""))
-    for column in ("partition", "version", "current", "produced by", "logical dates", "committed (first .. last)",
-                   "rows", "readers"):
-        table.add_column(column)
-    for v in found:
-        made = "external input" if v.external else f"{', '.join(v.jobs)} ×{len(v.producers)}" + (
-            " (skips only)" if v.skipped_only else "")
-        when = f"{v.first_committed or v.first_read or '-'}"
-        if v.last_committed and v.last_committed != v.first_committed:
-            when += f" .. {v.last_committed}"
-        table.add_row(v.partition, v.version, "yes" if v.current else "superseded", made,
-                      ", ".join(d[:10] for d in v.logical_dates) or "-", when,
-                      "-" if v.row_count is None else str(v.row_count), str(v.readers),
-                      style="" if v.current else "dim")
-    console.print(table)
-    return 0
-
-
-def _as_of(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
-    snap = queries.snapshot(store, args.time, dataset=args.dataset)
-    if args.json:
-        _print_json(console, snap.to_json())
-        return 0
-    states = ", ".join(f"{k} {v}" for k, v in snap.runs_by_state.items())
-    console.print(f"as of {snap.as_of}: {snap.events} events; runs: {states or 'none'}")
-    table = Table(title="datasets committed by then")
-    for column in ("dataset", "slots", "versions"):
-        table.add_column(column)
-    for d in snap.datasets:
-        table.add_row(d["dataset"], str(d["slots"]), str(d["versions"]))
-    console.print(table)
-    if snap.running:
-        table = Table(title="running then (started, no terminal event yet)")
-        for column in ("job", "DAG", "task", "logical date", "started", "run id"):
-            table.add_column(column)
-        for r in snap.running:
-            table.add_row(r.job, r.dag_id or "-", r.task_id or "-", r.logical_date or "-", r.start_time, r.run_id)
-        console.print(table)
-    if args.dataset:
-        table = Table(title=f"{args.dataset}: current version per slot then")
-        for column in ("slot", "partition", "version", "committed", "run id"):
-            table.add_column(column)
-        for c in snap.current:
-            table.add_row(c["slot"] or "-", c["partition"], c["version"], c["committed_at"], c["run_id"])
-        console.print(table)
-    return 0
-
-
-def _check(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
-    report = queries.check(store)
-    code = 1 if args.strict and report.problems else 0
-    if args.json:
-        _print_json(console, report.to_json())
-        return code
-
-    def section(title: str, rows: list[dict[str, Any]], columns: list[str], style: str = "") -> None:
-        if not rows:
-            console.print(f"{title}: none", style="green")
-            return
-        table = Table(title=f"{title}: {len(rows)}", title_style=style)
-        for column in columns:
-            table.add_column(column)
-        for row in rows[:200]:
-            table.add_row(*(str(row.get(c, "")) for c in columns))
-        console.print(table)
-
-    section("runs without a terminal event", report.incomplete_runs,
-            ["run_id", "job_name", "state", "start_time", "dag_id", "task_id", "logical_date"], "yellow")
-    section("FAIL / ABORT events", report.failed_runs,
-            ["run_id", "job_name", "event_time", "final_state", "logical_date", "error_message"], "yellow")
-    section("conflicting terminal events", [
-        {"run_id": c["run_id"], "job": c["job"], "events": "; ".join(f"{e['type']} {e['time']} at {e['at']}"
-                                                                      for e in c["events"])}
-        for c in report.conflicting_runs], ["run_id", "job", "events"], "red")
-    section("duplicate events", report.duplicate_events, ["path", "line", "detail"], "red")
-    section("malformed lines", report.malformed_lines, ["path", "line", "kind", "detail"], "red")
-    by_dataset: dict[str, int] = {}
-    for row in report.external_inputs:
-        by_dataset[row["dataset"]] = by_dataset.get(row["dataset"], 0) + 1
-    section("external inputs (never produced by a recorded run, e.g. raw drops; not errors)",
-            [{"dataset": d, "versions": n} for d, n in sorted(by_dataset.items())], ["dataset", "versions"])
-    if report.unversioned:
-        section("datasets without a version facet (not version-tracked)", report.unversioned,
-                ["dataset", "side", "runs"], "yellow")
-    console.print(f"{report.problems} problem(s) in the lineage itself")
-    return code
-
-
-# -- backfill ------------------------------------------------------------------------------------------
-def _backfill(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
-    if bool(args.artifact) == bool(args.fixed):
-        raise LineageLookupError("give DATASET@BAD_VERSION or --fixed DATASET (one of them)")
-    if args.fixed:
-        catalog = None
-        if cfg is not None and not args.no_catalog:
-            from lineage.catalog import Catalog
-
-            catalog = Catalog(cfg)
-        plan = backfill.plan_fixed(store, args.fixed, catalog=catalog, depth=args.depth)
-    else:
-        dataset, version = queries.parse_artifact(args.artifact)
-        if version is None:
-            raise LineageLookupError(f"give the bad version: {dataset}@VERSION, or --fixed {dataset}")
-        plan = backfill.plan_bad_version(store, dataset, version, partition=args.partition, depth=args.depth)
-    if args.json:
-        _print_json(console, plan.to_json())
-    else:
-        _print_plan(plan, console)
-    if args.dry_run or plan.empty:
-        return 0
-    if cfg is None:
-        raise LineageUsageError("executing a backfill needs the pipeline config (--config)")
-    from user_pipeline.runner import backfill as execution
-
-    if args.airflow_url:
-        runner = execution.AirflowApiRunner(args.airflow_url, os.environ.get("AIRFLOW_API_TOKEN"),
-                                            args.airflow_user, os.environ.get("AIRFLOW_API_PASSWORD"))
-    else:
-        runner = execution.EmbeddedRunner(cfg)
-    report = execution.execute(plan, cfg, store, runner, progress=lambda line: console.print(line, style="bold"))
-    path = execution.write_report(cfg, report)
-    if args.json:
-        _print_json(console, report.to_json())
-    else:
-        _print_report(report, console, path)
-    return 0 if report.complete else 1
-
-
-def _print_report(report: Any, console: Console, path: Path | None) -> None:
-    table = Table(title=f"backfill report ({report.mode})")
-    for column in ("DAG", "logical date", "task", "outcome", "why"):
-        table.add_column(column)
-    for t in report.tasks:
-        table.add_row(t.dag_id or "manual", t.logical_date or "-", t.task_id, t.outcome, t.reason)
-    console.print(table)
-    counts = ", ".join(f"{report.count(k)} {k}" for k in ("executed", "skipped", "failed", "not-run", "manual")
-                       if report.count(k))
-    console.print(f"planned {len(report.tasks)} = {counts}", highlight=False)
-    if report.stopped:
-        console.print(f"stopped: {report.stopped}", style="red")
-    if report.still_current:
-        console.print(f"still current and derived from the bad versions: {', '.join(report.still_current)}",
-                      style="red")
-    else:
-        console.print("check: the impact of the bad versions holds no current artifact", style="green")
-    if path is not None:
-        console.print(f"report: {path}")
-
-
-def _print_plan(plan: backfill.BackfillPlan, console: Console) -> None:
-    seeds = ", ".join(str(s) for s in plan.seeds[:5]) + (f" (+{len(plan.seeds) - 5})" if len(plan.seeds) > 5 else "")
-    console.print(f"backfill plan ({plan.mode}) from {seeds or 'nothing'}: "
-                  f"{len(plan.to_recompute)} current artifacts to recompute, {len(plan.superseded)} already "
-                  f"superseded, {sum(len(s.tasks) for s in plan.steps)} tasks in {len(plan.steps)} DAG runs",
-                  highlight=False)
-    for warning in plan.warnings:
-        console.print(warning, style="yellow")
-    if plan.empty:
-        console.print("nothing to recompute: nothing derived from these versions is current", style="green")
-        return
-    table = Table(title="steps, in order")
-    for column in ("#", "DAG", "logical date", "tasks (in order)", "replaces"):
-        table.add_column(column)
-    for number, step in enumerate(plan.steps, start=1):
-        tasks = " → ".join(t.task_id + (" (failed before)" if t.reason == "failed" else "") for t in step.tasks)
-        replaces = sum(len(t.replaces) for t in step.tasks)
-        table.add_row(str(number), step.dag_id or "manual (outside Airflow)", step.logical_date or "-", tasks,
-                      str(replaces))
-    console.print(table)
-
-
 _COMMANDS = {
     "upstream": _graph_command("upstream"),
     "downstream": _graph_command("downstream"),
     "impact": _graph_command("impact"),
-    "versions": _versions,
-    "as-of": _as_of,
-    "check": _check,
-    "backfill": _backfill,
+    "versions": versions_command,
+    "as-of": as_of_command,
+    "check": check_command,
 }
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Resolving names to artifacts, and loading the rows of artifacts and runs: the pieces every
+query is built from.
+
+SQL helpers here take ``as_of`` already normalised (``as_of_time``): only rows with eventTime up to
+then count.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lineage.queries.model import LineageLookupError, Node, Run
+from lineage.store import (
+    TERMINAL_STATES,
+    LineageStore,
+    LineageUsageError,
+    events,
+    normalise_time,
+    run_inputs,
+    run_outputs,
+    runs,
+)
+from lineage.store.schema import chunks
+
+IN_NODES = 300  # artifacts per OR of equalities (three parameters each)
+
+
+def as_of_time(value: str | None) -> str | None:
+    """An ``as_of`` given by a user as the store's UTC text (None stays None); LineageUsageError
+    if it is not an ISO date/time."""
+    if value is None:
+        return None
+    try:
+        return normalise_time(value)
+    except ValueError as exc:
+        raise LineageUsageError(f"--as-of {value!r} is not an ISO date/time: {exc}") from None
+
+
+def time_ok(table: sa.Table, as_of: str | None) -> sa.ColumnElement[bool]:
+    """The condition that a run_inputs / run_outputs row was recorded by ``as_of`` (true without one)."""
+    column = table.c.first_seen if "first_seen" in table.c else table.c.committed_at
+    return column <= as_of if as_of else sa.true()
+
+
+def node_match(table: Any, other: Any) -> sa.ColumnElement[bool]:
+    """The condition that two tables' rows name the same artifact (dataset, partition, version)."""
+    return sa.and_(table.c.dataset == other.c.dataset, table.c.partition == other.c.partition,
+                   table.c.version == other.c.version)
+
+
+def node_in(table: Any, nodes: Sequence[Node]) -> sa.ColumnElement[bool]:
+    """The condition that a row names one of ``nodes`` (at most ``IN_NODES`` of them per statement)."""
+    # An OR of equalities, not a row-value IN: SQLite scans the whole table for
+    # "(a, b, c) IN (VALUES ...)" but searches the index once per term of an OR (measured:
+    # 30 ms against 0.1 ms at 10^5 runs); PostgreSQL plans both as index scans.
+    return sa.or_(*(sa.and_(table.c.dataset == n.dataset, table.c.partition == n.partition,
+                            table.c.version == n.version) for n in nodes))
+
+
+def known_datasets(conn: Connection) -> list[str]:
+    """Every dataset name the store has seen, read or written."""
+    names = set(conn.execute(sa.select(run_outputs.c.dataset).distinct()).scalars())
+    names |= set(conn.execute(sa.select(run_inputs.c.dataset).distinct()).scalars())
+    return sorted(names)
+
+
+def dataset_exists(conn: Connection, dataset: str) -> bool:
+    """Whether any recorded run read or wrote ``dataset``."""
+    for table in (run_outputs, run_inputs):
+        if conn.execute(sa.select(table.c.run_id).where(table.c.dataset == dataset).limit(1)).first():
+            return True
+    return False
+
+
+def unknown_dataset(conn: Connection, dataset: str) -> LineageLookupError:
+    """The error for a dataset no run read or wrote, naming the closest known names."""
+    close = difflib.get_close_matches(dataset, known_datasets(conn), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return LineageLookupError(f"unknown dataset {dataset!r}: no recorded run read or wrote it{hint}")
+
+
+def resolve(store: LineageStore, dataset: str, version: str | None = None, *, partition: str | None = None,
+            as_of: str | None = None) -> list[Node]:
+    """The artifacts ``dataset[@version]`` names: an exact version or a unique prefix of one (in
+    every partition it occurs in, or only ``partition``); without a version, every version.
+    Raises LineageLookupError for an unknown dataset, version or an ambiguous prefix."""
+    as_of = as_of_time(as_of)
+    with store.connect() as conn:
+        if not dataset_exists(conn, dataset):
+            raise unknown_dataset(conn, dataset)
+        found: set[Node] = set()
+        for table in (run_outputs, run_inputs):
+            query = sa.select(table.c.dataset, table.c.partition, table.c.version).distinct().where(
+                table.c.dataset == dataset, time_ok(table, as_of))
+            if partition is not None:
+                query = query.where(table.c.partition == partition)
+            if version is not None:
+                exact = conn.execute(query.where(table.c.version == version)).all()
+                found |= {Node(*row) for row in exact}
+            else:
+                found |= {Node(*row) for row in conn.execute(query)}
+        if version is not None and not found:
+            escaped = version.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            for table in (run_outputs, run_inputs):
+                query = sa.select(table.c.dataset, table.c.partition, table.c.version).distinct().where(
+                    table.c.dataset == dataset, table.c.version.like(f"{escaped}%", escape="\\"),
+                    time_ok(table, as_of))
+                if partition is not None:
+                    query = query.where(table.c.partition == partition)
+                found |= {Node(*row) for row in conn.execute(query)}
+            versions = sorted({n.version for n in found})
+            if len(versions) > 1:
+                raise LineageLookupError(
+                    f"version prefix {version!r} of {dataset} is ambiguous: {', '.join(versions[:10])}")
+        if not found:
+            where = f" in partition {partition}" if partition else ""
+            when = f" as of {as_of}" if as_of else ""
+            if version is None:
+                raise LineageLookupError(f"{dataset} has no recorded version{where}{when}")
+            recent = conn.execute(
+                sa.select(run_outputs.c.version, run_outputs.c.partition).where(run_outputs.c.dataset == dataset)
+                .order_by(run_outputs.c.committed_at.desc()).limit(5)).all()
+            hint = "; latest: " + ", ".join(f"{v} [{p}]" for v, p in recent) if recent else ""
+            raise LineageLookupError(f"{dataset} has no version {version!r}{where}{when}{hint}")
+        return sorted(found)
+
+
+def latest(store: LineageStore, dataset: str, *, partition: str | None = None, as_of: str | None = None) -> Node:
+    """The most recently committed version of a dataset (or of one partition of it)."""
+    as_of = as_of_time(as_of)
+    with store.connect() as conn:
+        query = (sa.select(run_outputs.c.dataset, run_outputs.c.partition, run_outputs.c.version)
+                 .where(run_outputs.c.dataset == dataset, time_ok(run_outputs, as_of))
+                 .order_by(run_outputs.c.committed_at.desc(), run_outputs.c.run_id.desc()).limit(1))
+        if partition is not None:
+            query = query.where(run_outputs.c.partition == partition)
+        row = conn.execute(query).first()
+        if row is None:
+            if not dataset_exists(conn, dataset):
+                raise unknown_dataset(conn, dataset)
+            where = f" in partition {partition}" if partition else ""
+            raise LineageLookupError(f"no recorded run committed {dataset}{where}: it is an external input "
+                                     "(give DATASET@VERSION to follow a version that was read)")
+        return Node(*row)
+
+
+def rows_for_nodes(conn: Connection, table: sa.Table, nodes: Sequence[Node], as_of: str | None) -> list[Any]:
+    """Rows of run_inputs / run_outputs for these artifacts: one ``dataset = ? AND version IN (...)``
+    per dataset (an index search with a cached statement), exact partitions filtered here."""
+    wanted = set(nodes)
+    by_dataset: dict[str, set[str]] = defaultdict(set)
+    for node in nodes:
+        by_dataset[node.dataset].add(node.version)
+    rows: list[Any] = []
+    for dataset, versions in sorted(by_dataset.items()):
+        for chunk in chunks(sorted(versions)):
+            query = sa.select(table).where(table.c.dataset == dataset, table.c.version.in_(chunk),
+                                           time_ok(table, as_of))
+            rows += [r for r in conn.execute(query).mappings()
+                     if Node(r["dataset"], r["partition"], r["version"]) in wanted]
+    return rows
+
+
+def rows_for_runs(conn: Connection, table: sa.Table, run_ids: Iterable[str], as_of: str | None) -> list[Any]:
+    """Rows of run_inputs / run_outputs of these runs."""
+    rows: list[Any] = []
+    for chunk in chunks(sorted(set(run_ids))):
+        rows += conn.execute(sa.select(table).where(table.c.run_id.in_(chunk), time_ok(table, as_of))).mappings().all()
+    return rows
+
+
+def load_runs(conn: Connection, run_ids: Iterable[str], as_of: str | None = None) -> dict[str, Run]:
+    """Run rows by id; with ``as_of``, state and end time as they stood then."""
+    result: dict[str, Run] = {}
+    ids = sorted(set(run_ids))
+    for chunk in chunks(ids):
+        for row in conn.execute(sa.select(runs).where(runs.c.run_id.in_(chunk))).mappings():
+            result[row["run_id"]] = Run(
+                run_id=row["run_id"], job=row["job_name"], state=row["state"], terminal=row["terminal"],
+                start_time=row["start_time"], end_time=row["end_time"], dag_id=row["dag_id"],
+                dag_run_id=row["dag_run_id"], task_id=row["task_id"], logical_date=row["logical_date"],
+                try_number=row["try_number"], parent_run_id=row["parent_run_id"], root_run_id=row["root_run_id"],
+                skipped=row["skipped"], error=row["error_message"],
+            )
+    if as_of and result:
+        seen: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for chunk in chunks(sorted(result)):
+            query = sa.select(events.c.run_id, events.c.event_time, events.c.event_type).where(
+                events.c.run_id.in_(chunk), events.c.event_time <= as_of)
+            for run_id, time, kind in conn.execute(query):
+                seen[run_id].append((time, kind))
+        for run_id, run in result.items():
+            timeline = sorted(seen.get(run_id, []))
+            terminal = [(t, k) for t, k in timeline if k in TERMINAL_STATES]
+            run.terminal = bool(terminal)
+            run.state = terminal[-1][1] if terminal else (timeline[-1][1] if timeline else "UNKNOWN")
+            run.end_time = terminal[-1][0] if terminal else None
+    return result

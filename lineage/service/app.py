@@ -1,0 +1,106 @@
+"""``lineage serve``: the lineage store over HTTP, for producers and for people (DESIGN §4).
+
+    lineage serve [--host 127.0.0.1] [--port 5000]
+    OPENLINEAGE_URL=http://127.0.0.1:5000 <any OpenLineage producer>
+
+Write (what OpenLineage's ``http`` transport sends, so the Airflow provider, our jobs and other
+integrations can point at it):
+
+- ``POST /api/v1/lineage``: one RunEvent; ``POST /api/v1/lineage/batch``: a JSON array of them
+  (or ``{"events": [...]}``). Every event is checked first; one bad event refuses the request
+  with 400 saying which and why, and nothing of it is stored. Bodies above
+  ``lineage.serve.max_body_bytes`` get 413; gzip bodies are accepted. With a write token
+  configured (the environment variable named by ``lineage.serve.write_token_env``) a POST needs
+  ``Authorization: Bearer <token>`` (compared in constant time, never logged), else 401.
+- A request is answered once its events are appended to the spool (lineage/spool.py); an indexer
+  process stores the spool in large batches. An acknowledged event survives the service being
+  killed: a restarted service indexes what is left. Reads wait until everything acknowledged
+  before they arrived is stored (read-your-writes); ``GET /api/v1/health`` says how far behind
+  the indexer is.
+
+Read: Marquez-compatible ``GET /api/v1/lineage?nodeId=dataset:NS:NAME&depth=N`` (the job and
+dataset graph), ``GET /api/v1/namespaces/{ns}/datasets/{name}/versions`` and
+``GET /api/v1/namespaces/{ns}/jobs/{job}/runs``; and the version-aware questions Marquez cannot
+answer: ``/api/v1/impact``, ``/upstream``, ``/downstream`` (``?artifact=DATASET@VERSION``),
+``/api/v1/versions/{dataset}``, ``/api/v1/check``, ``/api/v1/backfill/plan`` (dry run).
+Unknown datasets or versions give 404 with the reason.
+
+Web: ``/`` lists datasets with a search box; ``/view?artifact=D@V&query=impact`` draws the graph
+(server-rendered SVG, no script and nothing fetched at view time) with the impact highlighted
+(current vs superseded); ``/runs/{run_id}`` shows a run: its Airflow DAG run and task, inputs and
+outputs with versions, and the gate results carried on its inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from lineage.queries import LineageLookupError
+from lineage.service.api import api_router
+from lineage.service.pages import pages_router
+from lineage.service.writes import IngestRoutes, health_router
+from lineage.spool import Indexer, Spool
+from lineage.store import LineageStore, LineageUsageError
+
+log = logging.getLogger("lineage.service")
+
+
+def create_app(store: LineageStore, spool_dir: str | os.PathLike[str], *, max_body_bytes: int = 10_000_000,
+               write_token: str | None = None, read_wait_s: float = 30.0,
+               spool_segment_bytes: int = 64 << 20) -> IngestRoutes:
+    """The application ``lineage serve`` runs with uvicorn: the write endpoints (plain ASGI,
+    appending to the spool in ``spool_dir``) in front of the FastAPI app that serves everything
+    else; an indexer process stores the spool in ``store``."""
+    url = store.engine.url
+    spool = Spool(spool_dir, url.render_as_string(hide_password=True), spool_segment_bytes)
+    indexer = Indexer(url.render_as_string(hide_password=False), spool.folder)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        spool.close()
+        await asyncio.to_thread(indexer.stop)  # store what was acknowledged before going
+
+    app = FastAPI(title="lineage", summary=__doc__.splitlines()[0], lifespan=lifespan)
+    routes = IngestRoutes(app, spool, indexer, max_body_bytes=max_body_bytes, write_token=write_token,
+                          read_wait_s=read_wait_s)
+    app.include_router(health_router(routes))
+    app.add_exception_handler(LineageLookupError, _not_found)
+    app.add_exception_handler(LineageUsageError, _bad_usage)
+    app.include_router(api_router(store))
+    app.include_router(pages_router(store))
+    return routes
+
+
+def _not_found(_: Request, exc: LineageLookupError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+def _bad_usage(_: Request, exc: LineageUsageError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | None = None) -> None:
+    """Run the service with uvicorn until interrupted."""
+    import uvicorn
+
+    settings = cfg.lineage.serve
+    token = os.environ.get(settings.write_token_env) or None
+    spool_dir = settings.spool_dir.replace("{data_root}", cfg.data_root)
+    if "://" in spool_dir:
+        raise LineageUsageError(f"lineage.serve.spool_dir {spool_dir!r} is not a local folder: set it to one "
+                                "(the spool is appended to on every write)")
+    app = create_app(store, spool_dir, max_body_bytes=settings.max_body_bytes, write_token=token,
+                     read_wait_s=settings.read_wait_s, spool_segment_bytes=settings.spool_segment_bytes)
+    log.info("lineage service on http://%s:%s (writes %s)", host or settings.host, port or settings.port,
+             "need a bearer token" if token else "open")
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
+                access_log=False, timeout_graceful_shutdown=10)
+
