@@ -30,8 +30,9 @@ test: install            ## the test suite (what CI runs)
 test-fast: install       ## everything but the end-to-end DAG runs
 	$(PY) -m pytest -q -m "not e2e"
 
-lint: install
+lint: install            ## ruff, and the layers of docs/architecture.md (import-linter; also a test)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG; then gates, de-spam, statistics+drift at 1M rows (not tests)
 	$(PY) -m bench.run --users 100000
