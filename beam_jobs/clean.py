@@ -13,9 +13,8 @@ import logging
 from collections.abc import Sequence
 
 import apache_beam as beam
-from apache_beam.io.parquetio import ReadAllFromParquetBatched
 
-from beam_jobs.common import write_tables
+from beam_jobs.common import ReadTables, write_tables
 from transforms.clean import clean_users, flag_counts
 from transforms.schema import CLEAN_USERS
 from user_pipeline.config import CleanConfig
@@ -38,8 +37,7 @@ class CleanUsers(beam.PTransform):
         ds, run_id, cfg = self.ds, self.run_id, self.cfg
         return (
             pbegin
-            | "StagedFiles" >> beam.Create(self.files)
-            | "Read" >> ReadAllFromParquetBatched()
+            | "Read" >> ReadTables(self.files)
             | "Clean" >> beam.Map(lambda table: clean_users(table, ds=ds, run_id=run_id, cfg=cfg))
         )
 

@@ -26,11 +26,9 @@ from collections.abc import Iterable
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.io.parquetio import ReadAllFromParquetBatched
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 
-from beam_jobs.common import write_tables
+from beam_jobs.common import ReadTables, counters, write_tables
 from transforms.schema import STAGED_USERS
 from transforms.spam import BURST_TIME_COLUMN, SIGNALS, SPAM_QUARANTINE, burst_keys, count_keys, split_spam
 from user_pipeline.config import SpamConfig
@@ -123,13 +121,10 @@ def compute(ctx: StepContext) -> str:
     quarantine_dir = ctx.stage(QUARANTINE)
     despam = DespamUsers(model_file_uri(ctx.catalog, model), model.version, ctx.cfg.spam, with_bursts)
     with beam.Pipeline(options=ctx.pipeline_options()) as pipeline:
-        tables = (pipeline
-                  | "StagedFiles" >> beam.Create(ctx.catalog.files(SOURCE, ctx.ds))
-                  | "Read" >> ReadAllFromParquetBatched())
-        scored = tables | "Despam" >> despam
+        scored = pipeline | "Read" >> ReadTables(ctx.catalog.files(SOURCE, ctx.ds)) | "Despam" >> despam
         _ = scored.kept | write_tables(kept_dir, STAGED_USERS, "WriteKept")
         _ = scored.quarantine | write_tables(quarantine_dir, SPAM_QUARANTINE, "WriteQuarantine")
-    rows_read = _counter(pipeline.result, "rows_read")
+    rows_read = counters(pipeline.result, NAME).get("rows_read", 0)
 
     common = {"model_version": model.version, "labels_version": ctx.cfg.spam.labels_version,
               "threshold": ctx.cfg.spam.threshold, "rows_read": rows_read, "signals_unavailable": unavailable}
@@ -153,11 +148,6 @@ def signal_counts(table: pa.Table) -> dict[str, int]:
         return {name: 0 for name in SIGNALS}
     column = pc.fill_null(table.column("spam_signals"), "")
     return {name: int(pc.sum(pc.match_substring(column, name)).as_py() or 0) for name in SIGNALS}
-
-
-def _counter(result, name: str) -> int:
-    found = result.metrics().query(MetricsFilter().with_namespace(NAME).with_name(name))["counters"]
-    return int(sum(c.committed or c.attempted or 0 for c in found))
 
 
 def _check_accounting(rows_in: int | None, rows_read: int, kept: int | None, quarantined: int | None) -> None:

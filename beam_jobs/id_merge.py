@@ -44,11 +44,10 @@ import apache_beam as beam
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from apache_beam.io.parquetio import ReadAllFromParquetBatched
 from apache_beam.metrics import Metrics
 
 import transforms.id_merge as im
-from beam_jobs.common import write_tables
+from beam_jobs.common import ReadTables, counters, write_tables
 from lineage.catalog import Catalog
 from transforms.schema import ID_MAP, USERS_MERGED
 from user_pipeline.config import IdMergeConfig
@@ -259,13 +258,10 @@ def compute(ctx: StepContext) -> str:
     merge_ids = MergeIds(model_file_uri(ctx.catalog, matcher), cfg, anchors=ctx.plan.extra["anchors"],
                          previous=ctx.plan.extra["previous"], ds=ctx.ds, run_id=ctx.run_id)
     with beam.Pipeline(options=ctx.pipeline_options()) as pipeline:
-        tables = (pipeline
-                  | "StagedFiles" >> beam.Create(ctx.catalog.files(SOURCE, ctx.ds))
-                  | "Read" >> ReadAllFromParquetBatched())
-        out = tables | "MergeIds" >> merge_ids
+        out = pipeline | "Read" >> ReadTables(ctx.catalog.files(SOURCE, ctx.ds)) | "MergeIds" >> merge_ids
         _ = out.id_map | write_tables(map_dir, ID_MAP, "WriteIdMap")
         _ = out.users | write_tables(merged_dir, USERS_MERGED, "WriteUsersMerged")
-    metrics = _counters(pipeline.result)
+    metrics = counters(pipeline.result, NAME)
 
     common = {"matcher_version": matcher.version, "pairs_version": cfg.pairs_version,
               "threshold": cfg.threshold or matcher.extra.get("threshold"), **metrics}
@@ -281,17 +277,6 @@ def compute(ctx: StepContext) -> str:
     ctx.output(users)
     return (f"{id_map.row_count} records -> {users.row_count} canonical users "
             f"with models.id_matcher version={matcher.version} ({metrics})")
-
-
-def _counters(result) -> dict[str, int]:
-    from apache_beam.metrics.metric import MetricsFilter
-
-    found = result.metrics().query(MetricsFilter().with_namespace(NAME))["counters"]
-    totals: dict[str, int] = {}
-    for counter in found:
-        name = counter.key.metric.name
-        totals[name] = totals.get(name, 0) + int(counter.committed or counter.attempted or 0)
-    return totals
 
 
 JOB = Job(NAME, compute, plan=plan)

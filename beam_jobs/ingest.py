@@ -16,9 +16,8 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 
-from beam_jobs.common import write_tables
+from beam_jobs.common import counters, write_tables
 from transforms.ingest import SOURCES, Line, parse_lines, read_header
 from transforms.schema import DEAD_LETTER, STAGED_USERS
 from user_pipeline.steps.harness import Job, Plan, StepContext
@@ -119,7 +118,7 @@ def compute(ctx: StepContext) -> str:
         parsed = pipeline | IngestSources(files, ctx.ds, ctx.run_id, ctx.cfg.beam.batch_size)
         _ = parsed.users | write_tables(users_dir, STAGED_USERS, "WriteUsers")
         _ = parsed.dead_letter | write_tables(dead_dir, DEAD_LETTER, "WriteDeadLetter")
-    lines_read = _counter(pipeline.result, "lines_read")
+    lines_read = counters(pipeline.result, NAME).get("lines_read", 0)
 
     extra = {"missing_sources": ctx.plan.extra["missing"], "lines_read": lines_read}
     dead = ctx.seal(dead_dir, schema=DEAD_LETTER, extra=extra)
@@ -131,11 +130,6 @@ def compute(ctx: StepContext) -> str:
     ctx.output(users)
     ctx.output(dead)
     return f"ingested {users.row_count} rows, dead-lettered {dead.row_count} of {lines_read} lines"
-
-
-def _counter(result, name: str) -> int:
-    found = result.metrics().query(MetricsFilter().with_namespace(NAME).with_name(name))["counters"]
-    return int(sum(c.committed or c.attempted or 0 for c in found))
 
 
 def _check_accounting(lines_read: int, kept: int | None, dead: int | None) -> None:

@@ -9,15 +9,20 @@ trains it when that model is not committed (docs/datasets-and-versions.md).
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from lineage.catalog import Catalog, Manifest, PartitionRef
 from lineage.versioning import derivation_version
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps import registry
 from user_pipeline.steps.code import config_part, step_code_version
+from user_pipeline.steps.harness import Plan, StepContext
 
 MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
 FEATURES = "features.users_transformed"
 TRANSFORM_FN = "models.transform_fn"
 JOB_SEEKER = "models.job_seeker"
@@ -65,6 +70,27 @@ class PinnedModel:
                 f"{self.source} version={source_version}); train it: "
                 f"python -m {step.job} {step.version_flag} {source_version}")
         return model
+
+    def plan(self, ctx: StepContext) -> Plan:
+        """The training step's plan: the source version its version flag names (default: the pin),
+        and the model version the current code derives from it."""
+        given = getattr(ctx.args, self.trainer_step().version_flag.lstrip("-").replace("-", "_"), None)
+        source = ctx.catalog.require(self.source, given or self.pinned(ctx.cfg))
+        return Plan([source], [(self.dataset, self.version(ctx.cfg, source.ref))])
+
+    def commit(self, ctx: StepContext, model: Any, metadata: dict[str, Any], extra: dict[str, Any]) -> Manifest:
+        """Commit a fitted estimator (``model.joblib``) and its ``metadata.json`` as the planned version."""
+        import joblib
+
+        ((_, version),) = ctx.plan.outputs
+        staged = ctx.stage(self.dataset, version)
+        buf = io.BytesIO()
+        joblib.dump(model, buf)
+        for name, payload in ((MODEL_FILE, buf.getvalue()),
+                              (METADATA_FILE, json.dumps(metadata, indent=2, sort_keys=True).encode())):
+            with ctx.catalog.fs.open(ctx.catalog.fs_path(staged.path(name)), "wb") as fh:
+                fh.write(payload)
+        return ctx.commit(staged, version=version, extra=extra)
 
 
 SPAM_FILTER = PinnedModel("models.spam_filter", "reference.spam_labels", "spam.labels_version", "spam.model",

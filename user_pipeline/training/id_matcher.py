@@ -31,8 +31,6 @@ the pipeline's own catalog.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import logging
 
 import numpy as np
@@ -40,13 +38,12 @@ import pandas as pd
 
 from transforms.id_merge import FEATURES, Matcher, pair_features
 from user_pipeline.config import IdMatcherModelConfig
-from user_pipeline.steps.harness import Job, Plan, StepContext
-from user_pipeline.steps.models import ID_MATCHER, MODEL_FILE
+from user_pipeline.steps.harness import Job, StepContext
+from user_pipeline.steps.models import ID_MATCHER
 
 NAME = "user_pipeline.training.id_matcher"
 PAIRS = ID_MATCHER.source
 MODEL = ID_MATCHER.dataset
-METADATA_FILE = "metadata.json"
 log = logging.getLogger(NAME)
 
 
@@ -116,16 +113,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs-version", help="reference.id_pairs version (default: id_merge.pairs_version)")
 
 
-def plan(ctx: StepContext) -> Plan:
-    """The pairs version, and the matcher version the current code derives from it."""
-    pairs = ctx.catalog.require(PAIRS, ctx.args.pairs_version or ctx.cfg.id_merge.pairs_version)
-    return Plan([pairs], [(MODEL, ID_MATCHER.version(ctx.cfg, pairs.ref))])
-
-
 def compute(ctx: StepContext) -> str:
     """Train and commit the ID matcher."""
-    import joblib
-
     (pairs_manifest,) = ctx.plan.inputs
     ((_, version),) = ctx.plan.outputs
     settings = ctx.cfg.id_merge.model
@@ -136,14 +125,7 @@ def compute(ctx: StepContext) -> str:
     metadata = {"version": version, "pairs": pairs_manifest.ref.to_json(), "features": list(matcher.features),
                 "threshold": matcher.threshold, "out_of_fold": measured, "train_pairs": len(pairs),
                 "match_share": float(pairs["is_match"].mean()), "model_config": settings.model_dump()}
-    staged = ctx.stage(MODEL, version)
-    buf = io.BytesIO()
-    joblib.dump(matcher, buf)
-    with ctx.catalog.fs.open(ctx.catalog.fs_path(staged.path(MODEL_FILE)), "wb") as fh:
-        fh.write(buf.getvalue())
-    with ctx.catalog.fs.open(ctx.catalog.fs_path(staged.path(METADATA_FILE)), "wb") as fh:
-        fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
-    ctx.commit(staged, version=version, extra={
+    ID_MATCHER.commit(ctx, matcher, metadata, extra={
         "pairs_version": pairs_manifest.ref.value, "threshold": matcher.threshold, "out_of_fold": measured,
         "train_pairs": len(pairs), "model_config": settings.model_dump()})
     return (f"{MODEL} version={version}: out-of-fold precision {metrics['precision']:.4f} recall "
@@ -151,7 +133,7 @@ def compute(ctx: StepContext) -> str:
             f"({settings.kind}; all measured: {measured})")
 
 
-JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON")
+JOB = Job(NAME, compute, plan=ID_MATCHER.plan, arguments=arguments, ds_required=False, integration="PYTHON")
 run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":

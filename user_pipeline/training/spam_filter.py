@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -38,13 +37,12 @@ from lineage.catalog import Catalog, Manifest
 from transforms.labels import CLASSES, normalise_labels, resolve_labels, text_groups, validate_labels
 from transforms.spam import build_text_model
 from user_pipeline.config import PipelineConfig
-from user_pipeline.steps.harness import Job, Plan, StepContext
-from user_pipeline.steps.models import MODEL_FILE, SPAM_FILTER
+from user_pipeline.steps.harness import Job, StepContext
+from user_pipeline.steps.models import SPAM_FILTER
 
 NAME = "user_pipeline.training.spam_filter"
 LABELS = SPAM_FILTER.source
 MODEL = SPAM_FILTER.dataset
-METADATA_FILE = "metadata.json"
 HOLDOUT = "ground_truth/spam_holdout.parquet"
 log = logging.getLogger(NAME)
 
@@ -136,12 +134,6 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", help=f"held-out messages Parquet (default: <data_root>/{HOLDOUT})")
 
 
-def plan(ctx: StepContext) -> Plan:
-    """The labels version, and the model version the current code derives from it."""
-    labels = ctx.catalog.require(LABELS, ctx.args.labels_version or ctx.cfg.spam.labels_version)
-    return Plan([labels], [(MODEL, SPAM_FILTER.version(ctx.cfg, labels.ref))])
-
-
 def compute(ctx: StepContext) -> str:
     """Train, evaluate on the held-out messages and commit the spam filter."""
     (labels_manifest,) = ctx.plan.inputs
@@ -166,24 +158,11 @@ def compute(ctx: StepContext) -> str:
         "holdout_sha256": holdout_digest, "holdout_metrics": metrics,
         "text_normalisation": "transforms.spam.normalise_text", "sklearn_version": _sklearn_version(),
     }
-    staged = ctx.stage(MODEL, version)
-    _write_model(ctx.catalog, staged.path(MODEL_FILE), model)
-    with ctx.catalog.fs.open(ctx.catalog.fs_path(staged.path(METADATA_FILE)), "wb") as fh:
-        fh.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
-    ctx.commit(staged, version=version, extra={
+    SPAM_FILTER.commit(ctx, model, metadata, extra={
         "labels_version": labels_version, "holdout_metrics": metrics, "holdout_sha256": holdout_digest,
         "train_messages": len(resolved), "label_resolution": metadata["label_resolution"], "model_config": settings})
     return (f"{MODEL} version={version}: held-out precision {metrics['precision']:.3f} recall "
             f"{metrics['recall']:.3f} F1 {metrics['f1']:.3f} ROC-AUC {metrics['roc_auc']:.4f}")
-
-
-def _write_model(catalog: Catalog, uri: str, model) -> None:
-    import joblib
-
-    buf = io.BytesIO()
-    joblib.dump(model, buf)
-    with catalog.fs.open(catalog.fs_path(uri), "wb") as fh:
-        fh.write(buf.getvalue())
 
 
 def _sklearn_version() -> str:
@@ -192,7 +171,7 @@ def _sklearn_version() -> str:
     return sklearn.__version__
 
 
-JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON")
+JOB = Job(NAME, compute, plan=SPAM_FILTER.plan, arguments=arguments, ds_required=False, integration="PYTHON")
 run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":
