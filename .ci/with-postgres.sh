@@ -5,7 +5,7 @@
 # Where no server can be started it says why and exits 0 without running the command, so that
 # `make bench` works on machines without PostgreSQL.
 #
-#   .ci/with-postgres.sh sh -c 'python -m lineage.bench_service --store "$LINEAGE_PG_URL"'
+#   .ci/with-postgres.sh sh -c 'python -m bench.lineage_service --store "$LINEAGE_PG_URL"'
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 errors=$(mktemp)
