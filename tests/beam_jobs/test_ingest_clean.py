@@ -152,25 +152,62 @@ def _small_batches_config(cfg):
     return path
 
 
-def test_a_job_killed_with_sigkill_mid_run_leaves_no_committed_partition(cfg, commit_raw):
+# Run in a child process that SIGKILL can stop: ingest whose second batch of lines writes
+# ``marker`` and then hangs, so the kill lands while the first batch is on its way into the run's
+# staging folder (not before the job started writing, nor after it committed).
+_HANG_ON_SECOND_BATCH = """
+import sys, time
+from pathlib import Path
+import beam_jobs.ingest
+
+marker, argv = Path(sys.argv[1]), sys.argv[2:]
+real, calls = beam_jobs.ingest.parse_lines, []
+
+def parse_then_hang(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        marker.touch()
+        time.sleep(600)
+    return real(*args, **kwargs)
+
+beam_jobs.ingest.parse_lines = parse_then_hang
+beam_jobs.ingest.run(argv)
+"""
+
+
+def test_a_job_killed_with_sigkill_mid_write_commits_nothing_and_a_rerun_commits(cfg, commit_raw, monkeypatch):
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    commit_raw(DS, web=[web_line(i) for i in range(30000)], mobile=[mobile_line(1)], partner=[partner_line(1)])
+    commit_raw(DS, web=[web_line(i) for i in range(30)], mobile=[mobile_line(1)], partner=[partner_line(1)])
+    monkeypatch.setenv("PIPELINE_CONFIG", _small_batches_config(cfg))
     partition = Path(Catalog(cfg).partition_uri("staging.users_ingested", DS))
-    proc = subprocess.Popen([sys.executable, "-m", "beam_jobs.ingest", "--ds", DS], env=os.environ.copy(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list(partition.glob("run=*")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.skip("the job finished before it could be killed")
-    time.sleep(0.5)  # into the pipeline
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert list(partition.glob("run=*")), "the run had started writing"
+    marker, log = Path(cfg.data_root) / "second_batch_reached", Path(cfg.data_root) / "killed_job.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _HANG_ON_SECOND_BATCH, str(marker), "--ds", DS],
+                                env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not marker.exists():
+            proc.kill()
+            pytest.fail(f"the job never reached its second batch (exit code {proc.wait()}): {log.read_text()[-2000:]}")
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    orphans = list(partition.glob("run=*"))
+    assert any(path.is_file() for orphan in orphans for path in orphan.rglob("*")), "killed while writing"
     assert Catalog(cfg).manifest("staging.users_ingested", DS) is None
     assert Catalog(cfg).committed("staging.users_ingested") == []
+
+    beam_jobs.ingest.run(["--ds", DS])
+    users = Catalog(cfg).require("staging.users_ingested", DS)
+    assert users.row_count == 32
+    assert not any(path.exists() for path in orphans), "the next commit removes the killed run's folder"

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import beam_jobs.statistics as job
+import user_pipeline.reports.statistics
 from lineage.catalog import Catalog, Producer
 from transforms import statistics as st
 from user_pipeline.config import DEFAULT_CONFIG_PATH
@@ -189,7 +190,7 @@ def test_a_crash_before_the_commit_leaves_nothing_committed(cfg, commit, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(job.statistics_pages, "write", boom)
+    monkeypatch.setattr(user_pipeline.reports.statistics, "write", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         job.run(["--dataset", SOURCE, "--ds", "2026-01-01"], cfg=cfg)
     assert Catalog(cfg).manifest(TARGET, "2026-01-01") is None

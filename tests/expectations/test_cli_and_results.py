@@ -86,9 +86,13 @@ def test_results_are_stored_with_the_partition_without_changing_it(gated_cfg, ca
 
 def test_a_new_version_of_the_partition_has_no_gate_result_until_gated(gated_cfg, capsys):
     assert main(["--dataset", CLEAN, "--ds", DAY]) == 0
+    first = store.load_result(gated_cfg, CLEAN, DAY)
     clean = read(gated_cfg, CLEAN, DAY)
     commit(gated_cfg, CLEAN, DAY, clean.slice(1))  # a new content version
     assert store.load_result(gated_cfg, CLEAN, DAY) is None
+    main(["--dataset", CLEAN, "--ds", DAY])
+    gated = store.load_result(gated_cfg, CLEAN, DAY)
+    assert gated.version == Catalog(gated_cfg).require(CLEAN, DAY).version != first.version
 
 
 def test_cli_takes_the_dag_date_alongside_a_version(gated_cfg, capsys):

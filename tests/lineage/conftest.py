@@ -1,5 +1,6 @@
-"""Store backends for the lineage tests: SQLite always, PostgreSQL too when ``LINEAGE_TEST_PG_URL``
-names a server (``.ci/run`` starts one): each store gets a database of its own, dropped after."""
+"""Store backends for the lineage tests: SQLite always, PostgreSQL when ``LINEAGE_TEST_PG_URL``
+names a server (``.ci/run`` starts one): each store gets a database of its own, dropped after.
+Without the variable the PostgreSQL variants are reported as skipped, saying how to run them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ import sqlalchemy as sa
 from lineage.store import LineageStore
 
 PG_URL = os.environ.get("LINEAGE_TEST_PG_URL")
-BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+NEEDS_PG = pytest.mark.skipif(
+    not PG_URL,
+    reason="PostgreSQL: set LINEAGE_TEST_PG_URL to a server's SQLAlchemy URL "
+    "(.ci/postgres.sh starts a throwaway one and prints it)",
+)
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=NEEDS_PG)]
 
 
 @pytest.fixture(params=BACKENDS)

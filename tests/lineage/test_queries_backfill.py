@@ -51,7 +51,7 @@ def test_bad_labels_plan_is_exactly_the_current_tasks_in_dependency_order(tmp_pa
     json.dumps(plan.to_json())
 
 
-def test_fixed_dataset_plans_from_every_superseded_version(tmp_path):
+def test_fixed_dataset_plans_from_its_superseded_version(tmp_path):
     story = build_story(tmp_path)
     labels = backfill.plan_fixed(story.store, "reference.spam_labels")
     assert [s.version for s in labels.seeds] == ["L1"]

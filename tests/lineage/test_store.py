@@ -324,6 +324,8 @@ def test_background_checkpoints_move_the_log_into_the_database_file(tmp_path):
 def test_background_checkpoints_are_sqlite_only(make_store):
     store = make_store()
     if store.dialect == "sqlite":
-        assert store.checkpoint() is not None
+        checkpointer = store.checkpoint_in_background(every_s=60)
+        assert checkpointer is not None and store.checkpoint() is not None
+        checkpointer.stop()
     else:
         assert store.checkpoint_in_background() is None and store.checkpoint() is None

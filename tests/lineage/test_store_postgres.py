@@ -1,22 +1,20 @@
 """The same store and queries on PostgreSQL give the same answers as on SQLite.
 
 Runs when ``LINEAGE_TEST_PG_URL`` names a scratch database (its lineage tables are dropped),
-e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/lineage_test``; skipped otherwise.
+e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/lineage_test`` (``.ci/postgres.sh`` starts a
+throwaway server and prints its URL); reported as skipped otherwise.
 """
 
 from __future__ import annotations
 
-import os
-
-import pytest
 import sqlalchemy as sa
 
 from lineage import backfill, queries
 from lineage.store import LineageStore, metadata
+from tests.lineage.conftest import NEEDS_PG, PG_URL
 from tests.lineage.test_queries import story_events, write_log
 
-PG_URL = os.environ.get("LINEAGE_TEST_PG_URL")
-pytestmark = pytest.mark.skipif(not PG_URL, reason="set LINEAGE_TEST_PG_URL to a scratch PostgreSQL database")
+pytestmark = NEEDS_PG
 
 
 def _answers(store: LineageStore, before_fix: str) -> dict:

@@ -63,9 +63,10 @@ def test_flatten_singletons_rejects_rows_without_exactly_one_value():
     schema = pa.schema([("x", pa.float32())])
     ok = pa.RecordBatch.from_pydict({"x": pa.array([[1.0], [2.0]], pa.large_list(pa.float32()))})
     assert tft_inputs.flatten_singletons(ok, schema).column("x").to_pylist() == [1.0, 2.0]
-    bad = pa.RecordBatch.from_pydict({"x": pa.array([[1.0], []], pa.list_(pa.float32()))})
-    with pytest.raises(ValueError, match="exactly one value"):
-        tft_inputs.flatten_singletons(bad, schema)
+    for bad_row in ([], [1.0, 2.0], None):
+        bad = pa.RecordBatch.from_pydict({"x": pa.array([[1.0], bad_row], pa.list_(pa.float32()))})
+        with pytest.raises(ValueError, match="exactly one value"):
+            tft_inputs.flatten_singletons(bad, schema)
 
 
 def test_transformed_schema_covers_every_feature_once():
@@ -73,6 +74,9 @@ def test_transformed_schema_covers_every_feature_once():
     assert len(names) == len(set(names)) == 2 * (len(features.NUMERIC_FEATURES) + 1) + len(
         features.CATEGORICAL_FEATURES
     ) + 1
+    for name in (*features.NUMERIC_FEATURES, features.TEXT_LENGTH):
+        assert {features.zscore_name(name), features.missing_name(name)} <= set(names), name
+    assert {features.index_name(name) for name in features.CATEGORICAL_FEATURES} <= set(names)
     assert LABEL not in features.model_input_names()
 
 

@@ -38,6 +38,7 @@ def test_every_line_ends_in_exactly_one_output_with_a_reason():
     ]
     users, dead = _parse("web", lines)
     assert users.num_rows + dead.num_rows == len(lines)
+    assert (users.num_rows, sorted(dead.column("line_number").to_pylist())) == (1, [3, 4, 5, 6])
     reasons = dict(zip(dead.column("line_number").to_pylist(), dead.column("reason").to_pylist(), strict=True))
     assert reasons[3] == "tenure_months: not an integer: 'twelve'"
     assert reasons[4] == "expected 17 fields, found 3"

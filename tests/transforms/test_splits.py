@@ -39,7 +39,7 @@ def test_split_hash_is_salted_blake2b_of_the_id():
     assert not np.array_equal(hashes, splits.split_hashes(pa.array(["web:1", "web:2"]), "other"))
 
 
-def test_quotas_fill_the_deficits_and_never_move_earlier_assignments():
+def test_quotas_fill_the_deficits_and_give_a_split_above_its_target_none():
     assert splits.quotas({}, 10, FRACTIONS) == {"train": 8, "dev": 1, "test": 1}
     assert sum(splits.quotas({}, 7, FRACTIONS).values()) == 7
     # dev is already over its target: it gets none, the others make up the total of 20.

@@ -30,6 +30,7 @@ def _broken(tmp_path, kind):
 
 def test_only_the_last_date_and_only_web_is_broken(tmp_path, good):
     bad = _broken(tmp_path, "empty")
+    assert bad.raw("raw.users_web", DS) != good.raw("raw.users_web", DS)
     assert bad.raw("raw.users_web", "2026-01-01") == good.raw("raw.users_web", "2026-01-01")
     for dataset in ("raw.users_mobile", "raw.users_partner"):
         assert bad.raw(dataset, DS) == good.raw(dataset, DS)
@@ -83,6 +84,12 @@ def test_duplicate_ids_repeats_a_tenth_of_the_ids(tmp_path, good):
 
 def test_every_kind_is_documented_and_the_cli_accepts_it(tmp_path, capsys):
     assert set(BAD_DROPS) == {"shuffled_columns", "missing_column", "empty", "null_column", "duplicate_ids"}
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage = capsys.readouterr().out
+    assert "--bad-drop {" + ",".join(sorted(BAD_DROPS)) + "}" in usage
+    for kind, description in BAD_DROPS.items():
+        assert f"  {kind}: {description}" in usage, kind
     code = main(["--data-root", str(tmp_path), "--start-date", DS, "--days", "1", "--users-per-day", "100",
                  "--seed", "5", "--bad-drop", "null_column", "--reference-version", "v7"])
     assert code == 0

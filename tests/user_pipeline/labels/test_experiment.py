@@ -5,7 +5,7 @@ from tests.user_pipeline.labels.helpers import SEED, commit_spam_labels
 from user_pipeline.datagen import reference
 
 
-def test_experiment_compares_the_arms_on_the_same_holdout_and_saves_the_table(cfg):
+def test_experiment_compares_the_three_arms_and_saves_the_table(cfg):
     commit_spam_labels(cfg, "v1", reference.spam_labels(SEED).slice(0, 2000))
     table = user_pipeline.labels.experiment.run(["--labels-version", "v1", "--repeats", "1"])
     arms = table.set_index("arm")

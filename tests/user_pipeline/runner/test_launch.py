@@ -28,6 +28,11 @@ def test_an_error_exit_is_not_retried(tmp_path):
     assert counter.read_text() == "x"
 
 
-def test_a_job_killed_every_time_fails_after_two_attempts(tmp_path):
-    done = run_child([sys.executable, "-c", "import os; os.abort()"])
+def test_a_job_killed_every_time_fails_after_two_attempts(tmp_path, capsys):
+    script = "import os, pathlib, sys; p = pathlib.Path(sys.argv[1]); p.write_text(p.read_text() + 'x' "
+    script += "if p.exists() else 'x'); os.abort()"
+    counter = tmp_path / "runs"
+    done = run_child([sys.executable, "-c", script, str(counter)])
     assert done.returncode < 0
+    assert counter.read_text() == "xx"
+    assert "attempt 2 of 2" in capsys.readouterr().err
