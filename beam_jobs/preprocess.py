@@ -40,6 +40,7 @@ from lineage.naming import SCHEMA_BASE
 from lineage.versioning import derivation_version
 from transforms import features, splits, tft_inputs, training_set
 from transforms.features import ID_COLUMN, LABEL, SPLIT_COLUMN
+from transforms.schema import USERS_TRANSFORMED
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps.harness import Job, Plan, StepContext
 
@@ -57,14 +58,6 @@ OUTCOME_COLUMNS = [ID_COLUMN, LABEL, "observed_date"]
 OUTCOMES_SCHEMA = pa.schema([(ID_COLUMN, pa.string()), (LABEL, pa.int64()), ("observed_date", pa.date32())])
 
 log = logging.getLogger(NAME)
-
-
-def features_schema() -> pa.Schema:
-    """Schema of ``features.users_transformed``: id, split, then the TFT outputs (with the label)."""
-    return pa.schema(
-        [pa.field(ID_COLUMN, pa.string()), pa.field(SPLIT_COLUMN, pa.string())]
-        + list(features.transformed_arrow_schema())
-    )
 
 
 @attr.define
@@ -117,7 +110,7 @@ def _to_features_table(element: tuple[pa.RecordBatch, dict]) -> pa.Table:
     # TFT sets aside passthrough values only when its output batch size differs from the input's,
     # which a row-wise preprocessing_fn never does.
     assert not unary_passthrough, unary_passthrough
-    return tft_inputs.flatten_singletons(batch, features_schema())
+    return tft_inputs.flatten_singletons(batch, USERS_TRANSFORMED)
 
 
 class LabelAndSplitUsers(beam.PTransform):
@@ -186,7 +179,7 @@ def build_pipeline(
         (train, held_out)
         | "AllSplits" >> beam.Flatten()
         | "ToFeatureTables" >> beam.Map(_to_features_table)
-        | write_tables(features_staged, features_schema(), "WriteFeatures")
+        | write_tables(features_staged, USERS_TRANSFORMED, "WriteFeatures")
     )
 
 
@@ -316,7 +309,7 @@ def compute(ctx: StepContext) -> str:
         "assigned_today": pc.sum(pc.equal(assignments.column("assigned_ds"), ds)).as_py() or 0,
         "report": splits.report(assignments, cfg.preprocess.split_fractions)})
     # The features last: downstream starts from them, so they are the commit point of the run.
-    features_manifest = ctx.commit(features_staged, schema=features_schema(), extra={
+    features_manifest = ctx.commit(features_staged, schema=USERS_TRANSFORMED, extra={
         **window_extra,
         "transform_fn_version": transform_fn_version,
         "user_rows": user_rows,

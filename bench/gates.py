@@ -33,11 +33,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from expectations.suites import features_schema
 from lineage.catalog import Catalog, Manifest, Producer
 from transforms import features, splits, training_set
 from transforms.clean import clean_users
 from transforms.id_merge import as_singletons
+from transforms.schema import USERS_TRANSFORMED
 from user_pipeline.config import PipelineConfig, load_config
 
 DAYS = ("2030-01-01", "2030-01-02")       # bench partitions: far from any real date
@@ -72,7 +72,7 @@ def synthetic_features(users: pa.Table, outcomes: pa.Table, *, cfg: PipelineConf
         values = pc.fill_null(table.column(name), features.MISSING_CATEGORY).to_numpy(zero_copy_only=False)
         columns[features.index_name(name)] = pa.array(_vocabulary_index(values, train, name), pa.int64())
     columns[features.LABEL] = table.column(features.LABEL)
-    return pa.table(columns).select(features_schema().names).cast(features_schema())
+    return pa.table(columns).select(USERS_TRANSFORMED.names).cast(USERS_TRANSFORMED)
 
 
 def _zscore(values: np.ndarray, present: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -245,7 +245,8 @@ class Catalog:
     ) -> Manifest:
         """The manifest that would commit the run's files; nothing is visible until ``publish``.
 
-        With ``schema`` the files are Parquet and the version is the row-multiset hash; without,
+        With ``schema`` the files are Parquet and the version is the row-multiset hash of their
+        content columns (roles: ``lineage.versioning``); without,
         the files are opaque and hashed by bytes. ``version`` overrides the content version
         (models, named by derivation; see ``lineage.versioning.derivation_version``).
         """
@@ -253,7 +254,7 @@ class Catalog:
         base = staged.partition_uri
         row_count: int | None = None
         if schema is not None:
-            hasher = TableHasher(schema)
+            hasher = TableHasher(schema, staged.dataset)
             for name in names:
                 with self.fs.open(self.fs_path(f"{base}/{name}"), "rb") as fh:
                     table = pq.read_table(fh)

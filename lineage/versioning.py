@@ -3,6 +3,11 @@
 A content version identifies data, not files: Parquet datasets are hashed as a multiset of rows
 (independent of row order and of how a runner sharded the files), so identical data gets the
 same version whatever produced it. Opaque files (raw drops, SavedModels) are hashed by bytes.
+
+Which run wrote a row is not data: columns whose declared role is provenance
+(``transforms.schema``) are left out of the hash. Roles are read from the schema hashed; a column
+it declares no role for takes the role the dataset's declared schema gives it, and a column
+declared nowhere is content: nothing is presumed provenance because of its name.
 """
 
 from __future__ import annotations
@@ -18,10 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.schema import content_columns, with_roles
+
 _NULL = "\x00<null>"
-# Columns that record which run wrote a row. They are provenance, not content: excluding them
-# keeps the version of identical data identical when a date is re-run (idempotence, DESIGN §3).
-PROVENANCE_COLUMNS = frozenset({"run_id", "ingest_run_id", "clean_run_id"})
 # Two independent 64-bit row hashes summed modulo 2**64 give a 128-bit multiset hash.
 _HASH_KEYS = ("lineage.v1.key.a", "lineage.v1.key.b")
 _MASK = (1 << 64) - 1
@@ -48,11 +52,15 @@ def _row_hash_sums(table: pa.Table) -> tuple[int, int]:
 
 
 class TableHasher:
-    """Accumulates the order-independent content hash of a table seen in batches."""
+    """Accumulates the order-independent content hash of a table seen in batches.
 
-    def __init__(self, schema: pa.Schema):
+    ``dataset``: the committed dataset the table belongs to, whose declared schema gives the roles
+    ``schema`` does not carry (see the module doc).
+    """
+
+    def __init__(self, schema: pa.Schema, dataset: str | None = None):
         self.schema = schema
-        self.hashed = [name for name in schema.names if name not in PROVENANCE_COLUMNS]
+        self.hashed = content_columns(with_roles(schema, dataset))
         self.rows = 0
         self._a = 0
         self._b = 0
@@ -70,10 +78,10 @@ class TableHasher:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def table_version(table: pa.Table) -> str:
+def table_version(table: pa.Table, dataset: str | None = None) -> str:
     """Content version of an Arrow table: same rows (any order) and schema -> same version;
-    the run-id columns (``PROVENANCE_COLUMNS``) do not count."""
-    hasher = TableHasher(table.schema)
+    provenance columns do not count (roles as in ``TableHasher``)."""
+    hasher = TableHasher(table.schema, dataset)
     hasher.update(table)
     return hasher.version()
 

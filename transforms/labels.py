@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from transforms.schema import AGREEMENT_STATS, REVIEWS
+
 CLASSES = ("ham", "spam")
 REQUIRED_COLUMNS = ("message_id", "text", "label", "labeler_id")
 
@@ -289,16 +291,6 @@ def resolve_labels(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- the agreement report ----------------------------------------------------------------------
-AGREEMENT_STATS = pa.schema([
-    ("section", pa.string()),      # overall | class | labeler | pair | confusion | disagreement
-    ("subject", pa.string()),      # all | <class> | <labeler> | <labeler a>~<labeler b> | <message_id>
-    ("metric", pa.string()),
-    ("value", pa.float64()),
-    ("n", pa.int64()),
-    ("below_min_agreement", pa.bool_()),
-    ("text", pa.string()),         # disagreements only
-    ("labels", pa.string()),       # disagreements only: labeler=label;...
-])
 
 
 @dataclass
@@ -426,21 +418,6 @@ def text_groups(texts: pd.Series) -> np.ndarray:
     return pd.factorize(key)[0]
 
 
-REVIEWS = pa.schema([
-    ("rank", pa.int64()),
-    ("message_id", pa.string()),
-    ("labeler_id", pa.string()),
-    ("text", pa.string()),
-    ("given_label", pa.string()),
-    ("suggested_label", pa.string()),
-    ("self_confidence", pa.float64()),
-    ("suggested_probability", pa.float64()),
-    ("resolved_label", pa.string()),
-    ("n_labels", pa.int64()),
-    ("corrected_label", pa.string()),   # empty: for the reviewer to fill in
-])
-
-
 def review_candidates(labels: pd.DataFrame, resolved: pd.DataFrame, spam_probability: np.ndarray) -> pa.Table:
     """Label rows confident learning flags, ranked (``REVIEWS``). ``spam_probability`` is the
     out-of-fold P(spam) of each message of ``resolved`` (same order); every label row of a
@@ -470,19 +447,10 @@ def review_candidates(labels: pd.DataFrame, resolved: pd.DataFrame, spam_probabi
 
 
 # -- corrections -------------------------------------------------------------------------------
-CORRECTIONS = pa.schema([
-    ("message_id", pa.string()),
-    ("labeler_id", pa.string()),
-    ("old_label", pa.string()),
-    ("new_label", pa.string()),
-    ("decided_by", pa.string()),   # review:<file> | accept-top-<k>
-    ("reviewer", pa.string()),
-    ("note", pa.string()),
-])
 
 
 def reviewed_corrections(reviews: pd.DataFrame, labels: pd.DataFrame, decided_by: str) -> pd.DataFrame:
-    """Reviewer decisions -> corrections (``CORRECTIONS`` columns). ``reviews`` needs
+    """Reviewer decisions -> corrections (``transforms.schema.CORRECTIONS`` columns). ``reviews`` needs
     ``message_id``, ``labeler_id`` and ``corrected_label``; a blank ``corrected_label`` confirms
     the label as it is (no correction); ``reviewer`` and ``note`` are optional. Errors on unknown
     label values, duplicate keys, and keys that are not label rows of ``labels``."""

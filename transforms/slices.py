@@ -17,25 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn import metrics as skm
 
+from transforms.schema import SLICE_METRICS
+
 ALL = "(all)"
 NULL = "(null)"
-
-SLICE_METRICS = pa.schema([
-    ("split", pa.string()),
-    ("slice_column", pa.string()),
-    ("slice_value", pa.string()),
-    ("rows", pa.int64()),
-    ("positives", pa.int64()),
-    ("positive_rate", pa.float64()),
-    ("accuracy", pa.float64()),
-    ("precision", pa.float64()),
-    ("recall", pa.float64()),
-    ("roc_auc", pa.float64()),
-    ("log_loss", pa.float64()),
-    ("error_rate", pa.float64()),
-    ("error_gap", pa.float64()),      # error_rate - the error rate of all rows of the split
-    ("small", pa.bool_()),            # rows < min_rows: ranked last
-])
 
 
 def metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> dict[str, float | int | None]:

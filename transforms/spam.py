@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from transforms.schema import STAGED_USERS
+from transforms.schema import SPAM_QUARANTINE, STAGED_USERS
 from user_pipeline.config import SpamConfig, SpamModelConfig, SpamSignalsConfig
 
 SIGNALS = ("signup_burst", "disposable_email", "link_phone_density", "incomplete_profile", "implausible_activity")
@@ -92,20 +92,6 @@ _DIGIT = re.compile(r"\d")
 _LINK = r"(?:https?://\S+|www\.\S+|\b[\w-]+\.(?:com|net|org|biz|info|co\.uk|ly|io)\b)"
 _PHONE = r"(?:\+?\d[\d\s().-]{3,}\d)"  # 5+ digits, optionally separated: numbers and short codes
 _LINK_OR_PHONE = re.compile(f"{_LINK}|{_PHONE}", re.IGNORECASE)
-
-# De-spam's quarantine: the full staged row plus why it was removed (DESIGN §3: nothing is
-# dropped silently). No run-id column: provenance lives in the manifest, so re-runs keep versions.
-SPAM_QUARANTINE = pa.schema(
-    list(STAGED_USERS)
-    + [
-        pa.field("spam_score", pa.float64()),
-        pa.field("text_score", pa.float64()),
-        pa.field("spam_signals", pa.string()),
-        pa.field("spam_reason", pa.string()),
-        pa.field("spam_model_version", pa.string()),
-    ]
-)
-
 
 # -- text -------------------------------------------------------------------------------------
 def normalise_text(text: str | None, max_chars: int = MAX_TEXT_CHARS) -> str:

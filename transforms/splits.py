@@ -29,18 +29,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.features import ID_COLUMN, LABEL, SPLIT_COLUMN
+from transforms.schema import SPLIT_ASSIGNMENTS
 
 TRAIN, DEV, TEST = "train", "dev", "test"
 SPLITS = (TRAIN, DEV, TEST)
 STRATUM = "stratum"
-
-ASSIGNMENTS = pa.schema([
-    (ID_COLUMN, pa.string()),
-    (SPLIT_COLUMN, pa.string()),
-    (STRATUM, pa.string()),        # e.g. "looking_for_job=1|source=web": the stratum it was counted in
-    (LABEL, pa.int64()),           # the label when assigned (a later change does not move the id)
-    ("assigned_ds", pa.string()),  # the date of the run that assigned it
-])
 
 
 class SplitError(ValueError):
@@ -104,11 +97,12 @@ def assign(previous: pa.Table | None, candidates: pa.Table, *, fractions: Mappin
     """Every assignment up to ``ds``: ``previous`` unchanged, plus the candidates it lacks.
 
     ``candidates`` holds the labelled rows of this run (id, label, the ``stratify_by`` columns);
-    an id may occur more than once (its first row's stratum counts). Returns ``ASSIGNMENTS``
+    an id may occur more than once (its first row's stratum counts). Returns ``SPLIT_ASSIGNMENTS``
     rows, sorted by id.
     """
     fractions = check_fractions(fractions)
-    previous = ASSIGNMENTS.empty_table() if previous is None else previous.select(ASSIGNMENTS.names).cast(ASSIGNMENTS)
+    schema = SPLIT_ASSIGNMENTS
+    previous = schema.empty_table() if previous is None else previous.select(schema.names).cast(schema)
     if candidates.num_rows and pc.any(pc.is_null(candidates.column(ID_COLUMN))).as_py():
         raise SplitError("a candidate row has no id: it cannot be assigned a split")
     known = pc.is_in(candidates.column(ID_COLUMN), value_set=previous.column(ID_COLUMN))
@@ -135,7 +129,7 @@ def assign(previous: pa.Table | None, candidates: pa.Table, *, fractions: Mappin
         STRATUM: pa.array(fresh_strata, pa.string()),
         LABEL: pc.cast(fresh.column(LABEL), pa.int64()),
         "assigned_ds": pa.array([ds] * len(ids), pa.string()),
-    }, schema=ASSIGNMENTS)
+    }, schema=SPLIT_ASSIGNMENTS)
     return pa.concat_tables([previous, added]).sort_by(ID_COLUMN)
 
 

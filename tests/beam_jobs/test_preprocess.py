@@ -11,6 +11,7 @@ import pytest
 
 from lineage.catalog import Catalog
 from tests.user_pipeline.training.synthetic_users import clean_users, commit_day, isolated_environment, write_config
+from transforms.schema import USERS_TRANSFORMED
 from user_pipeline.config import load_config
 
 pytestmark = pytest.mark.tf
@@ -58,9 +59,7 @@ def test_outputs_are_committed_with_manifests(first_run):
     assert transform_fn_manifest.version_method == "derivation"
 
     table = catalog.read_table("features.users_transformed", DAYS[-1])
-    from beam_jobs.preprocess import features_schema
-
-    assert table.schema.equals(features_schema())
+    assert table.schema.equals(USERS_TRANSFORMED)
     assert table.num_rows == features_manifest.row_count
     assert pc.count_distinct(table.column("source_record_id")).as_py() == table.num_rows
     run_folder = {name.split("/")[0] for name in transform_fn_manifest.files}.pop()

@@ -5,7 +5,6 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from transforms.labels import (
-    CORRECTIONS,
     LabelError,
     agreement_report,
     apply_corrections,
@@ -22,6 +21,7 @@ from transforms.labels import (
     top_k_corrections,
     validate_labels,
 )
+from transforms.schema import CORRECTIONS
 
 # Four messages, two labels each: ham/ham, ham/ham, ham/spam, spam/spam.
 TWO_RATER_COUNTS = np.array([[2, 0], [2, 0], [1, 1], [0, 2]])

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from transforms.schema import ID_PAIR_FIELDS, ID_PAIRS, SPAM_LABELS
 from user_pipeline.datagen.people import STREAM_REFERENCE, draw_people, make_email
 from user_pipeline.datagen.records import MISSING_RATES, format_phone
 from user_pipeline.datagen.typos import apply_typos
@@ -48,19 +49,6 @@ PROMOTIONAL = re.compile(
     re.IGNORECASE,
 )
 
-SPAM_LABELS = pa.schema([
-    ("message_id", pa.string()),
-    ("text", pa.string()),
-    ("label", pa.string()),
-    ("labeler_id", pa.string()),
-    ("is_double_labelled", pa.bool_()),
-])
-ID_PAIR_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "postcode")
-ID_PAIRS = pa.schema(
-    [("pair_id", pa.string())]
-    + [(f"{side}_{f}", pa.string()) for side in ("left", "right") for f in ID_PAIR_FIELDS]
-    + [("is_match", pa.int64())]
-)
 ID_PAIRS_DAY = date(2026, 1, 1)  # the "today" of ages in the pair pool: fixed, not the run's dates
 PAIR_PHONE_STYLES = ("intl_spaced", "intl_compact", "zero_zero_spaced", "intl_trunk")
 # Non-matches: same surname, same postcode (neighbours and family), namesakes (``_namesakes``);

@@ -9,7 +9,7 @@ with the others, and the messages they disagree on; classes, labelers and pairs 
 ``spam.min_agreement`` are flagged (measures: ``transforms.labels``).
 
 Commits ``reference.spam_label_agreement`` version=<labels version> (one long table,
-``transforms.labels.AGREEMENT_STATS``) and writes
+``transforms.schema.AGREEMENT_STATS``) and writes
 ``<data_root>/reports/labels/spam_label_agreement_<version>.html``.
 """
 

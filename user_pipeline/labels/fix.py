@@ -23,13 +23,13 @@ import pyarrow as pa
 
 from lineage.versioning import table_version
 from transforms.labels import (
-    CORRECTIONS,
     LabelError,
     apply_corrections,
     reviewed_corrections,
     top_k_corrections,
     validate_labels,
 )
+from transforms.schema import CORRECTIONS
 from user_pipeline.labels.common import LABELS, label_arguments, read_reviews_csv
 from user_pipeline.labels.noise import REVIEWS
 from user_pipeline.steps.harness import Job, Plan, StepContext

@@ -7,7 +7,7 @@ Detect: rank the label rows most likely wrong and commit them for review::
 Out-of-fold P(spam) per message from the spam filter's own text model (``spam.cv_folds``
 stratified folds, grouped by text so duplicates never straddle a fold), then confident learning
 on every label row (``transforms.labels.confident_learning``). Commits
-``reference.spam_label_reviews`` version=<labels version> (``transforms.labels.REVIEWS``, ranked,
+``reference.spam_label_reviews`` version=<labels version> (``transforms.schema.REVIEWS``, ranked,
 best candidate first) and writes ``<data_root>/reports/labels/spam_label_reviews_<version>.csv``,
 a template with an empty ``corrected_label`` column for reviewers.
 
