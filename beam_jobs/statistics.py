@@ -44,6 +44,7 @@ from lineage.emit import StepRun
 from lineage.naming import SCHEMA_BASE
 from lineage.quality import drift_assertions_facet
 from transforms.drift import FeatureDrift, compare, failures, warnings
+from transforms.schema import content_columns, with_roles
 from transforms.statistics import DatasetFeatureStatisticsList, dataset_statistics, from_bytes, to_json
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps.harness import Job, Plan, StepContext, StepRefused
@@ -81,11 +82,13 @@ def reference_partitions(catalog: Catalog, dataset: str, ds: str, reference: str
     return [m for v in catalog.committed(dataset) if start <= v < ds and (m := catalog.manifest(dataset, v))]
 
 
-def describe(table: pa.Table, name: str, cfg: PipelineConfig) -> DatasetFeatureStatisticsList:
-    """The statistics of a table with the configured quantiles, buckets and top values."""
+def describe(table: pa.Table, name: str, cfg: PipelineConfig,
+             dataset: str | None = None) -> DatasetFeatureStatisticsList:
+    """The statistics of a table's content columns (run ids are not data; roles as declared for
+    ``dataset``) with the configured quantiles, buckets and top values."""
     s = cfg.statistics
     return dataset_statistics(table, name=name, num_quantiles=s.num_quantiles, num_buckets=s.num_buckets,
-                              top_k=s.top_k)
+                              top_k=s.top_k, columns=content_columns(with_roles(table.schema, dataset)))
 
 
 def metrics_facet(stats: DatasetFeatureStatisticsList) -> dq_metrics.DataQualityMetricsInputDatasetFacet:
@@ -159,13 +162,13 @@ def compute(ctx: StepContext) -> str:
     ((target, ds),) = ctx.plan.outputs
     dataset, ref_label, cfg = source.dataset, ctx.plan.extra["reference"], ctx.cfg
     table = ctx.catalog.read_table(dataset, ds)
-    stats = describe(table, f"{dataset}@{source.version}", cfg)
+    stats = describe(table, f"{dataset}@{source.version}", cfg, dataset)
     drifts = []
     if refs:
         ref_table = pa.concat_tables([ctx.catalog.read_table(dataset, m.ref.value) for m in refs],
                                      promote_options="default")
-        drifts = compare(stats, describe(ref_table, ref_label, cfg), cfg.drift, tables=(table, ref_table),
-                         num_buckets=cfg.statistics.num_buckets)
+        drifts = compare(stats, describe(ref_table, ref_label, cfg, dataset), cfg.drift, tables=(table, ref_table),
+                         num_buckets=cfg.statistics.num_buckets, schema=with_roles(table.schema, dataset))
     staged = ctx.stage(target, ds)
     _write(staged.path(STATS_BINARY), stats.SerializeToString())
     _write(staged.path(STATS_JSON), to_json(stats).encode())

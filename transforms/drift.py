@@ -21,6 +21,7 @@
   an empty side standing in as ``epsilon``. Categorical PSI adds an "other" bucket for values
   outside the top values so both sides sum to their row counts.
 
+Which columns are compared follows from their roles (``transforms.schema``): ``compared_columns``.
 Thresholds and severities come from ``user_pipeline.config.DriftConfig`` (``drift:`` in the pipeline YAML).
 """
 
@@ -31,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
+from transforms.schema import FREE_TEXT, IDENTIFIER, PARTITION, PERSONAL, PROVENANCE, TIMESTAMP, role_of
 from transforms.statistics import (
     DatasetFeatureStatisticsList,
     FeatureNameStatistics,
@@ -45,6 +47,16 @@ from transforms.statistics import feature as feature_stats
 from user_pipeline.config import DriftConfig
 
 OTHER = "__other__"
+# Roles whose distribution says nothing about drift: ids and personal data are (nearly) one value
+# per row, so is free text; timestamps and the partition move with the date by construction; run
+# ids change with every run.
+NOT_COMPARED = frozenset({IDENTIFIER, PERSONAL, FREE_TEXT, TIMESTAMP, PARTITION, PROVENANCE})
+
+
+def compared_columns(schema: pa.Schema) -> list[str]:
+    """The columns drift compares, in schema order: all but those whose role is in ``NOT_COMPARED``
+    (a column without a declared role is compared: nothing is presumed an id by its name)."""
+    return [field.name for field in schema if role_of(field) not in NOT_COMPARED]
 
 
 @dataclass(frozen=True)
@@ -234,16 +246,19 @@ def compare_feature(name: str, current: FeatureNameStatistics, reference: Featur
 
 def compare(current: DatasetFeatureStatisticsList, reference: DatasetFeatureStatisticsList,
             cfg: DriftConfig, *, tables: tuple[pa.Table, pa.Table] | None = None,
-            num_buckets: int = 10) -> list[FeatureDrift]:
+            num_buckets: int = 10, schema: pa.Schema | None = None) -> list[FeatureDrift]:
     """Drift of every enabled feature the two statistics share, in the current statistics' order.
 
     ``tables`` (the current and reference data the statistics describe): numeric features are
     compared on shared bins (``num_buckets`` reference quantiles) rather than stored histograms.
+    ``schema`` (the data's, with roles): the columns it declares but does not compare
+    (``compared_columns``) are left out.
     """
     ref_names = set(feature_names(reference))
+    left_out = set(schema.names) - set(compared_columns(schema)) if schema is not None else set()
     found = []
     for name in feature_names(current):
-        if name not in ref_names or not cfg.enabled(name):
+        if name not in ref_names or name in left_out or not cfg.enabled(name):
             continue
         columns = (tables[0].column(name), tables[1].column(name)) if tables is not None else None
         drift = compare_feature(name, feature_stats(current, name), feature_stats(reference, name), cfg,

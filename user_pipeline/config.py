@@ -266,7 +266,6 @@ class DriftConfig(_Strict):
     js_threshold: float = Field(0.01, ge=0)
     psi_epsilon: float = Field(1e-4, gt=0)  # stands in for an empty bucket in the PSI's logarithm
     severity: Literal["warning", "failure"] = "warning"
-    skip: list[str] = Field(default_factory=list)  # ids, free text: their distributions mean nothing
     features: dict[str, FeatureDrift] = Field(default_factory=dict)
 
     def threshold(self, feature: str, numeric: bool) -> float:
@@ -281,8 +280,10 @@ class DriftConfig(_Strict):
         return own.severity if own is not None and own.severity else self.severity
 
     def enabled(self, feature: str) -> bool:
+        """Whether the feature is compared (``drift.features.<name>.enabled``); which columns are
+        features at all is their role in the dataset's schema (``transforms.drift.compared_columns``)."""
         own = self.features.get(feature)
-        return feature not in self.skip and (own is None or own.enabled)
+        return own is None or own.enabled
 
 
 class PipelineConfig(_Strict):

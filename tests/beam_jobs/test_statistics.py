@@ -11,7 +11,24 @@ import yaml
 import beam_jobs.statistics as job
 import user_pipeline.reports.statistics
 from lineage.catalog import Catalog, Producer
+from tests.transforms.test_schema import sample_table
 from transforms import statistics as st
+from transforms.drift import compare
+from transforms.schema import (
+    CLEAN_USERS,
+    DATASET_SCHEMAS,
+    FEATURE,
+    FREE_TEXT,
+    IDENTIFIER,
+    LABEL,
+    METADATA,
+    PARTITION,
+    PERSONAL,
+    PROVENANCE,
+    TIMESTAMP,
+    columns_with,
+    with_roles,
+)
 from user_pipeline.config import DEFAULT_CONFIG_PATH
 from user_pipeline.reports.paths import DRIFT_CHART, HISTOGRAMS_CHART, statistics_dir
 
@@ -120,7 +137,7 @@ def test_statistics_committed_as_proto_and_report_equal_direct_computation(cfg, 
     drift = _Page((folder / "drift.html").read_text())
     assert DRIFT_CHART in drift.images and (folder / DRIFT_CHART).read_bytes()[:4] == b"\x89PNG"
     compared = {d["feature"]: d for d in drift.data}
-    assert "source_record_id" not in compared  # skipped in the config: ids do not drift
+    assert "source_record_id" not in compared  # an identifier (transforms.schema): ids do not drift
     assert compared["employment_status"]["metric"] == "linf" and not compared["employment_status"]["fired"]
     assert compared["age_years"]["metric"] == "js"
 
@@ -196,3 +213,31 @@ def test_a_crash_before_the_commit_leaves_nothing_committed(cfg, commit, monkeyp
     assert Catalog(cfg).manifest(TARGET, "2026-01-01") is None
     assert Catalog(cfg).committed(TARGET) == []
     assert [e["eventType"] for e in _events(cfg) if e["job"]["name"] == job.NAME] == ["START", "FAIL"]
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASET_SCHEMAS))
+def test_ids_personal_data_free_text_timestamps_and_run_ids_are_never_drift_checked(cfg, dataset):
+    """Over every declared schema, as the job compares (a table whose files lost the roles takes them from
+    the dataset): only features, labels and metadata are compared, and statistics leave run ids out."""
+    schema = DATASET_SCHEMAS[dataset]
+    plain = pa.schema([(f.name, f.type) for f in schema])
+    current, reference = sample_table(schema, 40).cast(plain), sample_table(schema, 40, offset=20).cast(plain)
+    stats = job.describe(current, "current", cfg, dataset)
+    drifts = compare(stats, job.describe(reference, "reference", cfg, dataset), cfg.drift,
+                     tables=(current, reference), schema=with_roles(current.schema, dataset))
+    compared = {d.feature for d in drifts}
+    assert not compared & set(columns_with(schema, IDENTIFIER, PERSONAL, FREE_TEXT, TIMESTAMP, PARTITION, PROVENANCE))
+    assert compared == set(columns_with(schema, FEATURE, LABEL, METADATA))
+    assert st.feature_names(stats) == [n for n in schema.names if n not in columns_with(schema, PROVENANCE)]
+
+
+def test_the_job_does_not_flag_canonical_ids_or_id_merge_run_ids(cfg, commit):
+    """What the demo's drift pages flagged on every date before roles were declared."""
+    for day, offset in (("2026-01-01", 0), ("2026-01-02", 100)):
+        commit(day, sample_table(CLEAN_USERS, 50, offset=offset))
+    assert job.main(["--dataset", SOURCE, "--ds", "2026-01-02"]) == 0
+    manifest = Catalog(cfg).require(TARGET, "2026-01-02")
+    drift = json.loads(Path(job._committed_file(Catalog(cfg), manifest, job.DRIFT_JSON)).read_text())
+    compared = {d["feature"] for d in drift["drifts"]}
+    assert "age_years" in compared and "clean_flags" in compared
+    assert not compared & {"canonical_id", "id_merge_run_id", "source_record_id", "profile_text", "ds"}

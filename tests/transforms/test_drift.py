@@ -4,6 +4,7 @@ import pytest
 
 from transforms import drift as d
 from transforms import statistics as s
+from transforms.schema import FEATURE, IDENTIFIER, declare
 from user_pipeline.config import DriftConfig, FeatureDrift
 
 CATS = ["a", "b", "c", "d", "e"]
@@ -106,7 +107,7 @@ def test_shared_bins_count_every_value_once():
     assert p.sum() == cur.size and q.sum() == ref.size
 
 
-def test_thresholds_severity_and_skip_come_from_config():
+def test_thresholds_severity_and_switching_off_come_from_config_and_roles_decide_what_is_compared():
     rng = np.random.default_rng(0)
     a, b = _cat_stats(rng, 1000, P), _cat_stats(rng, 1000, [0.2, 0.2, 0.2, 0.2, 0.2])
     cfg = DriftConfig(features={"c": FeatureDrift(threshold=0.5, severity="failure")})
@@ -114,7 +115,12 @@ def test_thresholds_severity_and_skip_come_from_config():
     assert drift.threshold == 0.5 and not drift.fired and drift.severity == "failure"
     [drift] = d.compare(a, b, DriftConfig(severity="failure"))
     assert d.failures([drift]) == [drift] and d.warnings([drift]) == []
-    assert d.compare(a, b, DriftConfig(skip=["c"])) == []
+    assert d.compare(a, b, DriftConfig(features={"c": FeatureDrift(enabled=False)})) == []
+    as_id = declare([("c", pa.string(), IDENTIFIER)])
+    assert d.compare(a, b, DriftConfig(), schema=as_id) == []
+    assert [x.feature for x in d.compare(a, b, DriftConfig(), schema=declare([("c", pa.string(), FEATURE)]))] == ["c"]
+    # A column the schema declares no role for is compared: nothing is taken for an id by its name.
+    assert [x.feature for x in d.compare(a, b, DriftConfig(), schema=pa.schema([("c", pa.string())]))] == ["c"]
 
 
 def test_kind_mismatch_is_a_clear_error():
