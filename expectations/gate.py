@@ -25,7 +25,7 @@ from openlineage.client import OpenLineageClient
 from expectations import report, store
 from expectations.facets import attach, engine_facet
 from expectations.results import GateResult
-from expectations.suites import ID_COLUMNS, SUITES, SuiteContext, build_checks
+from expectations.suites import SUITES, SuiteContext, build_checks, id_column
 from expectations.validate import column_metrics, run_checks
 from lineage.catalog import Catalog, Manifest
 from lineage.emit import LineageEmitter, ParentRun
@@ -81,7 +81,7 @@ def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previou
     context = SuiteContext(cfg, dataset, value, manifest, previous)
     checks = build_checks(context)
     table = catalog.read_table(dataset, value)
-    results = run_checks(table, checks, examples=cfg.gates.examples, id_column=ID_COLUMNS.get(dataset))
+    results = run_checks(table, checks, examples=cfg.gates.examples, id_column=id_column(dataset))
     result = GateResult(
         dataset=dataset,
         partition=manifest.partition,

@@ -33,14 +33,22 @@ from transforms.schema import (
     CLEAN_USERS,
     EMPLOYMENT_STATUSES,
     ID_MAP,
+    ID_PAIR_FIELDS,
+    ID_PAIRS,
     JOB_OUTCOMES,
+    PARTITION,
+    PROVENANCE,
     SIGNUP_CHANNELS,
     SOURCES,
+    SPAM_LABELS,
     STAGED_USERS,
     USERS_MERGED,
+    USERS_TRANSFORMED,
+    columns_with,
+    declared_schema,
+    row_key,
 )
 from user_pipeline.config import Bounds, GatesConfig, PipelineConfig
-from user_pipeline.datagen.reference import ID_PAIR_FIELDS, ID_PAIRS, SPAM_LABELS
 
 E164_PATTERN = r"^\+[0-9]{8,15}$"
 # Ids are namespaced by source ("web:W0000123", see transforms.schema).
@@ -80,19 +88,23 @@ class SuiteContext:
 
 SuiteBuilder = Callable[[SuiteContext, CheckList], None]
 SUITES: dict[str, SuiteBuilder] = {}
-# The column that identifies a row of each dataset: failed checks name example rows by it.
-ID_COLUMNS: dict[str, str | None] = {}
 
 
-def suite(dataset: str, id_column: str | None = None) -> Callable[[SuiteBuilder], SuiteBuilder]:
-    """Register the suite of ``dataset`` (``id_column`` names rows in failure examples)."""
+def suite(dataset: str) -> Callable[[SuiteBuilder], SuiteBuilder]:
+    """Register the suite of ``dataset``."""
 
     def register(fn: SuiteBuilder) -> SuiteBuilder:
         SUITES[dataset] = fn
-        ID_COLUMNS[dataset] = id_column
         return fn
 
     return register
+
+
+def id_column(dataset: str) -> str | None:
+    """The column failed checks name example rows by: the first of the dataset's declared key."""
+    schema = declared_schema(dataset)
+    key = row_key(schema) if schema is not None else []
+    return key[0] if key else None
 
 
 def build_checks(ctx: SuiteContext) -> CheckList:
@@ -144,11 +156,11 @@ def _bounds(bounds: Bounds) -> tuple[float | None, float | None]:
     return bounds.min, bounds.max
 
 
-def user_table_checks(ctx: SuiteContext, checks: CheckList, schema: pa.Schema, run_id_columns: list[str]) -> None:
+def user_table_checks(ctx: SuiteContext, checks: CheckList, schema: pa.Schema) -> None:
     """What holds for every table of user records, staged or clean."""
     checks.schema(schema)
     row_count_checks(ctx, checks)
-    checks.not_null(["source_record_id", "source", "ds", *run_id_columns])
+    checks.not_null(["source_record_id", "source", *columns_with(schema, PARTITION), *columns_with(schema, PROVENANCE)])
     checks.unique("source_record_id")
     checks.matches("source_record_id", SOURCE_RECORD_ID_PATTERN)
     checks.in_set("source", SOURCES)
@@ -156,6 +168,15 @@ def user_table_checks(ctx: SuiteContext, checks: CheckList, schema: pa.Schema, r
     checks.contains("source", SOURCES, severity=WARNING)
     for column in OPTIONAL_USER_COLUMNS:
         checks.present(column, ctx.gates.null_tolerance.mostly(column))
+
+
+def key_checks(checks: CheckList, schema: pa.Schema) -> None:
+    """The declared key names one row: its columns are unique (together)."""
+    key = row_key(schema)
+    if len(key) == 1:
+        checks.unique(key[0])
+    else:
+        checks.unique_together(key)
 
 
 def removed_share_check(ctx: SuiteContext, checks: CheckList, read: str, share: float, removed: str, *,
@@ -173,10 +194,10 @@ def removed_share_check(ctx: SuiteContext, checks: CheckList, read: str, share: 
 # -- the suites ---------------------------------------------------------------------------
 
 
-@suite("staging.users_ingested", id_column="source_record_id")
+@suite("staging.users_ingested")
 def users_ingested(ctx: SuiteContext, checks: CheckList) -> None:
     """Typed records as ingested: values are not cleaned yet, so ranges are only recorded here."""
-    user_table_checks(ctx, checks, STAGED_USERS, ["ingest_run_id"])
+    user_table_checks(ctx, checks, STAGED_USERS)
     # A file ingest could not read (a column missing, another format) is dead-lettered whole.
     removed_share_check(ctx, checks, "lines_read", ctx.gates.max_dead_letter_share, "lines read dead-lettered")
     # Out-of-range values are expected here (cleaning nulls and flags them): recorded, to watch the share.
@@ -185,29 +206,30 @@ def users_ingested(ctx: SuiteContext, checks: CheckList) -> None:
     checks.between("signup_date", None, ctx.day, severity=INFO, name="not_after_ds")
 
 
-@suite("staging.users_despammed", id_column="source_record_id")
+@suite("staging.users_despammed")
 def users_despammed(ctx: SuiteContext, checks: CheckList) -> None:
     """Users kept by de-spam: the staged checks, and a quarantine share that is plausible (a model
     that quarantines half the users is broken, not a spam wave)."""
-    user_table_checks(ctx, checks, STAGED_USERS, ["ingest_run_id"])
+    user_table_checks(ctx, checks, STAGED_USERS)
     removed_share_check(ctx, checks, "rows_read", ctx.gates.max_quarantine_share, "users quarantined",
                         quarantined=ctx.manifest.extra.get("quarantined"))
 
 
-def canonical_user_checks(ctx: SuiteContext, checks: CheckList) -> None:
+def canonical_user_checks(ctx: SuiteContext, checks: CheckList, schema: pa.Schema) -> None:
     """One row per canonical user, made of at least one record and at most a cluster's worth."""
     checks.not_null(["canonical_id", "merged_records"])
-    checks.unique("canonical_id")
+    key_checks(checks, schema)
     checks.between("merged_records", 1, ctx.cfg.id_merge.max_cluster_size)
 
 
-@suite("staging.id_map", id_column="source_record_id")
+@suite("staging.id_map")
 def id_map(ctx: SuiteContext, checks: CheckList) -> None:
     """Every de-spammed record mapped once to a canonical id (nothing vanished in ID-merge)."""
     checks.schema(ID_MAP)
     row_count_checks(ctx, checks)
-    checks.not_null(["source_record_id", "source", "canonical_id", "cluster_size", "ds", "id_merge_run_id"])
-    checks.unique("source_record_id")
+    checks.not_null(["source_record_id", "source", "canonical_id", "cluster_size",
+                     *columns_with(ID_MAP, PARTITION), *columns_with(ID_MAP, PROVENANCE)])
+    key_checks(checks, ID_MAP)
     checks.matches("source_record_id", SOURCE_RECORD_ID_PATTERN)
     checks.in_set("source", SOURCES)
     checks.in_set("ds", [ctx.value], name="is_partition")
@@ -220,22 +242,22 @@ def id_map(ctx: SuiteContext, checks: CheckList) -> None:
                          params={"rows_read": rows_read})
 
 
-@suite("staging.users_merged", id_column="canonical_id")
+@suite("staging.users_merged")
 def users_merged(ctx: SuiteContext, checks: CheckList) -> None:
     """Canonical users: the staged checks, one row per canonical id, and a plausible merge share
     (a matcher that merges a third of the records away is broken, not a wave of duplicates)."""
-    user_table_checks(ctx, checks, USERS_MERGED, ["ingest_run_id", "id_merge_run_id"])
-    canonical_user_checks(ctx, checks)
+    user_table_checks(ctx, checks, USERS_MERGED)
+    canonical_user_checks(ctx, checks, USERS_MERGED)
     removed_share_check(ctx, checks, "rows_read", ctx.gates.max_merged_share, "records merged into another",
                         at_most_read=True, matcher_version=ctx.manifest.extra.get("matcher_version"))
 
 
-@suite("curated.users_clean", id_column="source_record_id")
+@suite("curated.users_clean")
 def users_clean(ctx: SuiteContext, checks: CheckList) -> None:
     """Cleaned canonical users: every rule of ``transforms.clean`` holds after cleaning."""
     clean = ctx.cfg.clean
-    user_table_checks(ctx, checks, CLEAN_USERS, ["ingest_run_id", "id_merge_run_id", "clean_run_id"])
-    canonical_user_checks(ctx, checks)
+    user_table_checks(ctx, checks, CLEAN_USERS)
+    canonical_user_checks(ctx, checks, CLEAN_USERS)
     for column in ("age_years", "account_age_days"):
         checks.present(column, ctx.gates.null_tolerance.mostly(column))
     checks.matches("email", EMAIL_PATTERN)
@@ -254,18 +276,6 @@ def users_clean(ctx: SuiteContext, checks: CheckList) -> None:
         checks.mean_between(column, *_bounds(bounds))
 
 
-def features_schema() -> pa.Schema:
-    """Schema of ``features.users_transformed``: id, split, then the TFT outputs with the label.
-
-    The same as ``beam_jobs.preprocess.features_schema``, built here from ``transforms.features``
-    so that the gate does not import TensorFlow.
-    """
-    return pa.schema(
-        [pa.field(features.ID_COLUMN, pa.string()), pa.field(features.SPLIT_COLUMN, pa.string())]
-        + list(features.transformed_arrow_schema())
-    )
-
-
 def leaked_ids(table: pa.Table) -> pa.Array:
     """The id of every row whose id occurs in more than one split (null elsewhere)."""
     frame = pd.DataFrame({"id": table.column(features.ID_COLUMN).to_numpy(zero_copy_only=False),
@@ -275,14 +285,14 @@ def leaked_ids(table: pa.Table) -> pa.Array:
     return pa.array(np.where(leaked, frame["id"].to_numpy(), None), pa.string())
 
 
-@suite("features.users_transformed", id_column=features.ID_COLUMN)
+@suite("features.users_transformed")
 def users_transformed(ctx: SuiteContext, checks: CheckList) -> None:
     """Transformed training rows: dense TFT outputs, a clean split, balanced labels, no leakage."""
-    schema = features_schema()
+    schema = USERS_TRANSFORMED
     checks.schema(schema)
     row_count_checks(ctx, checks)
     checks.not_null(schema.names)  # TFT outputs are dense: a null is a bug
-    checks.unique(features.ID_COLUMN)
+    key_checks(checks, schema)
     checks.in_set(features.SPLIT_COLUMN, ["train", "dev", "test"])
     checks.contains(features.SPLIT_COLUMN, ["train", "dev", "test"], severity=WARNING)
     checks.in_set(features.LABEL, [0, 1])
@@ -298,13 +308,13 @@ def users_transformed(ctx: SuiteContext, checks: CheckList) -> None:
         checks.between(features.index_name(name), 0, features.categorical_width(name) - 1)
 
 
-@suite("raw.job_outcomes", id_column="source_record_id")
+@suite("raw.job_outcomes")
 def job_outcomes(ctx: SuiteContext, checks: CheckList) -> None:
     """Observed labels: one per id, 0/1, observed by the partition date, with a plausible positive rate."""
     checks.schema(JOB_OUTCOMES)
     row_count_checks(ctx, checks)
     checks.not_null(JOB_OUTCOMES.names)
-    checks.unique("source_record_id")
+    key_checks(checks, JOB_OUTCOMES)
     checks.matches("source_record_id", SOURCE_RECORD_ID_PATTERN)
     checks.in_set("looking_for_job", [0, 1])
     checks.between("observed_date", None, ctx.day, name="not_after_ds")
@@ -316,25 +326,25 @@ def is_spam(table: pa.Table) -> pa.Array:
     return pc.cast(pc.equal(table.column("label"), "spam"), pa.float64())
 
 
-@suite("reference.spam_labels", id_column="message_id")
+@suite("reference.spam_labels")
 def spam_labels(ctx: SuiteContext, checks: CheckList) -> None:
     """Annotator labels of SMS messages: ham/spam, one label per (message, labeler), a plausible spam share."""
     checks.schema(SPAM_LABELS)
     row_count_checks(ctx, checks)
     checks.not_null(SPAM_LABELS.names)
-    checks.unique_together(["message_id", "labeler_id"])
+    key_checks(checks, SPAM_LABELS)
     checks.in_set("label", ["ham", "spam"])
     checks.mean_between("label", *_bounds(ctx.gates.spam_share), name="spam_share",
                         of=checks.derive("label_is_spam", is_spam))
 
 
-@suite("reference.id_pairs", id_column="pair_id")
+@suite("reference.id_pairs")
 def id_pairs(ctx: SuiteContext, checks: CheckList) -> None:
     """Labelled record pairs for the ID matcher: unique pairs, 0/1 labels, a plausible match share."""
     checks.schema(ID_PAIRS)
     row_count_checks(ctx, checks)
     checks.not_null(["pair_id", "is_match"])
-    checks.unique("pair_id")
+    key_checks(checks, ID_PAIRS)
     checks.in_set("is_match", [0, 1])
     checks.mean_between("is_match", *_bounds(ctx.gates.match_share), name="match_share")
     for side in ("left", "right"):
