@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -32,26 +33,27 @@ def partner_line(i: int) -> str:
     return f"P{i:07d};Lee, Cy;c{i}@example.com;0123456789;19800102;DE;10115;2025-01-01;S;3;4;5;2025-12-01;2025-12-31;n"
 
 
+def commit_raw_drops(cfg, ds, web=(), mobile=(), partner=(), web_header=None) -> dict[str, str]:
+    """Commit the three raw drops of ``ds`` (lines without the header) -> their versions by source."""
+    catalog = Catalog(cfg)
+    versions = {}
+    bodies = {
+        "web": [web_header or ",".join(SOURCES["web"].columns), *web],
+        "mobile": list(mobile),
+        "partner": [";".join(SOURCES["partner"].columns), *partner],
+    }
+    for name, lines in bodies.items():
+        fmt = SOURCES[name]
+        staged = catalog.stage(fmt.dataset, ds, "test-drop")
+        suffix = "jsonl" if fmt.kind == "jsonl" else "csv"
+        with catalog.fs.open(staged.path(f"users_{name}.{suffix}"), "wb") as fh:
+            fh.write(("\n".join(lines) + "\n").encode())
+        versions[name] = catalog.commit(staged, producer=Producer("test", "test-drop"), inputs=[],
+                                        code_version="test").version
+    return versions
+
+
 @pytest.fixture
 def commit_raw(cfg):
     """commit_raw(ds, web=[lines], mobile=[lines], partner=[lines], web_header=None) -> versions."""
-    catalog = Catalog(cfg)
-
-    def commit(ds, web=(), mobile=(), partner=(), web_header=None):
-        versions = {}
-        bodies = {
-            "web": [web_header or ",".join(SOURCES["web"].columns), *web],
-            "mobile": list(mobile),
-            "partner": [";".join(SOURCES["partner"].columns), *partner],
-        }
-        for name, lines in bodies.items():
-            fmt = SOURCES[name]
-            staged = catalog.stage(fmt.dataset, ds, "test-drop")
-            suffix = "jsonl" if fmt.kind == "jsonl" else "csv"
-            with catalog.fs.open(staged.path(f"users_{name}.{suffix}"), "wb") as fh:
-                fh.write(("\n".join(lines) + "\n").encode())
-            versions[name] = catalog.commit(staged, producer=Producer("test", "test-drop"), inputs=[],
-                                            code_version="test").version
-        return versions
-
-    return commit
+    return functools.partial(commit_raw_drops, cfg)
