@@ -9,12 +9,13 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.schema import FEATURE, IDENTIFIER, declare
 from user_pipeline.steps.declare import Step
 from user_pipeline.steps.harness import Job, StepContext
 from user_pipeline.steps.registry import register
 
 NAME = "tests.user_pipeline.steps.toy_step"
-COUNTS = pa.schema([("country", pa.string()), ("users", pa.int64())])
+COUNTS = declare([("country", pa.string(), IDENTIFIER), ("users", pa.int64(), FEATURE)], key=["country"])
 
 (STEP,) = register(Step("count_countries", NAME, "toy",
                         reads=("curated.users_clean",), writes=("toy.country_counts",)))
