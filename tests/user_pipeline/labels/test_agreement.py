@@ -30,6 +30,14 @@ def test_agreement_commits_stats_and_renders_a_report(cfg):
     assert again.producer["run_id"] == manifest.producer["run_id"]
 
 
+def test_agreement_force_reproduces_the_committed_version(cfg):
+    commit_spam_labels(cfg, "v1")
+    first = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
+    forced = user_pipeline.labels.agreement.run(["--labels-version", "v1", "--force"]).output
+    assert forced.producer["run_id"] != first.producer["run_id"]
+    assert forced.version == first.version
+
+
 def test_agreement_of_labels_without_double_labelled_messages_is_reported_as_unmeasurable(cfg, capsys):
     commit_spam_labels(cfg, "v1", pa.table({"message_id": ["a", "b"], "text": ["hi", "WIN"], "label": ["ham", "spam"],
                                             "labeler_id": ["l1", "l2"], "is_double_labelled": [False, False]}))

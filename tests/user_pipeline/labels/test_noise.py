@@ -58,6 +58,14 @@ def test_detect_commits_ranked_reviews_and_a_csv_template(cfg):
     assert again.producer["run_id"] == manifest.producer["run_id"]  # up to date: skipped
 
 
+def test_detect_force_reproduces_the_committed_version(cfg):
+    commit_spam_labels(cfg, "v1", small_labels())
+    first = noise.run(["--labels-version", "v1"]).output
+    forced = noise.run(["--labels-version", "v1", "--force"]).output
+    assert forced.producer["run_id"] != first.producer["run_id"]
+    assert forced.version == first.version
+
+
 def test_fix_with_reviews_commits_a_new_labels_version_with_its_inputs(cfg, tmp_path):
     v1 = commit_spam_labels(cfg, "v1", small_labels())
     reviews_manifest = noise.run(["--labels-version", "v1"]).output

@@ -209,6 +209,20 @@ def test_error_analysis_by_metadata_slices_through_the_serving_path(trained):
     assert f"{dev['accuracy']:.3f}" in parser.cells and manifest.version in page.read_text()
 
 
+def test_evaluate_force_reproduces_the_committed_version(trained):
+    """The slice metrics are content: evaluating the same model on the same records again with
+    --force commits the version already committed."""
+    from user_pipeline.training import evaluate
+
+    _, config_path, _ = trained
+    argv = ["--ds", DAYS[-1], "--config", str(config_path)]
+    with isolated_environment():
+        first = evaluate.run(argv).output
+        forced = evaluate.run([*argv, "--force"]).output
+    assert forced.producer["run_id"] != first.producer["run_id"]
+    assert forced.version == first.version
+
+
 def test_training_serving_skew_through_the_serving_export(trained):
     from transforms.features import model_input_names
     from user_pipeline.training import skew
