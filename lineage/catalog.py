@@ -1,4 +1,4 @@
-"""The dataset registry and committed partitions (DESIGN §3).
+"""The dataset registry and committed partitions (docs/datasets-and-versions.md).
 
 Layout under the data root::
 
@@ -190,7 +190,7 @@ class Catalog:
     ) -> list[Manifest] | None:
         """The committed manifests of all ``(dataset, value)`` outputs if every one was derived from
         exactly these input versions by this code version, else None (content-addressed skip,
-        DESIGN §3): a step that gets a list may skip and report those outputs."""
+        docs/datasets-and-versions.md): a step that gets a list may skip and report those outputs."""
         wanted = [ref.to_json() for ref in inputs]
         found = []
         for dataset, value in outputs:

@@ -1,4 +1,4 @@
-"""OpenLineage emission for every step run, in one place (DESIGN §4).
+"""OpenLineage emission for every step run, in one place (docs/architecture.md#lineage).
 
     with step_run(cfg, "beam_jobs.clean", inputs=[...], parent=ParentRun.from_args(args)) as run:
         ...                       # START was emitted with the input versions

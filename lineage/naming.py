@@ -1,4 +1,4 @@
-"""How datasets and jobs are named in OpenLineage events (the one place; DESIGN §4).
+"""How datasets and jobs are named in OpenLineage events (the one place; docs/architecture.md#lineage).
 
 A dataset is named by its logical name (``curated.users_clean``) in the pipeline's namespace;
 the partition (``ds=2026-01-01``) travels in a ``partition`` facet and the content version in the
@@ -64,7 +64,7 @@ class AirflowDagRunRunFacet(RunFacet):
 @attr.define
 class ContentAddressedSkipRunFacet(RunFacet):
     """The run did not recompute: its inputs and code equal those of a result already committed
-    (DESIGN §3). Carried by runs that write nothing too (a gate reusing its stored result)."""
+    (docs/datasets-and-versions.md). Carried by runs that write nothing too (a gate reusing its stored result)."""
 
     reason: str
     reused: str = ""  # what was reused (a manifest or a stored result), for people

@@ -1,5 +1,5 @@
 """The write-ahead spool of ``lineage serve``: an event is acknowledged once it is appended here;
-an indexer process stores the spool in the lineage store in large batches (DESIGN §4).
+an indexer process stores the spool in the lineage store in large batches (docs/architecture.md#lineage).
 
 Why not commit before answering: with 8 producers posting one event per request, the store's
 transaction per small group and the HTTP handling shared one core and one GIL, and the service

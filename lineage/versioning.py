@@ -1,4 +1,4 @@
-"""Content and code versions (DESIGN §3).
+"""Content and code versions (docs/datasets-and-versions.md).
 
 A content version identifies data, not files: Parquet datasets are hashed as a multiset of rows
 (independent of row order and of how a runner sharded the files), so identical data gets the
@@ -107,7 +107,7 @@ def derivation_version(**parts: object) -> str:
 def code_version(*modules: ModuleType | str, config: object = None) -> str:
     """Hash of the source of the given modules (or package directories) plus step config.
 
-    A step whose inputs and code version match the existing manifest may skip (DESIGN §3).
+    A step whose inputs and code version match the existing manifest may skip (docs/datasets-and-versions.md).
     """
     digest = hashlib.sha256()
     for module in modules:

@@ -10,7 +10,7 @@ from user_pipeline.config import load_config
 
 
 class MemoryTransport(Transport):
-    """Keeps emitted events in a list (DESIGN §9: lineage tests use an in-memory transport)."""
+    """Keeps emitted events in a list (docs/architecture.md#layers: lineage tests use an in-memory transport)."""
 
     kind = "memory"
 

@@ -1,1 +1,1 @@
-"""Pure, framework-free step logic (DESIGN §2): no Beam or Airflow imports here."""
+"""Pure, framework-free step logic (docs/architecture.md#layers): no Beam or Airflow imports here."""

@@ -1,4 +1,4 @@
-"""The one feature vocabulary and the TFT ``preprocessing_fn`` (DESIGN §6).
+"""The one feature vocabulary and the TFT ``preprocessing_fn`` (docs/architecture.md#training-and-serving).
 
 Training (the Beam preprocess job) and serving (the exported model) both run the
 ``transform_fn`` analysed from this ``preprocessing_fn``, so a feature is defined here and
@@ -10,7 +10,7 @@ Raw inputs are ``curated.users_clean`` columns. Every feature may be null, so ea
 training rows) and passes through unchanged.
 
 TensorFlow is imported inside the functions that need it so that the vocabulary (names, types,
-output schema) can be used without paying for the TensorFlow import (DESIGN §8).
+output schema) can be used without paying for the TensorFlow import (docs/architecture.md#stack-facts).
 """
 
 from __future__ import annotations

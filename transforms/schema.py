@@ -135,7 +135,7 @@ STAGED_USERS = declare([
     ("ingest_run_id", pa.string(), PROVENANCE),
 ], key=["source_record_id"])
 
-# Rows a step could not accept, with the reason: nothing is dropped silently (DESIGN §3).
+# Rows a step could not accept, with the reason: nothing is dropped silently (docs/datasets-and-versions.md).
 DEAD_LETTER = declare([
     ("source", pa.string(), METADATA),
     ("source_file", pa.string(), IDENTIFIER),
@@ -155,7 +155,7 @@ JOB_OUTCOMES = declare([
 EMPLOYMENT_STATUSES = ("employed", "unemployed", "student", "self_employed", "retired")
 SIGNUP_CHANNELS = ("organic", "search", "social", "referral", "partner")
 
-# De-spam's quarantine: the full staged row plus why it was removed (DESIGN §3: nothing is
+# De-spam's quarantine: the full staged row plus why it was removed (docs/datasets-and-versions.md: nothing is
 # dropped silently).
 SPAM_QUARANTINE = declare([
     *STAGED_USERS,

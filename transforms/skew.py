@@ -7,7 +7,8 @@ Two views, as TFDV has them:
   training features and the serving-computed features of a sample of serving-time records;
 - **feature skew**: when both sides carry a key (``source_record_id``), the rows present in both
   are joined and, per feature, the share of rows whose values differ (numbers beyond a tolerance,
-  nulls on one side only) is counted; with one shared transform (DESIGN §6) it should be 0.
+  nulls on one side only) is counted; with one shared transform
+  (docs/architecture.md#training-and-serving) it should be 0.
 
 A feature is flagged when its distance is above its drift threshold or any joined row differs.
 """

@@ -8,7 +8,7 @@ by ``normalise_text``. Why scikit-learn and not TFT: the model learns from
 ``reference.spam_labels`` (SMS messages), not from the daily user features TFT analyses, so
 it shares no vocabulary or statistics with the job-seeker model; it is served inside a Beam
 DoFn on Arrow batches, where a pickled sklearn pipeline (vocabulary included) gives
-training/serving parity by construction without importing TensorFlow (about 6 s, DESIGN §8);
+training/serving parity by construction without importing TensorFlow (about 6 s, docs/architecture.md#stack-facts);
 and a TF-IDF fit over a few thousand messages takes a second, so the cross-validated fits
 label-noise detection needs stay cheap. Why TF-IDF and not hashed n-grams: the corpus is small
 and fixed per labels version, a fitted vocabulary is inspectable (which n-grams say spam), and

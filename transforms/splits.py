@@ -1,4 +1,4 @@
-"""Balanced, stable train/dev/test splits (pure, vectorised; DESIGN §8).
+"""Balanced, stable train/dev/test splits (pure, vectorised; docs/architecture.md#stack-facts).
 
 An id's split is decided once, the first time the id is seen with a label, and kept in the
 assignment table (``features.split_assignments``, one partition per date, each holding every

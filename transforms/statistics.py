@@ -1,6 +1,6 @@
 """Per-column statistics of an Arrow table, in the ecosystem's format (tensorflow_metadata).
 
-TFDV cannot be installed beside our stack (DESIGN §8), so this computes what its
+TFDV cannot be installed beside our stack (docs/architecture.md#stack-facts), so this computes what its
 ``GenerateStatistics`` would, with pyarrow.compute and numpy (vectorised, no per-row Python), and
 fills the same proto, ``tensorflow_metadata.proto.v0.statistics_pb2.DatasetFeatureStatisticsList``:
 

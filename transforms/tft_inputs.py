@@ -1,6 +1,6 @@
 """Arrow tables of users in the shapes TFT and the serving model take (pure, vectorised).
 
-TFT reads Arrow RecordBatches whose columns are lists (one list per row and feature, DESIGN §8);
+TFT reads Arrow RecordBatches whose columns are lists (one list per row and feature, docs/architecture.md#stack-facts);
 the serving model reads serialized ``tf.Example``s. Both are built here from the same
 ``curated.users_clean``-shaped table, so batch and serving see identical raw values.
 """

@@ -219,7 +219,7 @@ class CheckOverride(_Strict):
 
 
 class GatesConfig(_Strict):
-    """Thresholds of the Great Expectations gates (``expectations/``; DESIGN §5)."""
+    """Thresholds of the Great Expectations gates (``expectations/``; docs/architecture.md#gates)."""
 
     reports_dir: str = "reports/gates"   # under the data root: <reports_dir>/<dataset>/<partition>.html
     examples: int = 5                    # bad values shown per failed check

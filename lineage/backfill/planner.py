@@ -1,4 +1,4 @@
-"""Backfill planning after an upstream fix (DESIGN §1 job 2, §4): what to recompute, in what order.
+"""Backfill planning after an upstream fix (docs/architecture.md#purpose, #lineage): what to recompute, in what order.
 
     plan = plan_bad_version(store, "reference.spam_labels", "v1")     # a version known to be bad
     plan = plan_fixed(store, "raw.users_web", catalog=Catalog(cfg))   # versions older than current

@@ -1,4 +1,4 @@
-"""``lineage``: ingest OpenLineage logs and ask version-aware questions (DESIGN §1 job 3, §4).
+"""``lineage``: ingest OpenLineage logs and ask version-aware questions (docs/architecture.md#purpose, #lineage).
 
     lineage ingest [FILE ...] [--from-start]           the configured log by default
     lineage upstream ARTIFACT[@VERSION]                where it came from (latest version if none)

@@ -1,4 +1,4 @@
-"""Version-aware lineage queries over the store (DESIGN §4): the Python API behind ``lineage``.
+"""Version-aware lineage queries over the store (docs/architecture.md#lineage): the Python API behind ``lineage``.
 
     store = LineageStore.from_config(cfg)
     graph = impact(store, "curated.users_clean", "58ba0b20")      # a version or a unique prefix

@@ -1,4 +1,4 @@
-"""``lineage serve``: the lineage store over HTTP, for producers and for people (DESIGN §4).
+"""``lineage serve``: the lineage store over HTTP, for producers and for people (docs/architecture.md#lineage).
 
     lineage serve [--host 127.0.0.1] [--port 5000]
     OPENLINEAGE_URL=http://127.0.0.1:5000 <any OpenLineage producer>

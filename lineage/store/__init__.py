@@ -1,4 +1,4 @@
-"""The lineage store: OpenLineage run events in an embedded SQL database (DESIGN §4).
+"""The lineage store: OpenLineage run events in an embedded SQL database (docs/architecture.md#lineage).
 
     store = LineageStore.from_config(cfg)        # lineage.store_url, SQLite by default
     store.ingest_file("/data/lineage/events.jsonl")

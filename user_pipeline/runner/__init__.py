@@ -1,1 +1,1 @@
-"""Running the pipeline on the embedded default: Airflow in-process on SQLite (DESIGN §7)."""
+"""Running the pipeline on the embedded default: Airflow in-process on SQLite (docs/architecture.md#scale)."""

@@ -15,7 +15,7 @@ it). Each step runs exactly its planned tasks:
   matches substrings), then wait for the DAG run to finish before the next step.
 
 A planned task whose inputs and code equal those recorded in its outputs' manifests skips
-(content-addressed, DESIGN §3): the report counts it as skipped with that reason, so planned =
+(content-addressed, docs/datasets-and-versions.md): the report counts it as skipped with that reason, so planned =
 executed + skipped (+ failed / not run when a step stops). The backfill ends with the check the
 user wants: the impact of the bad versions holds no current artifact. A backfill that stopped
 half-way is re-planned and re-run: finished tasks are no longer in the plan.

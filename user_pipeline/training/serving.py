@@ -1,6 +1,6 @@
 """The serving export: raw tf.Examples in, probabilities out, through the same transform_fn.
 
-Exported with ``tf.saved_model.save`` of a ``tf.Module`` (DESIGN §8: not Keras'
+Exported with ``tf.saved_model.save`` of a ``tf.Module`` (docs/architecture.md#stack-facts: not Keras'
 ``model.save(save_format='tf')``, which breaks with TFT's Keras 2 switch).
 """
 

@@ -1,4 +1,5 @@
-"""Training on the preprocess output, the serving export, and batch/serving parity (DESIGN §6)."""
+"""Training on the preprocess output, the serving export, and batch/serving parity
+(docs/architecture.md#training-and-serving)."""
 
 from __future__ import annotations
 
