@@ -1,7 +1,8 @@
 """ID-merge step logic: normalise person records, block, compare, cluster, assign stable ids.
 
 Framework-free (docs/architecture.md#layers): ``beam_jobs.id_merge`` wires these functions;
-``user_pipeline.training.id_matcher`` fits the matcher on ``reference.id_pairs``; ``bench.id_merge_febrl`` runs them on FEBRL.
+``user_pipeline.training.id_matcher`` fits the matcher on ``reference.id_pairs``;
+``bench.id_merge_febrl`` runs them on FEBRL.
 
 Records are a DataFrame with the columns of ``FIELDS`` (any may be missing or null). The flow,
 one module per step:
