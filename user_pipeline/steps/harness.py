@@ -23,7 +23,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lineage.catalog import Catalog, Manifest, PartitionRef, Producer, StagedPartition
@@ -209,12 +209,18 @@ class Job:
         return parser
 
     def step(self, args: argparse.Namespace) -> Step:
-        """The declaration this run is an instance of (by ``--dataset`` where a job has several)."""
+        """The declaration this run is an instance of: by ``--dataset`` where a job runs as several
+        steps (gates); a dataset no DAG gates (a gate run by hand) gets the job's declaration
+        with that dataset (the same config sections, so the same code version)."""
         declared = registry.steps_of_job(self.name)
-        if len(declared) > 1:
-            dataset = getattr(args, "dataset", None)
-            declared = [s for s in declared if s.dataset == dataset] or declared[:1]
-        return declared[0]
+        dataset = getattr(args, "dataset", None)
+        if dataset is None or len(declared) == 1 and declared[0].dataset in (None, dataset):
+            return declared[0]
+        matching = [s for s in declared if s.dataset == dataset]
+        if matching:
+            return matching[0]
+        return replace(declared[0], name=f"{self.name.rsplit('.', 1)[-1]}_{dataset.split('.', 1)[-1]}",
+                       dag="", reads=(dataset,), dataset=dataset, after=())
 
     def context(self, argv: Sequence[str] | None, cfg: PipelineConfig | None = None) -> StepContext:
         """Parse the command line and load the configuration once (``cfg``: already loaded)."""
