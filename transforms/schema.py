@@ -138,7 +138,10 @@ STAGED_USERS = declare([
 # Rows a step could not accept, with the reason: nothing is dropped silently (docs/datasets-and-versions.md).
 DEAD_LETTER = declare([
     ("source", pa.string(), METADATA),
-    ("source_file", pa.string(), IDENTIFIER),
+    # The committed raw file a line came from: its path names the drop's committing run, so it is
+    # provenance (the drop's content version is an input of the run); found in the demo, where
+    # re-generating identical drops changed every dead letter's version.
+    ("source_file", pa.string(), PROVENANCE),
     ("line_number", pa.int64(), IDENTIFIER),
     ("raw", pa.string(), FREE_TEXT),
     ("reason", pa.string(), METADATA),

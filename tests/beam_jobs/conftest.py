@@ -33,8 +33,9 @@ def partner_line(i: int) -> str:
     return f"P{i:07d};Lee, Cy;c{i}@example.com;0123456789;19800102;DE;10115;2025-01-01;S;3;4;5;2025-12-01;2025-12-31;n"
 
 
-def commit_raw_drops(cfg, ds, web=(), mobile=(), partner=(), web_header=None) -> dict[str, str]:
-    """Commit the three raw drops of ``ds`` (lines without the header) -> their versions by source."""
+def commit_raw_drops(cfg, ds, web=(), mobile=(), partner=(), web_header=None, run_id="test-drop") -> dict[str, str]:
+    """Commit the three raw drops of ``ds`` (lines without the header), as run ``run_id`` -> their
+    versions by source."""
     catalog = Catalog(cfg)
     versions = {}
     bodies = {
@@ -44,11 +45,11 @@ def commit_raw_drops(cfg, ds, web=(), mobile=(), partner=(), web_header=None) ->
     }
     for name, lines in bodies.items():
         fmt = SOURCES[name]
-        staged = catalog.stage(fmt.dataset, ds, "test-drop")
+        staged = catalog.stage(fmt.dataset, ds, run_id)
         suffix = "jsonl" if fmt.kind == "jsonl" else "csv"
         with catalog.fs.open(staged.path(f"users_{name}.{suffix}"), "wb") as fh:
             fh.write(("\n".join(lines) + "\n").encode())
-        versions[name] = catalog.commit(staged, producer=Producer("test", "test-drop"), inputs=[],
+        versions[name] = catalog.commit(staged, producer=Producer(run_id, "test-drop"), inputs=[],
                                         code_version="test").version
     return versions
 

@@ -96,3 +96,18 @@ def test_statistics_force_reproduces_its_version(pipeline):
                                      ["--dataset", "curated.users_clean", "--ds", DAYS[1]],
                                      [("stats.users_clean", DAYS[1])])
     assert after == before
+
+
+def test_identical_drops_committed_again_ingest_to_the_same_versions(pipeline):
+    """The dead letter names the raw file of each line, whose path names the drop's committing run:
+    found in the demo, where re-generated identical drops changed every dead letter's version."""
+    catalog = Catalog(pipeline)
+    drop = catalog.require("raw.users_web", DAYS[1])
+    files_before = set(catalog.read_table("staging.ingest_dead_letter", DAYS[1]).column("source_file").to_pylist())
+    commit_raw_drops(pipeline, DAYS[1], **_day_lines(1), run_id="test-drop-again")  # same bytes, a new run
+    assert catalog.require("raw.users_web", DAYS[1]).version == drop.version
+    before, after = _forced_versions(pipeline, beam_jobs.ingest.run, ["--ds", DAYS[1]],
+                                     [("staging.users_ingested", DAYS[1]), ("staging.ingest_dead_letter", DAYS[1])])
+    files_after = set(catalog.read_table("staging.ingest_dead_letter", DAYS[1]).column("source_file").to_pylist())
+    assert files_before and files_after and not files_before & files_after  # the lines name the new files
+    assert after == before
