@@ -25,7 +25,7 @@ demo-backfill: install   ## the upstream-fix story: bad labels, fix, impact, bac
 	$(PY) -m user_pipeline.runner.demo_backfill --days 3
 
 test: install            ## the test suite (what CI runs)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: install       ## everything but the end-to-end DAG runs
 	$(PY) -m pytest -q -m "not e2e"
