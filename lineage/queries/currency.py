@@ -118,7 +118,7 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
 
     The correction of a bad reference version is not derived from it either, though it reads it:
     a run that read a seed of a ``version=`` dataset and committed another ``version=`` of that
-    same dataset (``user_pipeline.labels.noise --fix`` writing spam labels v2 from v1) is the fix."""
+    same dataset (``user_pipeline.labels.fix`` writing spam labels v2 from v1) is the fix."""
     inputs_of: dict[str, set[Node]] = defaultdict(set)
     for row in reads:
         inputs_of[row["run_id"]].add(Node(row["dataset"], row["partition"], row["version"]))
