@@ -143,7 +143,7 @@ def compute(ctx: StepContext) -> str:
 
 
 JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="GREAT_EXPECTATIONS",
-          engine=engine_facet, skips=False)
+          engine=engine_facet, skips=False, log_level=logging.WARNING)
 run, main = JOB.run, JOB.main
 
 

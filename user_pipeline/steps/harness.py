@@ -191,6 +191,8 @@ class Job:
     skips: bool = True
     # False: a report that commits no data and emits no lineage run of its own.
     lineage: bool = True
+    # Of the job's process (python -m): the gates' library logs at INFO is noise.
+    log_level: int = logging.INFO
 
     def parser(self) -> argparse.ArgumentParser:
         """The job's command line (``--help`` lists every flag)."""
@@ -266,7 +268,7 @@ class Job:
         except StepRefused as refused:
             print(str(refused), file=sys.stderr)
             return 1
-        except (FileNotFoundError, KeyError, LookupError) as missing:
+        except (FileNotFoundError, LookupError) as missing:  # an input, dataset or version that is not there
             message = missing.args[0] if isinstance(missing, KeyError) and missing.args else missing
             print(f"{self.name} ERROR: {message}", file=sys.stderr)
             return 2
@@ -275,7 +277,7 @@ class Job:
 
     def exit(self) -> None:
         """``if __name__ == "__main__": JOB.exit()``."""
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         sys.exit(self.main())
 
 
