@@ -22,11 +22,14 @@ from lineage.catalog import Catalog
 from lineage.store import LineageStore, normalise_time, run_inputs, runs
 from tests.e2e.small_config import small_config
 from user_pipeline.config import load_config
+from user_pipeline.steps import registry
 
 # The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 DATES = ["2026-01-01", "2026-01-02"]
+FIX = registry.step("fix_spam_labels", registry.LABELS_FIX)
+TRAIN_SPAM_FILTER = registry.step("train_spam_filter", registry.SPAM_FILTER)
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +119,15 @@ def test_the_labels_fix_triggered_retraining_through_the_asset(story):
     store.ingest_files(cfg.openlineage_log_paths())
     started = normalise_time(report["started_at"])
     with store.connect() as conn:
-        fix = conn.execute(sa.select(runs.c.dag_id, runs.c.state).where(runs.c.job_name == "user_pipeline.labels.noise",
-                                                                        runs.c.task_id == "fix_spam_labels")).all()
+        fix = conn.execute(sa.select(runs.c.dag_id, runs.c.state).where(runs.c.job_name == FIX.job,
+                                                                        runs.c.task_id == FIX.name)).all()
         trained = conn.execute(
             sa.select(runs.c.run_id, runs.c.dag_id, runs.c.start_time).join(
                 run_inputs, run_inputs.c.run_id == runs.c.run_id).where(
-                runs.c.job_name == "user_pipeline.training.spam_filter",
+                runs.c.job_name == TRAIN_SPAM_FILTER.job,
                 run_inputs.c.dataset == "reference.spam_labels",
                 run_inputs.c.partition == "version=v2", runs.c.skipped.is_(False))).all()
-    assert fix == [("spam_labels_fix", "COMPLETE")]
+    assert fix == [(FIX.dag, "COMPLETE")]
     assert len(trained) == 1 and trained[0].dag_id == "spam_filter" and trained[0].start_time < started
     outcome = {(t["dag_id"], t["task_id"]): t["outcome"] for t in report["tasks"]}
     assert outcome[("spam_filter", "train_spam_filter")] == "skipped"
