@@ -39,8 +39,8 @@ from lineage.catalog import Catalog, Manifest, StagedPartition
 from lineage.naming import SCHEMA_BASE
 from lineage.versioning import derivation_version
 from transforms import features, splits, tft_inputs, training_set
-from transforms.features import ID_COLUMN, LABEL, SPLIT_COLUMN
-from transforms.schema import USERS_TRANSFORMED
+from transforms.features import ID_COLUMN, SPLIT_COLUMN
+from transforms.schema import JOB_OUTCOMES, USERS_TRANSFORMED
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps.harness import Job, Plan, StepContext
 
@@ -54,8 +54,8 @@ SPLIT_ASSIGNMENTS = "features.split_assignments"
 # The id and split ride along each row through TFT without being features.
 PASSTHROUGH = (ID_COLUMN, SPLIT_COLUMN)
 USER_COLUMNS = [ID_COLUMN, training_set.PERSON_COLUMN, training_set.DAY_COLUMN, *features.RAW_FEATURES]
-OUTCOME_COLUMNS = [ID_COLUMN, LABEL, "observed_date"]
-OUTCOMES_SCHEMA = pa.schema([(ID_COLUMN, pa.string()), (LABEL, pa.int64()), ("observed_date", pa.date32())])
+OUTCOMES_SCHEMA = JOB_OUTCOMES
+OUTCOME_COLUMNS = JOB_OUTCOMES.names
 
 log = logging.getLogger(NAME)
 
