@@ -30,17 +30,34 @@ JOB_SEEKER = "models.job_seeker"
 
 @dataclass(frozen=True)
 class PinnedModel:
-    """A model trained from one version of a reference dataset, chosen by a config pin."""
+    """A model trained from one version of a reference dataset, chosen by a config pin. What it
+    is trained from, its dataset, its pin and its settings are the training step's declaration."""
 
-    dataset: str       # models.spam_filter
-    source: str        # reference.spam_labels
-    pin: str           # spam.labels_version: the config key naming the source version in use
-    settings: str      # spam.model: the model's settings (part of its version)
-    source_key: str    # the source's name in the derivation (kept: it is part of every version id)
     trainer: tuple[str, str]  # (DAG, step) of the step that trains it
+    source_key: str           # the source's name in the derivation (kept: it is part of every version id)
 
     def trainer_step(self):
         return registry.step(self.trainer[1], self.trainer[0])
+
+    @property
+    def dataset(self) -> str:
+        """The model dataset (models.spam_filter): the trainer's output."""
+        return self.trainer_step().writes[0]
+
+    @property
+    def source(self) -> str:
+        """The reference dataset it is trained from (reference.spam_labels): the trainer's input."""
+        return self.trainer_step().reads[0]
+
+    @property
+    def pin(self) -> str:
+        """The config key naming the source version in use (spam.labels_version)."""
+        return self.trainer_step().version_pin
+
+    @property
+    def settings(self) -> str:
+        """The model's settings (spam.model): the trainer's config section, part of its version."""
+        return self.trainer_step().config[0]
 
     def version(self, cfg: PipelineConfig, source: PartitionRef) -> str:
         """The version the current training code derives from this ``source`` version."""
@@ -49,10 +66,8 @@ class PinnedModel:
                                   model=config_part(cfg, (self.settings,))[self.settings])
 
     def pinned(self, cfg: PipelineConfig) -> str:
-        value = cfg.model_dump()
-        for key in self.pin.split("."):
-            value = value[key]
-        return str(value)
+        """The source version the config pins."""
+        return str(config_part(cfg, (self.pin,))[self.pin])
 
     def resolve(self, catalog: Catalog, cfg: PipelineConfig, source_version: str | None = None) -> Manifest:
         """The committed model derived from ``source_version`` (default: the pin) by the current
@@ -93,10 +108,8 @@ class PinnedModel:
         return ctx.commit(staged, version=version, extra=extra)
 
 
-SPAM_FILTER = PinnedModel("models.spam_filter", "reference.spam_labels", "spam.labels_version", "spam.model",
-                          "labels", (registry.SPAM_FILTER, "train_spam_filter"))
-ID_MATCHER = PinnedModel("models.id_matcher", "reference.id_pairs", "id_merge.pairs_version", "id_merge.model",
-                         "pairs", (registry.ID_MATCHER, "train_id_matcher"))
+SPAM_FILTER = PinnedModel((registry.SPAM_FILTER, "train_spam_filter"), "labels")
+ID_MATCHER = PinnedModel((registry.ID_MATCHER, "train_id_matcher"), "pairs")
 
 
 def model_file_uri(catalog: Catalog, manifest: Manifest) -> str:
