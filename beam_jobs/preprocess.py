@@ -28,11 +28,7 @@ import apache_beam as beam
 import attr
 import pyarrow as pa
 import pyarrow.compute as pc
-import tensorflow_transform.beam as tft_beam
 from openlineage.client.generated.base import RunFacet
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
-from tfx_bsl.tfxio import tensor_representation_util
-from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from beam_jobs.common import write_tables
 from lineage.catalog import Catalog, Manifest, StagedPartition
@@ -132,7 +128,10 @@ class LabelAndSplitUsers(beam.PTransform):
         ).with_outputs(*splits.SPLITS)
 
 
-def _tensor_adapter_config() -> TensorAdapterConfig:
+def _tensor_adapter_config():
+    from tfx_bsl.tfxio import tensor_representation_util
+    from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
+
     return TensorAdapterConfig(
         tft_inputs.raw_arrow_schema(passthrough=PASSTHROUGH),
         tensor_representation_util.InferTensorRepresentationsFromSchema(features.raw_schema()),
@@ -150,6 +149,9 @@ def build_pipeline(
     transform_fn_dir: str,
 ) -> None:
     """Wire the whole job: read, label, split (by ``assignments``), analyse + transform, write."""
+    # TensorFlow Transform (seconds to import) only when the job computes, not when it skips.
+    import tensorflow_transform.beam as tft_beam
+
     outcomes = (
         pipeline
         | "OutcomeFiles" >> beam.Create(outcome_files)
@@ -262,6 +264,9 @@ def reuse(ctx: StepContext, reused: list[Manifest]) -> str:
 
 def compute(ctx: StepContext) -> str:
     """Split, analyse and transform the window with TFT; commit features, transform_fn, assignments."""
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+
     window = _start_window(ctx)
     users, outcomes = ctx.plan.extra["users"], ctx.plan.extra["outcomes"]
     (_, ds), (_, transform_fn_version), _ = ctx.plan.outputs

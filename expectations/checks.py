@@ -21,11 +21,8 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.expectations.row_conditions import Column
 
+from expectations.results import CRITICAL, WARNING
 from user_pipeline.config import CheckOverride
-
-CRITICAL = "critical"
-WARNING = "warning"
-INFO = "info"
 
 # A derived column: computed from the partition before validation (e.g. "id is in both splits").
 Derive = Callable[[pa.Table], pa.Array | pa.ChunkedArray]

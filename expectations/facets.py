@@ -21,11 +21,9 @@ import json
 from typing import Any
 
 import attr
-import great_expectations as gx
 from openlineage.client.generated import (
     data_quality_assertions_dataset,
     data_quality_metrics_input_dataset,
-    processing_engine_run,
 )
 from openlineage.client.generated.base import DatasetFacet
 
@@ -102,12 +100,6 @@ def gate_facet(result: GateResult) -> GateDatasetFacet:
     return GateDatasetFacet(
         success=result.success, checks=len(result.checks), criticalFailures=len(result.critical_failures),
         warnings=len(result.warnings), resultsUri=result.results_uri, reportUri=result.report_uri,
-    )
-
-
-def engine_facet() -> processing_engine_run.ProcessingEngineRunFacet:
-    return processing_engine_run.ProcessingEngineRunFacet(
-        version=gx.__version__, name="Great Expectations", openlineageAdapterVersion=""
     )
 
 

@@ -23,7 +23,7 @@ import great_expectations as gx
 from openlineage.client import OpenLineageClient
 
 from expectations import report, store
-from expectations.facets import attach, engine_facet
+from expectations.facets import attach
 from expectations.results import GateResult
 from expectations.suites import SUITES, SuiteContext, build_checks, id_column
 from expectations.validate import column_metrics, run_checks
@@ -143,7 +143,7 @@ def compute(ctx: StepContext) -> str:
 
 
 JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="GREAT_EXPECTATIONS",
-          engine=engine_facet, skips=False, log_level=logging.WARNING)
+          skips=False, log_level=logging.WARNING)
 run, main = JOB.run, JOB.main
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from expectations.checks import CRITICAL, WARNING
-from expectations.results import CheckResult, GateResult, short_value
+from expectations.results import CRITICAL, WARNING, CheckResult, GateResult, short_value
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }

@@ -25,7 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from expectations.checks import CRITICAL, INFO, WARNING, CheckList
+from expectations.checks import CheckList
+from expectations.results import CRITICAL, INFO, WARNING
 from lineage.catalog import Manifest
 from transforms import features
 from transforms.clean import COUNT_COLUMNS, COUNTRY_CODES, EMAIL_PATTERN, MAX_TENURE_MONTHS

@@ -12,6 +12,8 @@ standard OPENLINEAGE_* environment), never code.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import platform
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,12 +222,24 @@ class LineageEmitter:
         return event
 
 
-def _engine_facet() -> processing_engine_run.ProcessingEngineRunFacet:
-    import apache_beam
+# What runs a job, by its OpenLineage integration: the distribution whose release is the engine's
+# version. Read from the installed metadata, not by importing the engine: importing Beam or
+# Great Expectations only to name it costs a job that does not use it a second or more.
+ENGINES = {
+    "APACHE_BEAM": ("apache-beam", "Apache Beam"),
+    "GREAT_EXPECTATIONS": ("great-expectations", "Great Expectations"),
+    "TENSORFLOW": ("tensorflow", "TensorFlow"),
+}
 
-    return processing_engine_run.ProcessingEngineRunFacet(
-        version=apache_beam.__version__, name="Apache Beam", openlineageAdapterVersion=""
-    )
+
+def engine_facet(integration: str) -> processing_engine_run.ProcessingEngineRunFacet:
+    """The processing engine of a job of ``integration`` (plain Python for any other)."""
+    if integration in ENGINES:
+        distribution, name = ENGINES[integration]
+        version = importlib.metadata.version(distribution)
+    else:
+        name, version = "Python", platform.python_version()
+    return processing_engine_run.ProcessingEngineRunFacet(version=version, name=name, openlineageAdapterVersion="")
 
 
 @contextmanager
@@ -238,15 +252,15 @@ def step_run(
     nominal_date: str | None = None,
     run_id: str | None = None,
     emitter: LineageEmitter | None = None,
-    engine: processing_engine_run.ProcessingEngineRunFacet | None = None,
     integration: str = "APACHE_BEAM",
 ) -> Iterator[StepRun]:
     """Emit START now, then COMPLETE with the registered outputs, or FAIL with the error.
 
-    ``engine``/``integration`` name what runs the step (default: Apache Beam).
+    ``integration`` names what runs the step (default: Apache Beam), and so its engine facet.
     """
+    owned = emitter is None
     emitter = emitter or LineageEmitter(cfg)
-    facets: dict[str, Any] = {"processing_engine": engine or _engine_facet()}
+    facets: dict[str, Any] = {"processing_engine": engine_facet(integration)}
     if parent:
         facets.update(parent.facets())
     if nominal_date:
@@ -254,20 +268,27 @@ def step_run(
             nominalStartTime=f"{nominal_date}T00:00:00Z"
         )
     run = StepRun(run_id=run_id or new_run_id(), job_name=job_name, run_facets=facets, integration=integration)
-    emitter.emit(RunState.START, run, inputs)
     try:
-        yield run
-    except BaseException as exc:
-        error = error_message_run.ErrorMessageRunFacet(
-            message=f"{type(exc).__name__}: {exc}"[:2000],
-            programmingLanguage="python",
-            stackTrace="".join(traceback.format_exception(exc))[-8000:],
-        )
-        emitter.emit(RunState.FAIL, run, inputs, extra_run_facets={"errorMessage": error})
-        raise
-    outputs = [emitter.output_dataset(m, skipped=run.skipped) for m in run.outputs]
-    extra = {}
-    if run.skipped:
-        reused = run.reused or ", ".join(f"{m.dataset}@{m.version} [{m.partition}]" for m in run.outputs)
-        extra["contentAddressedSkip"] = ContentAddressedSkipRunFacet(reason="inputs and code unchanged", reused=reused)
-    emitter.emit(RunState.COMPLETE, run, inputs, outputs=outputs, extra_run_facets=extra)
+        emitter.emit(RunState.START, run, inputs)
+        try:
+            yield run
+        except BaseException as exc:
+            error = error_message_run.ErrorMessageRunFacet(
+                message=f"{type(exc).__name__}: {exc}"[:2000],
+                programmingLanguage="python",
+                stackTrace="".join(traceback.format_exception(exc))[-8000:],
+            )
+            emitter.emit(RunState.FAIL, run, inputs, extra_run_facets={"errorMessage": error})
+            raise
+        outputs = [emitter.output_dataset(m, skipped=run.skipped) for m in run.outputs]
+        extra = {}
+        if run.skipped:
+            reused = run.reused or ", ".join(f"{m.dataset}@{m.version} [{m.partition}]" for m in run.outputs)
+            extra["contentAddressedSkip"] = ContentAddressedSkipRunFacet(reason="inputs and code unchanged",
+                                                                         reused=reused)
+        emitter.emit(RunState.COMPLETE, run, inputs, outputs=outputs, extra_run_facets=extra)
+    finally:
+        if owned:
+            # An asynchronous transport sends from a queue: every event must be out before the
+            # process exits (a job's process ends without interpreter teardown: harness.Job.exit).
+            emitter.client.close()

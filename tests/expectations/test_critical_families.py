@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from expectations.checks import CRITICAL
 from expectations.gate import validate_partition
+from expectations.results import CRITICAL
 from tests.expectations.helpers import DAYS, check, commit, read
 
 DAY = DAYS[1]

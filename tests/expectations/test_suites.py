@@ -6,8 +6,8 @@ import great_expectations as gx
 import pyarrow as pa
 import pytest
 
-from expectations.checks import CRITICAL, WARNING
 from expectations.gate import previous_partition, validate_partition
+from expectations.results import CRITICAL, WARNING
 from expectations.suites import SUITES, SuiteContext, build_checks, gx_suite
 from lineage.catalog import Catalog
 from tests.expectations.helpers import DAYS, check, commit, failed_names, read

@@ -11,18 +11,21 @@ commits ``models.job_seeker`` version=<derivation of inputs, code and train conf
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import tf_keras
-from sklearn import metrics as skm
 
 from transforms.features import SPLIT_COLUMN
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps import models
 from user_pipeline.steps.harness import Job, Plan, StepContext
-from user_pipeline.training import model, serving
+
+if TYPE_CHECKING:
+    import tf_keras
+
+# TensorFlow and Keras (seconds to import) load in fit/compute, not when the step skips.
 
 NAME = "user_pipeline.training.train"
 log = logging.getLogger(NAME)
@@ -30,6 +33,8 @@ log = logging.getLogger(NAME)
 
 def evaluation_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float | int | None]:
     """ROC-AUC, accuracy, precision, recall (threshold 0.5) and log loss on a labelled split."""
+    from sklearn import metrics as skm
+
     if len(y_true) == 0:
         return {"rows": 0}
     predicted = (probability >= 0.5).astype(np.int64)
@@ -47,6 +52,10 @@ def evaluation_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str,
 
 def fit(table: pa.Table, cfg: PipelineConfig) -> tf_keras.Model:
     """Fit the fixed model on the train rows of a features table (seeded)."""
+    import tf_keras
+
+    from user_pipeline.training import model
+
     tf_keras.utils.set_random_seed(cfg.train.seed)
     keras_model = model.build_model(cfg.train.learning_rate)
     keras_model.fit(
@@ -65,6 +74,8 @@ def plan(ctx: StepContext) -> Plan:
 
 def compute(ctx: StepContext) -> str:
     """Train on the train split, measure dev and test, export the serving model and commit it."""
+    from user_pipeline.training import model, serving
+
     _, transform_fn_manifest = ctx.plan.inputs
     ((_, version),) = ctx.plan.outputs
     table = ctx.catalog.read_table(models.FEATURES, ctx.ds)
