@@ -34,7 +34,8 @@ lint: install            ## ruff, and the layers of docs/architecture.md (import
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-bench: install           ## 100k users: steps vs plain pandas, gates, whole DAG; then gates, de-spam, statistics+drift at 1M rows (not tests)
+bench: install           ## per-task overhead of one small date; 100k users: steps vs plain pandas, gates, whole DAG; then gates, de-spam, statistics+drift at 1M rows (not tests)
+	$(PY) -m bench.overhead --users 2000
 	$(PY) -m bench.run --users 100000
 	$(PY) -m bench.gates --rows 1000000
 	$(PY) -m bench.lineage_store --runs 100000
