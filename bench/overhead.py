@@ -42,15 +42,20 @@ HEAVY = ("tensorflow", "tensorflow_transform", "tf_keras", "great_expectations",
          "scipy", "matplotlib", "pandas", "pyarrow", "openlineage", "airflow")
 
 
-def _runs(log: Path) -> dict[str, dict]:
-    """Every run in the JSONL log: job name, event times by type, parent run id."""
+def _runs(log: Path, since: datetime | None = None) -> dict[str, dict]:
+    """Every run in the JSONL log (events from ``since`` on): job name, event times by type, parent
+    run id. The provider's task run ids are derived from the date and try, so a second run of the
+    same date re-uses them: hence ``since``."""
     runs: dict[str, dict] = {}
     for line in log.read_text().splitlines():
         if not line.strip():
             continue
         event = json.loads(line)
+        at = datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00"))
+        if since and at < since:
+            continue
         run = runs.setdefault(event["run"]["runId"], {"job": event["job"]["name"]})
-        run.setdefault(event["eventType"], datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")))
+        run.setdefault(event["eventType"], at)
         parent = (event["run"].get("facets") or {}).get("parent")
         if parent:
             run["parent"] = parent["run"]["runId"]
@@ -59,7 +64,7 @@ def _runs(log: Path) -> dict[str, dict]:
 
 def task_times(log: Path, dag_id: str, since: datetime | None = None) -> list[dict]:
     """Per task of ``dag_id`` (in start order): task wall, job work, overhead before/after the job."""
-    runs = _runs(log)
+    runs = _runs(log, since)
     children = defaultdict(list)
     for run in runs.values():
         if "parent" in run:
@@ -70,8 +75,6 @@ def task_times(log: Path, dag_id: str, since: datetime | None = None) -> list[di
         dag, _, task = run["job"].partition(".")
         end = run.get("COMPLETE") or run.get("FAIL")
         if dag != dag_id or task not in tasks or "START" not in run or end is None:
-            continue
-        if since and run["START"] < since:
             continue
         job = next((c for c in children[run_id] if "START" in c and (c.get("COMPLETE") or c.get("FAIL"))), None)
         row = {"task": task, "start": run["START"], "wall": (end - run["START"]).total_seconds(),
