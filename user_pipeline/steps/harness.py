@@ -32,6 +32,7 @@ from user_pipeline.config import PipelineConfig, load_config
 from user_pipeline.steps import registry
 from user_pipeline.steps.code import step_code_version
 from user_pipeline.steps.declare import Step
+from user_pipeline.steps.logs import configure_job_logging
 
 
 class StepRefused(Exception):
@@ -277,7 +278,7 @@ class Job:
 
     def exit(self) -> None:
         """``if __name__ == "__main__": JOB.exit()``."""
-        logging.basicConfig(level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_job_logging(self.log_level)
         sys.exit(self.main())
 
 
