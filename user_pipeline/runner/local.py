@@ -8,6 +8,10 @@ to the same JSONL log as the jobs), generates sample data, runs ``dag.test`` for
 in-process, and prints rows in/out of every step, artifact versions, the number of lineage
 events and where the serving model is.
 
+While it runs it prints a line per task as its job starts and ends, and the jobs' warnings and
+errors; each job's full output goes to a log file per task under the Airflow home
+(``logs/runner/<dag>/<date>/<task>.log``; ``user_pipeline.runner.progress``). ``-v`` prints it all.
+
 There is no scheduler on the embedded default, so this runner also does the scheduler's asset
 step: after its runs, every DAG that Airflow queued because an asset it is scheduled on got an
 event (a task's outlet, e.g. the labels fix) is run, with the events in its run conf
@@ -29,13 +33,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from lineage.catalog import Catalog
+from lineage.catalog import Catalog, Manifest
 from user_pipeline.config import REPO_ROOT, PipelineConfig, load_config
+from user_pipeline.runner.launch import Launch
+from user_pipeline.runner.progress import TaskProgress
+from user_pipeline.steps.logs import QUIET_ENV
 from user_pipeline.steps.registry import DAILY, steps
 
 console = Console(width=120)
-
-
 
 def data_steps(cfg: PipelineConfig) -> list[tuple[str, list[str]]]:
     """The daily Beam steps in DAG order, each with the daily datasets it writes (main first)."""
@@ -63,11 +68,16 @@ def airflow_env(cfg: PipelineConfig) -> dict[str, str]:
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
         "PIPELINE_CONFIG": cfg.source_path,
         "PIPELINE_DATA_ROOT": cfg.data_root,
-        # Keep the demo's output readable: task logs at WARNING, TensorFlow's C++ chatter off.
-        # (--verbose keeps Airflow at INFO.)
+        # Keep the demo's output readable: Airflow's own logs at WARNING (--verbose: INFO), and the
+        # settings that quiet third-party libraries in the jobs (user_pipeline.steps.logs).
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **QUIET_ENV,
     }
+
+
+def task_log_dir(env: dict[str, str]) -> Path:
+    """Where the runner writes each task's log (``user_pipeline.runner.progress``)."""
+    return Path(env["AIRFLOW_HOME"]) / "logs" / "runner"
 
 
 def migrate_airflow_db(env: dict[str, str]) -> None:
@@ -85,8 +95,10 @@ def _bag():
     return bag
 
 
-def run_dag(dag_id: str, dates: list[str], conf: dict | None = None) -> list[tuple[str, str, float]]:
-    """``dag.test`` of ``dag_id`` for each date, in order; returns (date, state, seconds), stops at a failure."""
+def run_dag(dag_id: str, dates: list[str], conf: dict | None = None,
+            progress: TaskProgress | None = None) -> list[tuple[str, str, float]]:
+    """``dag.test`` of ``dag_id`` for each date, in order; returns (date, state, seconds), stops at a failure.
+    ``progress`` is told the state of the tasks whose job never started (upstream failed, skipped)."""
     import pendulum
 
     dag = _bag().dags[dag_id]
@@ -96,6 +108,9 @@ def run_dag(dag_id: str, dates: list[str], conf: dict | None = None) -> list[tup
         run = dag.test(logical_date=pendulum.parse(ds), run_conf=conf)
         state = str(getattr(run.state, "value", run.state))
         results.append((ds, state, time.perf_counter() - start))
+        if progress is not None:
+            progress.not_launched(dag_id, ds, {ti.task_id: str(getattr(ti.state, "value", ti.state))
+                                               for ti in run.get_task_instances()})
         if state != "success":
             break
     return results
@@ -122,7 +137,7 @@ def queued_asset_runs() -> dict[str, list[dict]]:
     return found
 
 
-def run_asset_triggered(limit: int = 10) -> list[tuple[str, str, str, float]]:
+def run_asset_triggered(limit: int = 10, progress: TaskProgress | None = None) -> list[tuple[str, str, str, float]]:
     """The scheduler's asset step: run each queued DAG (for today's date) with its events in the
     run conf, until nothing is queued (a run may queue more); returns (dag, date, state, seconds)."""
     from datetime import UTC, datetime
@@ -135,9 +150,28 @@ def run_asset_triggered(limit: int = 10) -> list[tuple[str, str, str, float]]:
         for dag_id, events in sorted(queued.items()):
             today = datetime.now(UTC).date().isoformat()
             console.print(f"asset event(s) {', '.join(e['asset'] for e in events)} -> running {dag_id}")
-            for ds, state, seconds in run_dag(dag_id, [today], conf={"asset_events": events}):
+            for ds, state, seconds in run_dag(dag_id, [today], conf={"asset_events": events}, progress=progress):
                 results.append((dag_id, ds, state, seconds))
     return results
+
+
+def rows_in(catalog: Catalog, step: str, main: Manifest) -> int | None:
+    """The rows a daily data step read, as recorded in its main output's manifest: lines for
+    ingest, rows otherwise (ID-merge also reads the previous days' canonical users: its own count)."""
+    if step in ("ingest", "preprocess", "id_merge"):
+        return {"ingest": main.extra.get("lines_read"), "preprocess": main.extra.get("user_rows"),
+                "id_merge": main.extra.get("rows_read")}[step]
+    return sum(catalog.require(i["dataset"], i["partition"].split("=", 1)[1]).row_count or 0 for i in main.inputs)
+
+
+def task_rows(cfg: PipelineConfig, launch: Launch) -> str:
+    """"rows IN -> OUT" of a daily data step's run for its date (from the manifests), else ""."""
+    outputs = dict(data_steps(cfg)).get(launch.task_id)
+    if not outputs or launch.ds is None or launch.dag_id != cfg.airflow.dag_id:
+        return ""
+    catalog = Catalog(cfg)
+    main = catalog.manifest(outputs[0], launch.ds)
+    return f"rows {rows_in(catalog, launch.task_id, main)} -> {main.row_count}" if main else ""
 
 
 def summary(cfg: PipelineConfig, dates: list[str]) -> None:
@@ -153,12 +187,6 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
             if main is None:
                 table.add_row(ds, step, "-", "-", "-")
                 continue
-            # Each step records what it read in its manifest: lines for ingest, rows otherwise
-            # (ID-merge also reads the previous days' canonical users: its own count).
-            rows_in = {"ingest": main.extra.get("lines_read"), "preprocess": main.extra.get("user_rows"),
-                       "id_merge": main.extra.get("rows_read")}.get(
-                step, sum(catalog.require(i["dataset"], i["partition"].split("=", 1)[1]).row_count or 0
-                          for i in main.inputs))
             notes = [f"{m.dataset}={m.row_count}" for m in side if m]
             if step == "preprocess":
                 # Manifests written before preprocess kept one row per person have no person_rows.
@@ -167,7 +195,7 @@ def summary(cfg: PipelineConfig, dates: list[str]) -> None:
                              f"unlabelled (not training rows)={main.extra.get('unlabelled_rows')}; "
                              f"train={main.extra.get('train_rows')} dev={main.extra.get('dev_rows')} "
                              f"test={main.extra.get('test_rows')}")
-            table.add_row(ds, step, str(rows_in), str(main.row_count), "; ".join(notes) or "-")
+            table.add_row(ds, step, str(rows_in(catalog, step, main)), str(main.row_count), "; ".join(notes) or "-")
             versions += [f"{m.dataset}@{m.version}  ({m.partition})" for m in found if m]
     console.print(table)
     console.print("artifacts written:")
@@ -202,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-date")
     parser.add_argument("--users-per-day", type=int)
     parser.add_argument("--no-generate", action="store_true", help="use the raw data already there")
-    parser.add_argument("--verbose", action="store_true", help="Airflow task logs at INFO")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print every line of every job and Airflow's logs at INFO, not only warnings and errors")
     parser.add_argument("--trigger", metavar="DAG_ID", help="run only this DAG once (today), then the asset step")
     parser.add_argument("--conf", default="{}", help="with --trigger: the run conf (JSON)")
     args = parser.parse_args(argv)
@@ -214,15 +243,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
     os.environ.update(env)  # before the first Airflow import: Airflow reads its settings once
+    progress = TaskProgress(console, task_log_dir(env), verbose=args.verbose,
+                            rows=lambda launch: task_rows(cfg, launch))
+    progress.attach()
+    console.print(f"task logs: {progress.log_dir}/<dag>/<date>/<task>.log")
 
     if args.trigger:
         migrate_airflow_db(env)
         from datetime import UTC, datetime
 
         runs = [(args.trigger, *run) for run in run_dag(args.trigger, [datetime.now(UTC).date().isoformat()],
-                                                         conf=json.loads(args.conf))]
+                                                         conf=json.loads(args.conf), progress=progress)]
         if runs[0][2] == "success":
-            runs += run_asset_triggered()
+            runs += run_asset_triggered(progress=progress)
         for dag_id, ds, state, seconds in runs:
             console.print(f"DAG RUN {dag_id} {ds}: {state} in {seconds:.1f}s")
         return 0 if all(state == "success" for _, _, state, _ in runs) else 1
@@ -238,14 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     # and id_matcher DAGs train them (a scheduler would run them on their reference assets; they
     # skip when the model is already committed).
     for model_dag in ("spam_filter", "id_matcher"):
-        trained = run_dag(model_dag, dates[:1])
+        trained = run_dag(model_dag, dates[:1], progress=progress)
         console.print(f"DAG RUN {model_dag} {trained[0][0]}: {trained[0][1]} in {trained[0][2]:.1f}s")
         if trained[0][1] != "success":
             return 1
-    results = run_dag(cfg.airflow.dag_id, dates)
+    results = run_dag(cfg.airflow.dag_id, dates, progress=progress)
     for ds, state, seconds in results:
         console.print(f"DAG RUN {cfg.airflow.dag_id} {ds}: {state} in {seconds:.1f}s")
-    triggered = run_asset_triggered()
+    triggered = run_asset_triggered(progress=progress)
     for dag_id, ds, state, seconds in triggered:
         console.print(f"DAG RUN {dag_id} {ds} (asset-triggered): {state} in {seconds:.1f}s")
     summary(cfg, [ds for ds, _, _ in results])

@@ -33,6 +33,7 @@ from user_pipeline.config import PipelineConfig, load_config
 from user_pipeline.steps import registry
 from user_pipeline.steps.code import step_code_version
 from user_pipeline.steps.declare import Step
+from user_pipeline.steps.logs import configure_job_logging
 
 
 class StepRefused(Exception):
@@ -278,7 +279,7 @@ class Job:
 
     def exit(self) -> None:
         """``if __name__ == "__main__": JOB.exit()``."""
-        logging.basicConfig(level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_job_logging(self.log_level)
         code = self.main()
         # The process ends here without the interpreter's teardown, which costs a task 0.4 s (Beam)
         # to 1.3 s (TensorFlow) of finalizers for nothing (bench/overhead.py): by now every output
