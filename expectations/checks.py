@@ -16,13 +16,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import great_expectations as gx
 import pandas as pd
 import pyarrow as pa
-from great_expectations.expectations.row_conditions import Column
 
 from expectations.results import CRITICAL, WARNING
 from user_pipeline.config import CheckOverride
+
+
+def gx_expectations() -> Any:
+    """``great_expectations.expectations``, imported when a suite is built: importing GX takes a
+    process seconds, and a gate that re-uses its stored result, or a reader of results, needs none."""
+    import great_expectations.expectations
+
+    return great_expectations.expectations
+
 
 # A derived column: computed from the partition before validation (e.g. "id is in both splits").
 Derive = Callable[[pa.Table], pa.Array | pa.ChunkedArray]
@@ -34,7 +41,7 @@ class Check:
 
     name: str                      # stable: "<column>.<what>" or "table.<what>"
     kind: str                      # classification in the OpenLineage facet: not_null, unique, in_set, ...
-    expectation: Any               # a gx.expectations.Expectation (severity and meta["check"] set)
+    expectation: Any               # a gx_expectations().Expectation (severity and meta["check"] set)
     column: str | None             # the dataset column it is about; None = the whole table
     expected: str                  # the threshold, readable: "at least 80% present", "between 16 and 100"
     inputs: tuple[str, ...]        # frame columns GX reads: dataset columns and derived columns
@@ -95,7 +102,7 @@ class CheckList:
 
     def schema(self, schema: pa.Schema, severity: str = CRITICAL) -> None:
         """Exactly these columns in this order, each of exactly its Arrow type (checked on the schema)."""
-        E = gx.expectations
+        E = gx_expectations()
         self.add("table.columns", "schema", E.ExpectTableColumnsToMatchOrderedList, severity=severity,
                  about=None, on_schema=True, column_list=list(schema.names))
         for field in schema:
@@ -108,39 +115,39 @@ class CheckList:
     def not_null(self, columns: Iterable[str], severity: str = CRITICAL) -> None:
         """Required columns: never null."""
         for column in columns:
-            self.add(f"{column}.not_null", "not_null", gx.expectations.ExpectColumnValuesToNotBeNull,
+            self.add(f"{column}.not_null", "not_null", gx_expectations().ExpectColumnValuesToNotBeNull,
                      severity=severity, about=column, inputs=[column], column=column)
 
     def present(self, column: str, mostly: float, severity: str = CRITICAL) -> None:
         """Optional columns: present in at least ``mostly`` of the rows (a column gone null fails)."""
-        self.add(f"{column}.present", "not_null", gx.expectations.ExpectColumnValuesToNotBeNull,
+        self.add(f"{column}.present", "not_null", gx_expectations().ExpectColumnValuesToNotBeNull,
                  severity=severity, about=column, inputs=[column], column=column, mostly=mostly)
 
     def unique(self, column: str, severity: str = CRITICAL) -> None:
-        self.add(f"{column}.unique", "unique", gx.expectations.ExpectColumnValuesToBeUnique,
+        self.add(f"{column}.unique", "unique", gx_expectations().ExpectColumnValuesToBeUnique,
                  severity=severity, about=column, inputs=[column], column=column)
 
     def unique_together(self, columns: list[str], severity: str = CRITICAL) -> None:
-        self.add(f"{'+'.join(columns)}.unique", "unique", gx.expectations.ExpectCompoundColumnsToBeUnique,
+        self.add(f"{'+'.join(columns)}.unique", "unique", gx_expectations().ExpectCompoundColumnsToBeUnique,
                  severity=severity, about=columns[0], inputs=columns, column_list=columns)
 
     def between(self, column: str, min_value: Any = None, max_value: Any = None, severity: str = CRITICAL,
                 name: str = "range", note: str = "") -> None:
         """Every present value within [min_value, max_value] (an open end is None)."""
-        self.add(f"{column}.{name}", "between", gx.expectations.ExpectColumnValuesToBeBetween,
+        self.add(f"{column}.{name}", "between", gx_expectations().ExpectColumnValuesToBeBetween,
                  severity=severity, about=column, inputs=[column], note=note, column=column,
                  min_value=min_value, max_value=max_value)
 
     def in_set(self, column: str, values: Iterable[Any], severity: str = CRITICAL, name: str = "allowed",
                inputs: Iterable[str] | None = None, of: str | None = None) -> None:
         """Every present value one of ``values``; ``of`` names a derived column to test instead."""
-        self.add(f"{column}.{name}", "in_set", gx.expectations.ExpectColumnValuesToBeInSet,
+        self.add(f"{column}.{name}", "in_set", gx_expectations().ExpectColumnValuesToBeInSet,
                  severity=severity, about=column, inputs=list(inputs or [of or column]),
                  column=of or column, value_set=list(values))
 
     def matches(self, column: str, regex: str, severity: str = CRITICAL, name: str = "format") -> None:
         """Every present value matches ``regex`` (anchored by the pattern itself)."""
-        self.add(f"{column}.{name}", "regex", gx.expectations.ExpectColumnValuesToMatchRegex,
+        self.add(f"{column}.{name}", "regex", gx_expectations().ExpectColumnValuesToMatchRegex,
                  severity=severity, about=column, inputs=[column], column=column, regex=regex)
 
     def mean_between(self, column: str, bounds_min: float | None, bounds_max: float | None,
@@ -153,26 +160,28 @@ class CheckList:
         note = ""
         if where is not None:
             inputs.append(where[0])
+            from great_expectations.expectations.row_conditions import Column
+
             extra["row_condition"] = Column(where[0]) == where[1]
             note = f"rows where {where[0]} = {where[1]!r}"
-        self.add(f"{column}.{name}", "mean_between", gx.expectations.ExpectColumnMeanToBeBetween,
+        self.add(f"{column}.{name}", "mean_between", gx_expectations().ExpectColumnMeanToBeBetween,
                  severity=severity, about=column, inputs=inputs, note=note, column=target,
                  min_value=bounds_min, max_value=bounds_max, **extra)
 
     def all_null(self, column: str, of: str, severity: str = CRITICAL, name: str = "no_leakage",
                  kind: str = "no_leakage", note: str = "") -> None:
         """A derived column that must be null in every row (its non-null values are the bad rows)."""
-        self.add(f"{column}.{name}", kind, gx.expectations.ExpectColumnValuesToBeNull, severity=severity,
+        self.add(f"{column}.{name}", kind, gx_expectations().ExpectColumnValuesToBeNull, severity=severity,
                  about=column, inputs=[of], note=note, column=of)
 
     def contains(self, column: str, values: Iterable[Any], severity: str = WARNING, name: str = "all_present") -> None:
         """Every one of ``values`` occurs at least once (e.g. every source delivered)."""
-        self.add(f"{column}.{name}", "contains_set", gx.expectations.ExpectColumnDistinctValuesToContainSet,
+        self.add(f"{column}.{name}", "contains_set", gx_expectations().ExpectColumnDistinctValuesToContainSet,
                  severity=severity, about=column, inputs=[column], column=column, value_set=list(values))
 
     def row_count(self, name: str, min_value: int | None, max_value: int | None, severity: str, note: str = "",
                   params: dict[str, Any] | None = None) -> None:
-        self.add(f"table.{name}", "row_count", gx.expectations.ExpectTableRowCountToBeBetween,
+        self.add(f"table.{name}", "row_count", gx_expectations().ExpectTableRowCountToBeBetween,
                  severity=severity, about=None, note=note, params=params,
                  min_value=min_value, max_value=max_value)
 

@@ -15,11 +15,11 @@ not run (e.g. the partition is not committed).
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import time
 from datetime import UTC, datetime
 
-import great_expectations as gx
 from openlineage.client import OpenLineageClient
 
 from expectations import report, store
@@ -91,7 +91,7 @@ def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previou
         metrics=column_metrics(table),
         validated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 3),
-        gx_version=gx.__version__,
+        gx_version=importlib.metadata.version("great-expectations"),
         results_uri=store.results_uri(catalog, dataset, value, manifest.version),
         report_uri=store.report_uri(cfg, dataset, manifest.partition),
         run_id=run_id,

@@ -20,16 +20,10 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-import great_expectations as gx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from great_expectations.data_context.types.base import (
-    DataContextConfig,
-    InMemoryStoreBackendDefaults,
-    ProgressBarsConfig,
-)
 
 from expectations.checks import Check, CheckList
 from expectations.results import CheckResult, jsonable
@@ -39,6 +33,13 @@ log = logging.getLogger(__name__)
 
 def new_context() -> Any:
     """An ephemeral GX context: stores in memory, no data docs site, no progress bars in task logs."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         progress_bars=ProgressBarsConfig(globally=False),
@@ -66,6 +67,8 @@ def run_checks(table: pa.Table, checks: CheckList, *, examples: int = 5,
     ``examples`` bad values are kept per failed check; with ``id_column`` the ids of rows with
     bad values are kept as well (a null has no value to show, but its row has an id).
     """
+    import great_expectations as gx
+
     context = new_context()
     batch_definition = (
         context.data_sources.add_pandas("gate")
