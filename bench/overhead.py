@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from datetime import datetime
@@ -33,6 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench import use_data_root
 from user_pipeline.config import load_config
 from user_pipeline.steps.registry import DAILY, steps
 
@@ -157,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root")
     args = parser.parse_args(argv)
 
-    root = Path(args.data_root or tempfile.mkdtemp(prefix="user-pipeline-overhead-"))
-    env = {**os.environ, "PIPELINE_DATA_ROOT": str(root)}
-    os.environ["PIPELINE_DATA_ROOT"] = str(root)
+    root, env = use_data_root(args.data_root, "user-pipeline-overhead-")
     cfg = load_config()
     from user_pipeline.datagen.generate import generate
 

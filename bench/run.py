@@ -24,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench import use_data_root
 from lineage.catalog import Catalog
 from user_pipeline.config import load_config
 from user_pipeline.steps import registry
@@ -60,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root")
     args = parser.parse_args(argv)
 
-    root = Path(args.data_root or tempfile.mkdtemp(prefix="user-pipeline-bench-"))
-    env = {**os.environ, "PIPELINE_DATA_ROOT": str(root)}
-    os.environ["PIPELINE_DATA_ROOT"] = str(root)
+    root, env = use_data_root(args.data_root, "user-pipeline-bench-")
     cfg = load_config()
     # The training span is one day here: every step sees the same 100k users.
     from user_pipeline.datagen.generate import generate
