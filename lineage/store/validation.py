@@ -326,9 +326,10 @@ _BASE_FACET = _object(optional={"_producer": _string, "_schemaURL": _string, "_d
 
 
 @functools.cache
-def _run_event_check() -> Check:
-    """The check of a whole RunEvent, built once per process on first use (it imports the client's
-    facet classes, which a process that never validates does not pay for)."""
+def standard_facets() -> dict[str, dict[str, Check]]:
+    """The checks of the standard facets the store or the service read, by where they sit (``run``,
+    ``dataset``, ``input``, ``output``) and their conventional key, from the OpenLineage client's
+    classes (imported on first use: a process that never validates does not pay for them)."""
     from openlineage.client.generated import (
         data_quality_assertions_dataset,
         dataset_version_dataset,
@@ -340,6 +341,31 @@ def _run_event_check() -> Check:
         processing_engine_run,
     )
 
+    # The parent's ids are what the store joins runs on: the spec's strings, required.
+    ids = {"run": _object(required={"runId": _name}),
+           "job": _object(required={"namespace": _string, "name": _name})}
+    return {
+        "run": {
+            "parent": _object(required=ids, optional={"root": _from_attrs(parent_run.Root, ids)}),
+            "nominalTime": _from_attrs(nominal_time_run.NominalTimeRunFacet,
+                                       {"nominalStartTime": _date_time, "nominalEndTime": _date_time}),
+            "errorMessage": _from_attrs(error_message_run.ErrorMessageRunFacet),
+            "processing_engine": _from_attrs(processing_engine_run.ProcessingEngineRunFacet),
+        },
+        "dataset": {"version": _from_attrs(dataset_version_dataset.DatasetVersionDatasetFacet)},
+        "input": {
+            "dataQualityAssertions": _from_attrs(data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet),
+            "inputStatistics": _from_attrs(input_statistics_input_dataset.InputStatisticsInputDatasetFacet),
+        },
+        "output": {
+            "outputStatistics": _from_attrs(output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet),
+        },
+    }
+
+
+@functools.cache
+def _run_event_check() -> Check:
+    """The check of a whole RunEvent, built once per process on first use."""
     from lineage.naming import (
         AirflowDagRunRunFacet,
         ContentAddressedSkipRunFacet,
@@ -349,48 +375,28 @@ def _run_event_check() -> Check:
 
     # The Airflow provider's task facet ("airflow") and DAG-run facet ("airflowDagRun", the same
     # key as ours), as far as the store reads them (lineage.store.interpret._airflow_info).
-    provider = {
+    provider = _object(optional={
         "dag": _object(optional={"dag_id": _string}),
         "dagRun": _object(optional={"dag_id": _string, "run_id": _string, "logical_date": _date_time,
                                     "execution_date": _date_time}),
         "task": _object(optional={"task_id": _string}),
         "taskInstance": _object(optional={"try_number": _integer}),
-    }
+    })
     ours_airflow = _from_attrs(AirflowDagRunRunFacet, {"logicalDate": _date_time})
-
-    provider_airflow = _object(optional=provider)
 
     def airflow_dag_run(value: Any) -> None:
         ours_airflow(value)
-        provider_airflow(value)
+        provider(value)
 
-    run_facets = {
-        # The parent's ids are what the store joins runs on: the spec's strings, required.
-        "parent": _object(
-            required={"run": _object(required={"runId": _name}), "job": _object(required={"namespace": _string,
-                                                                                          "name": _name})},
-            optional={"root": _from_attrs(parent_run.Root, {
-                "run": _object(required={"runId": _name}),
-                "job": _object(required={"namespace": _string, "name": _name})})}),
-        "nominalTime": _from_attrs(nominal_time_run.NominalTimeRunFacet,
-                                   {"nominalStartTime": _date_time, "nominalEndTime": _date_time}),
-        "errorMessage": _from_attrs(error_message_run.ErrorMessageRunFacet),
-        "processing_engine": _from_attrs(processing_engine_run.ProcessingEngineRunFacet),
-        "airflow": _object(optional=provider),
+    standard = standard_facets()
+    run_facets = standard["run"] | {
+        "airflow": provider,
         "airflowDagRun": airflow_dag_run,
         "contentAddressedSkip": _from_attrs(ContentAddressedSkipRunFacet),
     }
-    dataset_facets = {
-        "version": _from_attrs(dataset_version_dataset.DatasetVersionDatasetFacet),
+    dataset_facets = standard["dataset"] | {
         "partition": _from_attrs(PartitionDatasetFacet),
         "manifest": _from_attrs(ManifestDatasetFacet, {"committedAt": _date_time}),
-    }
-    input_facets = {
-        "dataQualityAssertions": _from_attrs(data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet),
-        "inputStatistics": _from_attrs(input_statistics_input_dataset.InputStatisticsInputDatasetFacet),
-    }
-    output_facets = {
-        "outputStatistics": _from_attrs(output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet),
     }
     dataset = {"namespace": _name, "name": _name}
     return _object(
@@ -400,9 +406,9 @@ def _run_event_check() -> Check:
         optional={
             "eventType": _event_type,
             "inputs": _array(_object(required=dataset, optional={"facets": _facets(dataset_facets),
-                                                                  "inputFacets": _facets(input_facets)})),
+                                                                  "inputFacets": _facets(standard["input"])})),
             "outputs": _array(_object(required=dataset, optional={"facets": _facets(dataset_facets),
-                                                                   "outputFacets": _facets(output_facets)})),
+                                                                   "outputFacets": _facets(standard["output"])})),
         })
 
 
