@@ -194,12 +194,18 @@ def live(tmp_path, make_store):
     thread.join(timeout=20)
 
 
-def start_service(store_url: str, port: int, root: Path, config: Path | None = None) -> subprocess.Popen:
-    """``lineage serve`` in a process of its own (data root, so its spool, under ``root``)."""
+def service_env(root: Path, config: Path | None = None) -> dict[str, str]:
+    """The environment of a ``lineage`` process on the data root ``root`` (no producer settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_WRITE", "PIPELINE"))}
     env["PIPELINE_DATA_ROOT"] = str(root)
     if config is not None:
         env["PIPELINE_CONFIG"] = str(config)
+    return env
+
+
+def start_service(store_url: str, port: int, root: Path, config: Path | None = None) -> subprocess.Popen:
+    """``lineage serve`` in a process of its own (data root, so its spool, under ``root``)."""
+    env = service_env(root, config)
     proc = subprocess.Popen([sys.executable, "-m", "lineage.cli", "serve", "--store", store_url, "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -280,3 +286,46 @@ def test_a_read_waits_for_the_indexer_which_is_started_again_if_it_died(tmp_path
         job = event["job"]
         found = client.get(f"/api/v1/namespaces/{job['namespace']}/jobs/{job['name']}/runs").json()
         assert [r["id"] for r in found["runs"]] == [event["run"]["runId"]]
+
+
+@pytest.mark.parametrize("headers, status, reason", [
+    ({"content-type": "text/plain"}, 415, "Content-Type must be application/json (got text/plain)"),
+    ({"content-type": "application/x-www-form-urlencoded"}, 415,
+     "Content-Type must be application/json (got application/x-www-form-urlencoded)"),
+    ({"content-type": "multipart/form-data; boundary=x"}, 415,
+     "Content-Type must be application/json (got multipart/form-data)"),
+    ({}, 415, "Content-Type must be application/json (got none)"),
+    ({"content-type": "application/json", "origin": "https://evil.example"}, 403,
+     "writes from the web origin 'https://evil.example' are not allowed"),
+    ({"content-type": "application/json", "origin": "null"}, 403, "writes from the web origin 'null' are not allowed"),
+    ({"content-type": "application/json", "host": "evil.example:5000"}, 403,
+     "Host 'evil.example' is not one this service answers to"),
+])
+def test_cross_site_simple_posts_and_foreign_hosts_are_refused_and_nothing_is_stored(tmp_path, make_store, headers,
+                                                                                      status, reason):
+    """What a web page can send without asking first (a "simple" request: text/plain, a form, no
+    type) gets 415; a page's Origin or a rebound DNS name (Host) not configured gets 403."""
+    store = make_store()
+    body = json.dumps(story_events()[0][0]).encode()
+    with TestClient(create_app(store, tmp_path / "spool"), base_url=BASE) as client:
+        response = client.post("/api/v1/lineage", content=body, headers=headers)
+    assert response.status_code == status and response.json()["detail"].startswith(reason)
+    assert _count(store) == 0 and _spooled(tmp_path) == []
+
+
+def test_json_with_a_charset_loopback_origins_and_configured_hosts_are_accepted(tmp_path, make_store):
+    store = make_store()
+    first, second, third = story_events()[0][:3]
+    app = create_app(store, tmp_path / "spool", allowed_hosts=["lineage.example"],
+                     allowed_origins=["localhost", "lineage.example"])
+    with TestClient(app, base_url="http://lineage.example:5000") as client:
+        assert client.post("/api/v1/lineage", content=json.dumps(first),
+                           headers={"content-type": "application/json; charset=utf-8"}).status_code == 201
+        assert client.post("/api/v1/lineage", json=second,
+                           headers={"origin": "http://localhost:8080"}).status_code == 201
+        assert client.post("/api/v1/lineage", json=third,
+                           headers={"origin": "https://lineage.example"}).status_code == 201
+        assert client.get("/api/v1/check").status_code == 200
+        # Reads check the Host too: a DNS name rebound to this machine reads nothing.
+        assert client.get("/api/v1/check", headers={"host": "127.0.0.1:5000"}).status_code == 403
+    assert _count(store) == 3
