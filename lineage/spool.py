@@ -17,6 +17,13 @@ once it is stored and a newer one exists.
 
 Durability is the store's: a line is in the OS's file cache when the request is answered, so it
 survives the service being killed; like SQLite's WAL at synchronous=NORMAL, not a power cut.
+
+Dead letters: every event was validated before it was acknowledged, but if the store still fails
+on one (or a spool written by an older service holds one the validator now refuses), that event is
+set aside, with the reason, into ``<spool_dir>/dead-letter.jsonl`` (one JSON object a line:
+``at``, ``source`` segment, ``line``, ``kind``, ``reason``, ``event``) and recorded as an ingest
+issue; the indexer moves on. ``GET /api/v1/health`` and ``lineage check`` report the count.
+A line may be written twice if the indexer is killed at that moment, never lost.
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from lineage.store import LineageStore, LineageUsageError
 
 log = logging.getLogger("lineage.spool")
 SUFFIX = ".jsonl"
+DEAD_LETTER = "dead-letter.jsonl"
 
 
 def segments(folder: Path) -> list[tuple[int, Path]]:
@@ -46,6 +55,41 @@ def segments(folder: Path) -> list[tuple[int, Path]]:
         if path.stem.isdigit():
             found.append((int(path.stem), path))
     return sorted(found)
+
+
+def spool_folder(cfg: Any) -> str:
+    """``lineage.serve.spool_dir`` of a pipeline config, ``{data_root}`` expanded; LineageUsageError
+    if it is not a local folder (the spool is appended to on every write)."""
+    folder = cfg.lineage.serve.spool_dir.replace("{data_root}", cfg.data_root)
+    if "://" in folder:
+        raise LineageUsageError(f"lineage.serve.spool_dir {folder!r} is not a local folder: set it to one "
+                                "(the spool is appended to on every write)")
+    return folder
+
+
+def dead_letter_path(folder: str | os.PathLike[str]) -> Path:
+    """The dead-letter file of the spool in ``folder``."""
+    return Path(folder) / DEAD_LETTER
+
+
+class DeadLetterCount:
+    """Events in a spool's dead-letter file, counted again only when the file has grown."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.path = dead_letter_path(folder)
+        self._size, self._count = 0, 0
+
+    @property
+    def value(self) -> int:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+        if size != self._size:
+            with open(self.path, "rb") as fh:
+                self._count = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+            self._size = size
+        return self._count
 
 
 def _segment_path(folder: Path, start: int) -> Path:
@@ -125,10 +169,10 @@ def index_spool(store: LineageStore, folder: Path, offsets: dict[Path, int]) -> 
         if path not in offsets:
             offsets[path] = store.file_offset(path)
         if offsets[path] < size:
-            report = store.ingest_file(path)
+            report = store.ingest_file(path, dead_letter=dead_letter_path(folder))
             offsets[path] = report.bytes_read if report.restarted else offsets[path] + report.bytes_read
             for issue in report.issues:
-                log.error("spool line refused by the store: %s", issue)
+                log.error("spool line set aside in %s: %s", dead_letter_path(folder), issue)
         position = start + offsets[path]
         if last:
             break
@@ -174,7 +218,12 @@ def run_indexer(store_url: str, folder: Path, wakeups: int = 0) -> None:
     """The indexer process: index the spool whenever the service says it appended (a byte on
     ``wakeups``, its stdin), and once a second regardless. End of file on ``wakeups`` means the
     service stopped, or was killed: one last pass stores what it acknowledged, then the indexer
-    exits, so no orphan keeps writing to the store."""
+    exits, so no orphan keeps writing to the store. It also exits if it finds itself re-parented
+    (its service gone without the pipe closing, e.g. the pipe inherited elsewhere).
+
+    A pass fails only when the database is unavailable (one bad event is set aside by the ingest,
+    ``lineage.store.ingest``): the indexer waits a second, still watching for its service's end."""
+    service = os.getppid()
     store = LineageStore(store_url)
     checkpointer = store.checkpoint_in_background()  # commits come often when the load is light
     progress = Progress(folder)  # -1 until the first pass: the service set it when it started us
@@ -182,20 +231,18 @@ def run_indexer(store_url: str, folder: Path, wakeups: int = 0) -> None:
     service_gone = False
     try:
         while True:
+            before = progress.value
             try:
-                before = progress.value
                 progress.value = index_spool(store, folder, offsets)
+                pause = 0 if progress.value != before else 1.0
             except Exception:  # noqa: BLE001 - a database that is down: keep the spool, try again
                 log.exception("indexing the spool %s failed; retrying in 1 s", folder)
                 offsets.clear()  # part of a file may have been stored: ask the store again
-                if service_gone:
-                    return
-                time.sleep(1)
-                continue
-            if service_gone:
+                pause = 1.0
+            if service_gone or os.getppid() != service:
                 return
             # Busy: look for more at once; idle: sleep until a wake-up (no polling at rest).
-            readable, _, _ = select.select([wakeups], [], [], 0 if progress.value != before else 1.0)
+            readable, _, _ = select.select([wakeups], [], [], pause)
             if readable and not os.read(wakeups, 65536):
                 service_gone = True
     finally:
@@ -213,6 +260,9 @@ class Indexer:
     the store's work per event slowed the request handling more than it cost (measured)."""
 
     RESTART_AFTER_S = 5.0
+    # How long a stop waits for the indexer's last pass: what it has not stored stays in the spool
+    # and is stored at the next start, so a stop need not wait for a backlog (it waited 120 s).
+    STOP_WAIT_S = 5.0
 
     def __init__(self, store_url: str, folder: Path):
         self.store_url, self.folder = store_url, Path(folder)
@@ -243,11 +293,12 @@ class Indexer:
         self.process.stdin.close()
         self.start()
 
-    def stop(self, timeout_s: float = 120) -> None:
-        """Drain the spool into the store, then stop."""
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Store what the spool holds (for at most ``STOP_WAIT_S``), then stop the indexer. Killing
+        it mid-batch is safe: a batch and its spool offset commit together."""
         self.process.stdin.close()  # end of file: the indexer's last pass
         try:
-            self.process.wait(timeout_s)
+            self.process.wait(self.STOP_WAIT_S if timeout_s is None else timeout_s)
         except subprocess.TimeoutExpired:  # what is left stays in the spool for the next start
             self.process.kill()
             self.process.wait()

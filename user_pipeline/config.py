@@ -162,6 +162,12 @@ class ServeConfig(_Strict):
     spool_segment_bytes: int = 64 << 20  # a new spool file past this size; stored files are deleted
     # A read waits until the events acknowledged before it are stored; past this it gets 503.
     read_wait_s: float = 30.0
+    # Host names (any port) the service answers to; others get 403 (DNS rebinding). Add the names
+    # people and producers use when it listens beyond loopback; "*" turns the check off.
+    allowed_hosts: list[str] = ["localhost", "127.0.0.1", "::1"]
+    # Browser origins (host names, any scheme and port) that may write; a request without an
+    # Origin header (producers) is not affected. docs/threat-model.md.
+    allowed_origins: list[str] = ["localhost", "127.0.0.1", "::1"]
 
 
 class LineageConfig(_Strict):

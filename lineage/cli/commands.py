@@ -7,7 +7,8 @@
     lineage versions DATASET                           every version per partition, current or not
     lineage as-of TIME [--dataset D]                   the store as it stood then
     lineage check [--strict]                           incomplete/failed runs, conflicts, duplicates, external inputs
-    lineage serve [--host H] [--port P]                the HTTP service: producers post events, people browse
+    lineage serve [--host H] [--port P] [--allow-host NAME] [--allow-origin NAME]
+                                                       the HTTP service: producers post events, people browse
     lineage backfill DATASET@BAD_VERSION [--dry-run]   plan, then recompute through Airflow (or: --fixed DATASET)
 
 Every query first ingests the configured log (``--no-ingest`` skips it); ``--as-of TIME``
@@ -85,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="HTTP service: OpenLineage endpoint, queries, web pages")
     p.add_argument("--host", help="default: lineage.serve.host of the config (127.0.0.1)")
     p.add_argument("--port", type=int, help="default: lineage.serve.port of the config")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host is NAME (beside lineage.serve.allowed_hosts); repeatable")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="NAME",
+                   help="also accept writes from browser pages of host NAME (lineage.serve.allowed_origins)")
     return parser
 
 
@@ -110,7 +115,7 @@ def main(argv: Sequence[str] | None = None, executor: BackfillExecutor | None = 
 
             if cfg is None:
                 raise LineageUsageError("lineage serve needs the pipeline config (--config)")
-            serve(cfg, store, args.host, args.port)
+            serve(cfg, store, args.host, args.port, args.allow_host, args.allow_origin)
             return 0
         if not getattr(args, "no_ingest", False) and cfg is not None:
             for report in store.ingest_files(cfg.openlineage_log_paths()):
@@ -157,7 +162,7 @@ def _ingest(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Co
         print_json(console, {"files": [r.to_json() for r in reports], "missing": missing, "store": store.counts()})
         return 0
     table = Table(title="ingest")
-    for column in ("file", "lines", "new events", "already stored", "duplicates", "malformed", "note"):
+    for column in ("file", "lines", "new events", "already stored", "duplicates", "set aside", "note"):
         table.add_column(column)
     for r in reports:
         note = "missing" if r.path in {os.path.abspath(m) for m in missing} else r.restarted

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from lineage import queries
 from lineage.cli.output import print_json
-from lineage.store import LineageStore
+from lineage.spool import DeadLetterCount, spool_folder
+from lineage.store import LineageStore, LineageUsageError
 
 
 def versions_command(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
@@ -72,8 +73,9 @@ def check_command(store: LineageStore, cfg: Any, args: argparse.Namespace, conso
     """The consistency of the recorded lineage; exit 1 with --strict if it has problems."""
     report = queries.check(store)
     code = 1 if args.strict and report.problems else 0
+    dead_letters = _dead_letters(cfg)
     if args.json:
-        print_json(console, report.to_json())
+        print_json(console, report.to_json() | ({"dead_letters": dead_letters} if dead_letters else {}))
         return code
 
     def section(title: str, rows: list[dict[str, Any]], columns: list[str], style: str = "") -> None:
@@ -105,6 +107,21 @@ def check_command(store: LineageStore, cfg: Any, args: argparse.Namespace, conso
     if report.unversioned:
         section("datasets without a version facet (not version-tracked)", report.unversioned,
                 ["dataset", "side", "runs"], "yellow")
+    if dead_letters and dead_letters["events"]:
+        console.print(f"events the service acknowledged but set aside: {dead_letters['events']} "
+                      f"(with their reasons in {dead_letters['path']})", style="red")
     console.print(f"{report.problems} problem(s) in the lineage itself")
     return code
+
+
+def _dead_letters(cfg: Any) -> dict[str, Any] | None:
+    """The service's dead-letter file (lineage/spool.py) and its count of events, if there is a
+    config to find it by. Its events are also among the malformed lines of the store they were for."""
+    if cfg is None:
+        return None
+    try:
+        counter = DeadLetterCount(spool_folder(cfg))
+    except LineageUsageError:  # a spool that is not local: no service on this machine to ask
+        return None
+    return {"path": str(counter.path), "events": counter.value}
 

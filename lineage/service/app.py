@@ -11,7 +11,11 @@ integrations can point at it):
   with 400 saying which and why, and nothing of it is stored. Bodies above
   ``lineage.serve.max_body_bytes`` get 413; gzip bodies are accepted. With a write token
   configured (the environment variable named by ``lineage.serve.write_token_env``) a POST needs
-  ``Authorization: Bearer <token>`` (compared in constant time, never logged), else 401.
+  ``Authorization: Bearer <token>`` (compared in constant time, never logged), else 401. Writes
+  must be ``Content-Type: application/json`` (else 415); a request whose ``Host`` is not in
+  ``lineage.serve.allowed_hosts`` (loopback names by default), or a write from a browser whose
+  ``Origin`` is not in ``allowed_origins``, gets 403 (docs/threat-model.md). An event the indexer
+  still cannot store is set aside in the spool's dead-letter file (lineage/spool.py).
 - A request is answered once its events are appended to the spool (lineage/spool.py); an indexer
   process stores the spool in large batches. An acknowledged event survives the service being
   killed: a restarted service indexes what is left. Reads wait until everything acknowledged
@@ -37,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -45,19 +50,21 @@ from fastapi.responses import JSONResponse
 from lineage.queries import LineageLookupError
 from lineage.service.api import api_router
 from lineage.service.pages import pages_router
-from lineage.service.writes import IngestRoutes, health_router
-from lineage.spool import Indexer, Spool
+from lineage.service.writes import LOOPBACK_NAMES, IngestRoutes, health_router
+from lineage.spool import Indexer, Spool, spool_folder
 from lineage.store import LineageStore, LineageUsageError
 
 log = logging.getLogger("lineage.service")
 
 
 def create_app(store: LineageStore, spool_dir: str | os.PathLike[str], *, max_body_bytes: int = 10_000_000,
-               write_token: str | None = None, read_wait_s: float = 30.0,
-               spool_segment_bytes: int = 64 << 20) -> IngestRoutes:
+               write_token: str | None = None, read_wait_s: float = 30.0, spool_segment_bytes: int = 64 << 20,
+               allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
+               allowed_origins: Sequence[str] = LOOPBACK_NAMES) -> IngestRoutes:
     """The application ``lineage serve`` runs with uvicorn: the write endpoints (plain ASGI,
     appending to the spool in ``spool_dir``) in front of the FastAPI app that serves everything
-    else; an indexer process stores the spool in ``store``."""
+    else; an indexer process stores the spool in ``store``. ``allowed_hosts``: the ``Host`` names
+    answered ("*": any); ``allowed_origins``: the browser origins (by host name) that may write."""
     url = store.engine.url
     spool = Spool(spool_dir, url.render_as_string(hide_password=True), spool_segment_bytes)
     indexer = Indexer(url.render_as_string(hide_password=False), spool.folder)
@@ -70,7 +77,7 @@ def create_app(store: LineageStore, spool_dir: str | os.PathLike[str], *, max_bo
 
     app = FastAPI(title="lineage", summary=__doc__.splitlines()[0], lifespan=lifespan)
     routes = IngestRoutes(app, spool, indexer, max_body_bytes=max_body_bytes, write_token=write_token,
-                          read_wait_s=read_wait_s)
+                          read_wait_s=read_wait_s, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins)
     app.include_router(health_router(routes))
     app.add_exception_handler(LineageLookupError, _not_found)
     app.add_exception_handler(LineageUsageError, _bad_usage)
@@ -87,20 +94,23 @@ def _bad_usage(_: Request, exc: LineageUsageError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
 
-def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | None = None) -> None:
-    """Run the service with uvicorn until interrupted."""
+def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | None = None,
+          allow_hosts: Sequence[str] = (), allow_origins: Sequence[str] = ()) -> None:
+    """Run the service with uvicorn until interrupted. ``allow_hosts`` / ``allow_origins`` add to
+    the configured ``lineage.serve.allowed_hosts`` / ``allowed_origins``; the address it listens
+    on is answered to as well unless it is a wildcard (0.0.0.0, ::)."""
     import uvicorn
 
     settings = cfg.lineage.serve
+    bind = host or settings.host
+    hosts = [*settings.allowed_hosts, *allow_hosts, *([bind] if bind not in ("0.0.0.0", "::", "") else [])]
     token = os.environ.get(settings.write_token_env) or None
-    spool_dir = settings.spool_dir.replace("{data_root}", cfg.data_root)
-    if "://" in spool_dir:
-        raise LineageUsageError(f"lineage.serve.spool_dir {spool_dir!r} is not a local folder: set it to one "
-                                "(the spool is appended to on every write)")
+    spool_dir = spool_folder(cfg)
     app = create_app(store, spool_dir, max_body_bytes=settings.max_body_bytes, write_token=token,
-                     read_wait_s=settings.read_wait_s, spool_segment_bytes=settings.spool_segment_bytes)
-    log.info("lineage service on http://%s:%s (writes %s)", host or settings.host, port or settings.port,
-             "need a bearer token" if token else "open")
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
-                access_log=False, timeout_graceful_shutdown=10)
+                     read_wait_s=settings.read_wait_s, spool_segment_bytes=settings.spool_segment_bytes,
+                     allowed_hosts=hosts, allowed_origins=[*settings.allowed_origins, *allow_origins])
+    log.info("lineage service on http://%s:%s (writes %s; answers to Host %s)", bind, port or settings.port,
+             "need a bearer token" if token else "open", ", ".join(hosts))
+    uvicorn.run(app, host=bind, port=port or settings.port, log_level="info",
+                access_log=False, timeout_graceful_shutdown=5)
 

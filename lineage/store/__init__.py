@@ -8,6 +8,7 @@ The JSONL log stays the source of truth; the store is a derived, rebuildable ind
 raw event JSON is kept, so facets this package does not know are not lost.
 
 - ``schema``: the tables;
+- ``validation``: the full check of an event before it is stored (types, ranges, sizes, depth);
 - ``interpret``: what an event means (parsing, keys, the rows of a run), pure functions;
 - ``ingest``: idempotent, order-independent, incremental ingest of logs and events;
 - ``tuning``: SQLite pragmas and background WAL checkpoints;
@@ -28,9 +29,11 @@ from lineage.store.schema import (
     runs,
     store_meta,
 )
+from lineage.store.validation import InvalidEvent, validate_event
 
 __all__ = [
-    "TERMINAL_STATES", "IngestReport", "Issue", "LineageStore", "LineageUsageError", "MalformedEvent", "ParsedEvent",
+    "TERMINAL_STATES", "IngestReport", "InvalidEvent", "Issue", "LineageStore", "LineageUsageError", "MalformedEvent",
+    "ParsedEvent",
     "events", "expand_store_url", "ingest_files", "ingest_issues", "metadata", "normalise_time", "output_slot",
-    "parse_event", "run_inputs", "run_outputs", "runs", "store_meta",
+    "parse_event", "run_inputs", "run_outputs", "runs", "store_meta", "validate_event",
 ]

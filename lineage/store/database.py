@@ -133,12 +133,15 @@ class LineageStore:
         with self.engine.begin() as conn:
             conn.execute(ingest_files.delete().where(ingest_files.c.path == path))
 
-    def ingest_file(self, path: str | os.PathLike[str], *, from_start: bool = False) -> IngestReport:
+    def ingest_file(self, path: str | os.PathLike[str], *, from_start: bool = False,
+                    dead_letter: str | os.PathLike[str] | None = None) -> IngestReport:
         """Ingest what was appended to a JSONL file of OpenLineage events since the last ingest.
 
         ``from_start`` reads the whole file again (idempotent: stored events are recognised).
-        A missing file is an empty log."""
-        return self._ingester.ingest_file(path, from_start=from_start)
+        A missing file is an empty log. A line that is not a valid event, or that the store fails
+        on, is set aside as an issue (``lineage check``) and, with ``dead_letter``, appended to
+        that JSONL file with its text; the rest is stored (``lineage.store.ingest``)."""
+        return self._ingester.ingest_file(path, from_start=from_start, dead_letter=dead_letter)
 
     def ingest_events(self, items: Iterable[Any], source: str = "<memory>") -> IngestReport:
         """Ingest events given as dicts or openlineage-python RunEvent objects (no offsets kept)."""

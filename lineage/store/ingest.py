@@ -11,8 +11,14 @@ Ingest is
   consumed prefix are stored; the next ingest reads only what was appended. A file shorter than
   its offset, or whose prefix fingerprint changed (rotated, rewritten), is read again from the
   start (events already stored stay stored);
-- forgiving: a malformed line is recorded (file, line, reason) in ``ingest_issues`` and skipped;
-  a last line without its newline is left for the next ingest (the writer may be mid-append).
+- forgiving: a line that is not a valid event (``lineage.store.validation``) is recorded (file,
+  line, reason) in ``ingest_issues`` and skipped; a last line without its newline is left for the
+  next ingest (the writer may be mid-append);
+- never stopped by one event: if a batch fails to store for a reason other than the database
+  being unavailable, it is stored in halves until the events that fail alone are found; each is
+  set aside as an ``unstorable`` issue with the error, and the rest is stored. Set-aside lines
+  (every issue but duplicates) are also appended, with their text, to the ``dead_letter`` JSONL
+  file when one is given (the service's spool is deleted once stored: that file keeps them).
 """
 
 from __future__ import annotations
@@ -44,12 +50,14 @@ BATCH_LINES = 5000
 
 @dataclass(frozen=True)
 class Issue:
-    """A line that was not ingested as an event, and why."""
+    """A line that was not ingested as an event, and why (``kind``: malformed, unsupported,
+    unstorable or duplicate); ``raw`` is the line's text, for the dead-letter file only."""
 
     path: str
     line: int
     kind: str
     detail: str
+    raw: str | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.kind}: {self.detail}"
@@ -72,7 +80,7 @@ class IngestReport:
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "issues"}
-        data["issues"] = [issue.__dict__ for issue in self.issues]
+        data["issues"] = [{k: v for k, v in issue.__dict__.items() if k != "raw"} for issue in self.issues]
         return data
 
 
@@ -155,16 +163,25 @@ class Ingester:
         self._sql = _DriverSQL(engine.dialect)
         dbapi = engine.dialect.dbapi
         self._retry_on = (dbapi.IntegrityError, dbapi.OperationalError)  # raised by _DriverSQL's statements
+        # The database being unavailable (down, locked, disk full): the batch is fine, the caller
+        # tries again later. Any other failure of a batch is taken to be one of its events.
+        self._unavailable: tuple[type[BaseException], ...] = (
+            sa.exc.OperationalError, sa.exc.DisconnectionError, dbapi.OperationalError)
+        if engine.dialect.name != "sqlite":  # sqlite3 raises InterfaceError for values it cannot bind
+            self._unavailable += (sa.exc.InterfaceError, dbapi.InterfaceError)
 
-    def ingest_file(self, path: str | os.PathLike[str], *, from_start: bool = False) -> IngestReport:
+    def ingest_file(self, path: str | os.PathLike[str], *, from_start: bool = False,
+                    dead_letter: str | os.PathLike[str] | None = None) -> IngestReport:
         """Ingest what was appended to a JSONL file of OpenLineage events since the last ingest.
 
         ``from_start`` reads the whole file again (idempotent: stored events are recognised).
-        A missing file is an empty log."""
+        A missing file is an empty log. ``dead_letter``: a JSONL file the lines set aside are
+        appended to (see the module's doc)."""
         with _no_gc():
-            return self._ingest_file(path, from_start)
+            return self._ingest_file(path, from_start, dead_letter)
 
-    def _ingest_file(self, path: str | os.PathLike[str], from_start: bool) -> IngestReport:
+    def _ingest_file(self, path: str | os.PathLike[str], from_start: bool,
+                     dead_letter: str | os.PathLike[str] | None) -> IngestReport:
         path = os.path.abspath(os.fspath(path))
         report = IngestReport(path=path)
         if not os.path.exists(path):
@@ -197,7 +214,7 @@ class Ingester:
                     # Unterminated last line: a complete event if it parses, else a write in progress.
                     try:
                         parsed = parse_event(load_json(line), line.decode("utf-8").strip())
-                    except (ValueError, UnicodeDecodeError):
+                    except Exception:  # noqa: BLE001 - whatever it is, it may still be being written
                         report.pending_tail = True
                         break
                     line_no += 1
@@ -209,20 +226,26 @@ class Ingester:
                 text = line.strip()
                 if not text:
                     continue
+                issue = None
                 try:
                     decoded = text.decode("utf-8")
                     batch.append((line_no, parse_event(load_json(text), decoded)))
                 except UnicodeDecodeError as exc:
-                    issues.append(Issue(path, line_no, "malformed", f"not UTF-8: {exc}"))
+                    issue = Issue(path, line_no, "malformed", f"not UTF-8: {exc}")
                 except json.JSONDecodeError as exc:
-                    issues.append(Issue(path, line_no, "malformed", f"invalid JSON ({exc.msg} at column {exc.colno})"))
+                    issue = Issue(path, line_no, "malformed", f"invalid JSON ({exc.msg} at column {exc.colno})")
                 except MalformedEvent as exc:
                     kind = "unsupported" if "not a RunEvent" in str(exc) else "malformed"
-                    issues.append(Issue(path, line_no, kind, str(exc)))
+                    issue = Issue(path, line_no, kind, str(exc))
+                except Exception as exc:  # noqa: BLE001 - one line never stops an ingest
+                    issue = Issue(path, line_no, "malformed", f"could not be read: {type(exc).__name__}: {exc}")
+                if issue is not None:
+                    issues.append(Issue(issue.path, issue.line, issue.kind, issue.detail,
+                                        text.decode("utf-8", "backslashreplace")))
                 if len(batch) + len(issues) >= BATCH_LINES:
-                    self._flush(report, batch, issues, path, offset, line_no)
+                    self._flush(report, batch, issues, path, offset, line_no, dead_letter)
                     batch, issues = [], []
-            self._flush(report, batch, issues, path, offset, line_no)
+            self._flush(report, batch, issues, path, offset, line_no, dead_letter)
         report.bytes_read = offset - start
         report.lines = line_no - first_line
         return report
@@ -239,19 +262,60 @@ class Ingester:
         batch: list[tuple[int, ParsedEvent]] = []
         issues: list[Issue] = []
         for number, item in enumerate(items, start=1):
-            body = item if isinstance(item, dict) else json.loads(serde.to_json(item))
             try:
+                body = item if isinstance(item, dict) else json.loads(serde.to_json(item))
                 batch.append((number, parse_event(body)))
             except MalformedEvent as exc:
                 issues.append(Issue(source, number, "malformed", str(exc)))
             report.lines += 1
-        self._flush(report, batch, issues, source, None, report.lines)
+        self._flush(report, batch, issues, source, None, report.lines, None)
         return report
 
     # -- one transaction per batch -----------------------------------------------------------
     def _flush(self, report: IngestReport, batch: list[tuple[int, ParsedEvent]], issues: list[Issue],
-               path: str, offset: int | None, line_no: int) -> None:
+               path: str, offset: int | None, line_no: int, dead_letter: str | os.PathLike[str] | None) -> None:
         """Store one batch, its issues and the file offset after it, in one transaction.
+
+        If that fails for any reason but the database being unavailable, the events that cannot
+        be stored are found (``_store_apart``) and set aside as issues; the rest, the issues and
+        the offset are stored."""
+        try:
+            self._commit(report, batch, issues, path, offset, line_no, dead_letter)
+        except self._unavailable:
+            raise
+        except Exception:  # noqa: BLE001 - one of the events: find it below
+            if not batch:
+                raise
+            unstorable = self._store_apart(report, batch, path)
+            self._commit(report, [], issues + unstorable, path, offset, line_no, dead_letter)
+
+    def _store_apart(self, report: IngestReport, batch: list[tuple[int, ParsedEvent]], path: str) -> list[Issue]:
+        """Store a batch that failed in halves, recursively; the events that fail alone come back
+        as ``unstorable`` issues (a few transactions per bad event, none for the good ones' sake)."""
+        if len(batch) == 1:
+            line, parsed = batch[0]
+            try:
+                self._commit(report, batch, [], path, None, line, None)
+            except self._unavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this event: set it aside
+                detail = f"passed the checks but could not be stored: {type(exc).__name__}: {exc}"
+                return [Issue(path, line, "unstorable", detail[:2000], parsed.raw)]
+            return []
+        middle = len(batch) // 2
+        unstorable = []
+        for half in (batch[:middle], batch[middle:]):
+            try:
+                self._commit(report, half, [], path, None, half[-1][0], None)
+            except self._unavailable:
+                raise
+            except Exception:  # noqa: BLE001 - somewhere in this half
+                unstorable += self._store_apart(report, half, path)
+        return unstorable
+
+    def _commit(self, report: IngestReport, batch: list[tuple[int, ParsedEvent]], issues: list[Issue],
+                path: str, offset: int | None, line_no: int, dead_letter: str | os.PathLike[str] | None) -> None:
+        """One transaction: the batch's events, its issues, and the file offset after it.
 
         Two ingests of the same file at once both read the same lines; the one that commits
         second finds its events stored (or fails on the key and retries, then finds them)."""
@@ -263,8 +327,10 @@ class Ingester:
                     tally.runs_updated = self._rebuild_runs(conn, new, stored)
                     found = issues + duplicates
                     if found:
-                        self._record_issues(conn, [{"path": i.path, "line": i.line, "kind": i.kind,
-                                                    "detail": i.detail, "event_key": None} for i in found])
+                        fresh = self._record_issues(conn, found)
+                        if dead_letter is not None:
+                            # Before the commit: a crash in between writes a line twice, never loses one.
+                            _append_dead_letters(dead_letter, [i for i in fresh if i.kind != "duplicate"])
                     if offset is not None:
                         row = {"byte_offset": offset, "line_count": line_no,
                                "fingerprint": _fingerprint(path, offset), "updated_at": _now()}
@@ -349,21 +415,34 @@ class Ingester:
             self._sql.insert(conn, run_outputs, output_rows)
         return len(run_rows)
 
-    def _record_issues(self, conn: Connection, rows: list[dict]) -> None:
-        # (path, line, kind) is unique: a line re-read after a restart is not reported twice.
+    def _record_issues(self, conn: Connection, found: list[Issue]) -> list[Issue]:
+        """Record the issues not recorded yet; returns those. (path, line, kind) is unique: a line
+        re-read after a restart is not reported twice."""
         known = set()
-        for chunk in chunks(sorted({r["path"] for r in rows})):
+        for chunk in chunks(sorted({i.path for i in found})):
             known |= {tuple(r) for r in conn.execute(
                 sa.select(ingest_issues.c.path, ingest_issues.c.line, ingest_issues.c.kind)
                 .where(ingest_issues.c.path.in_(chunk)))}
         fresh, keys = [], set()
-        for row in rows:
-            key = (row["path"], row["line"], row["kind"])
+        for issue in found:
+            key = (issue.path, issue.line, issue.kind)
             if key not in known and key not in keys:
                 keys.add(key)
-                fresh.append(row)
+                fresh.append(issue)
         if fresh:
-            conn.execute(ingest_issues.insert(), fresh)
+            conn.execute(ingest_issues.insert(), [{"path": i.path, "line": i.line, "kind": i.kind, "detail": i.detail,
+                                                   "event_key": None} for i in fresh])
+        return fresh
+
+
+def _append_dead_letters(path: str | os.PathLike[str], issues: list[Issue]) -> None:
+    """Append set-aside lines to a dead-letter JSONL file: where they were, why, and their text."""
+    if not issues:
+        return
+    lines = "".join(json.dumps({"at": _now(), "source": i.path, "line": i.line, "kind": i.kind, "reason": i.detail,
+                                "event": i.raw}, ensure_ascii=True) + "\n" for i in issues)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(lines)
 
 
 @contextmanager

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from lineage.store.errors import MalformedEvent
+from lineage.store.validation import INT64_MAX, INT64_MIN, InvalidEvent, parse_time, validate_event
 
 TERMINAL_STATES = ("COMPLETE", "FAIL", "ABORT")
 # Order of event types at the same eventTime: a terminal event ends the run whatever the order
 # the events were written or ingested in.
 _TYPE_RANK = {"START": 0, "RUNNING": 1, "OTHER": 1, "COMPLETE": 2, "ABORT": 2, "FAIL": 2}
-_UTC_MICROS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+# try_number is an INTEGER column (32 bits on PostgreSQL).
+_INT32_MAX = (1 << 31) - 1
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,12 @@ class ParsedEvent:
 def normalise_time(value: str) -> str:
     """An ISO-8601 timestamp as UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (sorts as text on any DB).
 
-    A value without a zone is taken as UTC; a bare date as its midnight."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"not a timestamp: {value!r}")
-    if _UTC_MICROS.fullmatch(value):
-        return value[:26] + "Z"  # what openlineage-python writes: already UTC with microseconds
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    A value without a zone is taken as UTC; a bare date as its midnight. The year is always four
+    digits (``0999-...``: strftime would write ``999``, which sorts after ``2026``); ValueError
+    outside 0001-01-01..9999-12-31 UTC."""
+    parsed = parse_time(value)
+    return (f"{parsed.year:04d}-{parsed.month:02d}-{parsed.day:02d}T{parsed.hour:02d}:{parsed.minute:02d}:"
+            f"{parsed.second:02d}.{parsed.microsecond:06d}Z")
 
 
 def _date_value(value: Any) -> str | None:
@@ -61,31 +58,34 @@ def _date_value(value: Any) -> str | None:
     if not value or not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_time(value).isoformat()
+    except ValueError:  # not from a validated event: kept as written
         return value
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat()
 
 
 def load_json(text: str | bytes) -> Any:
     """One JSON document (an event line) parsed.
 
     orjson (already in the pinned set, via Airflow) parses about twice as fast as json; the
-    standard library takes what orjson refuses (integers beyond 64 bits)."""
+    standard library takes what orjson refuses (integers beyond 64 bits, lone surrogates), so the
+    validator can name the field instead of the line being "invalid JSON". Nesting too deep for
+    either parser is a JSONDecodeError too, never a RecursionError."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deep", text if isinstance(text, str) else "", 0) from None
 
 
 def canonical_json(body: dict[str, Any]) -> bytes:
-    """An event as canonical JSON: keys sorted, no whitespace, UTF-8 (the form the key hashes)."""
+    """An event as canonical JSON: keys sorted, no whitespace, UTF-8 (the form the key hashes).
+    A validated event always has one (``lineage.store.validation``)."""
     try:
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # an integer beyond 64 bits
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except TypeError as exc:
+        raise MalformedEvent(f"cannot be written as canonical JSON: {exc}") from None
 
 
 def event_key(body: dict[str, Any]) -> str:
@@ -95,30 +95,20 @@ def event_key(body: dict[str, Any]) -> str:
 
 
 def parse_event(body: Any, raw: str | None = None) -> ParsedEvent:
-    """Validate the fields the store needs and compute the key; raise MalformedEvent otherwise."""
-    if not isinstance(body, dict):
-        raise MalformedEvent(f"expected a JSON object, got {type(body).__name__}")
-    run, job = body.get("run"), body.get("job")
-    if not isinstance(run, dict) or not isinstance(job, dict):
-        raise MalformedEvent("not a RunEvent (no run/job object)")
-    run_id, name = run.get("runId"), job.get("name")
-    if not isinstance(run_id, str) or not run_id:
-        raise MalformedEvent("run.runId missing")
-    if not isinstance(name, str) or not name:
-        raise MalformedEvent("job.name missing")
+    """Validate the event fully (``lineage.store.validation``) and compute its key; raise
+    MalformedEvent (an InvalidEvent naming the field) otherwise."""
+    validate_event(body)
+    run, job = body["run"], body["job"]
     try:
-        time = normalise_time(body.get("eventTime"))
-    except (TypeError, ValueError) as exc:
-        raise MalformedEvent(f"bad eventTime {body.get('eventTime')!r}: {exc}") from None
-    event_type = str(body.get("eventType") or "OTHER").upper()
-    for side in ("inputs", "outputs"):
-        if not isinstance(body.get(side) or [], list):
-            raise MalformedEvent(f"{side} is not a list")
+        time = normalise_time(body["eventTime"])
+    except ValueError as exc:  # validated: unreachable unless the two disagree
+        raise InvalidEvent("eventTime", str(exc)) from None
+    event_type = (body.get("eventType") or "OTHER").upper()
     canonical = canonical_json(body)
     if raw is None:
         raw = canonical.decode("utf-8")
-    return ParsedEvent(hashlib.sha256(canonical).hexdigest(), run_id, event_type, time, _text(job.get("namespace")),
-                       name, raw, body)
+    return ParsedEvent(hashlib.sha256(canonical).hexdigest(), run["runId"], event_type, time,
+                       _text(job.get("namespace")), job["name"], raw, body)
 
 
 def _facet(container: Any, name: str) -> dict[str, Any]:
@@ -208,6 +198,12 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
         error = facets.get("errorMessage") if isinstance(facets.get("errorMessage"), dict) else {}
         if error.get("message"):
             row["error_message"] = str(error["message"])
+    # Every text column gets text or NULL, whatever a facet held (the validator types these
+    # fields; this keeps an event stored before it from failing a rebuild of its run).
+    for column in ("parent_run_id", "parent_job_name", "root_run_id", "root_job_name", "dag_id", "dag_run_id",
+                   "task_id", "logical_date", "nominal_time"):
+        if row[column] is not None and not isinstance(row[column], str):
+            row[column] = None
     if not row["dag_id"] and row["parent_job_name"] and "." in row["parent_job_name"]:
         # A job launched by an Airflow task without our airflowDagRun facet: the provider names
         # task runs "<dag_id>.<task_id>"; the logical date is then the nominal time.
@@ -218,6 +214,8 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
     try:
         row["try_number"] = int(row["try_number"]) if row["try_number"] is not None else None
     except (TypeError, ValueError):
+        row["try_number"] = None
+    if row["try_number"] is not None and not 0 <= row["try_number"] <= _INT32_MAX:
         row["try_number"] = None
     run_date = row["logical_date"] or row["nominal_time"]
 
@@ -250,7 +248,7 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
                 "namespace": _text(dataset.get("namespace")), "slot": output_slot(partition, key, run_date),
                 "row_count": None, "skipped": skipped, "committed_at": event.event_time,
             })
-            if isinstance(row_count, int):
+            if type(row_count) is int and INT64_MIN <= row_count <= INT64_MAX:
                 found["row_count"] = row_count
     return row, list(inputs.values()), list(outputs.values())
 

@@ -170,3 +170,32 @@ def test_console_script_runs(log):
     done = subprocess.run([sys.executable, "-m", "lineage.cli", "impact", "no.such@x"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 2 and "unknown dataset" in done.stderr
+
+
+def test_ingest_of_a_log_with_poison_lines_stores_the_rest_and_reports_each_with_file_line_and_reason(log, capsys):
+    """A line the store would have failed on (issue 20: it made `lineage ingest` store nothing and
+    broke every command that ingests the log first) is set aside with its place and reason."""
+    good = log.read_text().splitlines()
+    committed = next(i for i, line in enumerate(good) if "outputStatistics" in line)
+    poison = json.loads(good[committed])
+    poison["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] = 2**63
+    parent = json.loads(good[committed + 1])
+    parent["run"]["facets"]["parent"]["run"]["runId"] = {"not": "a string"}
+    lines = [*good[:committed], json.dumps(poison), json.dumps(parent), '{"eventTime": NaN}', *good[committed + 2:]]
+    log.write_text("\n".join(lines) + "\n")
+    report = _json(capsys, "ingest")["files"][0]
+    assert (report["lines"], report["events_new"]) == (len(lines), len(good) - 2)
+    first = committed + 1  # the poison's line number
+    assert [(i["line"], i["kind"], i["detail"]) for i in report["issues"]] == [
+        (first, "malformed", "outputs[0].outputFacets.outputStatistics.rowCount: 9223372036854775808 is outside "
+                             "the signed 64-bit integer range"),
+        (first + 1, "malformed", "run.facets.parent.run.runId must be a string, not an object ({'not': 'a string'})"),
+        (first + 2, "malformed", "eventTime: nan is not a finite number")]
+    assert main(["ingest", "--from-start"]) == 0  # the table, and each set-aside line with its file and line
+    printed = capsys.readouterr().out.replace("\n", "")
+    assert f"{log}:{first}: malformed: outputs[0].outputFacets.outputStatistics.rowCount" in printed
+    versions = _json(capsys, "versions", "curated.users_clean")  # queries ingest the log first: still fine
+    assert {"C1", "C1'"} <= {v["version"] for v in versions}
+    check = _json(capsys, "check")
+    assert [(i["line"], i["kind"]) for i in check["malformed_lines"]] == [
+        (first, "malformed"), (first + 1, "malformed"), (first + 2, "malformed")]

@@ -29,6 +29,7 @@ from lineage.store import LineageStore, events
 from tests.lineage.test_queries import story_events
 
 TOKEN = "s3cret-token-value"
+BASE = "http://127.0.0.1"  # TestClient's default Host, "testserver", is not one the service answers to
 
 
 def _count(store: LineageStore) -> int:
@@ -43,7 +44,7 @@ def _spooled(tmp_path) -> list[str]:
 @pytest.fixture
 def story(tmp_path, make_store):
     store = make_store()
-    with TestClient(create_app(store, tmp_path / "spool")) as client:
+    with TestClient(create_app(store, tmp_path / "spool"), base_url=BASE) as client:
         response = client.post("/api/v1/lineage/batch", json=story_events()[0])
         assert response.status_code == 201, response.text
         yield client, store
@@ -52,7 +53,7 @@ def story(tmp_path, make_store):
 def test_events_post_one_by_one_like_the_openlineage_http_transport_and_twice_is_once(tmp_path, make_store):
     store = make_store()
     event = story_events()[0][0]
-    with TestClient(create_app(store, tmp_path / "spool")) as client:
+    with TestClient(create_app(store, tmp_path / "spool"), base_url=BASE) as client:
         assert client.post("/api/v1/lineage", json=event).status_code == 201
         assert client.post("/api/v1/lineage", json=event).status_code == 201
         packed = gzip.compress(json.dumps(event).encode())
@@ -71,11 +72,11 @@ def test_events_post_one_by_one_like_the_openlineage_http_transport_and_twice_is
     (json.dumps({"producer": "p", "schemaURL": "s", "run": {"runId": "r"},
                  "job": {"namespace": "n", "name": "j"}}).encode(), "eventTime is required"),
     (json.dumps({"eventTime": "yesterday", "producer": "p", "schemaURL": "s", "run": {"runId": "r"},
-                 "job": {"namespace": "n", "name": "j"}}).encode(), "bad eventTime"),
+                 "job": {"namespace": "n", "name": "j"}}).encode(), "eventTime: not an ISO-8601 date-time"),
 ])
 def test_bad_events_get_400_saying_what_is_wrong_and_nothing_is_stored(tmp_path, body, message, make_store):
     store = make_store()
-    with TestClient(create_app(store, tmp_path / "spool")) as client:
+    with TestClient(create_app(store, tmp_path / "spool"), base_url=BASE) as client:
         response = client.post("/api/v1/lineage", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400 and message in response.json()["detail"]
     assert _count(store) == 0 and _spooled(tmp_path) == []
@@ -85,7 +86,7 @@ def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(tmp_path, make_s
     store = make_store()
     good = story_events()[0][:3]
     bad = {**good[0], "job": {"namespace": "n"}}
-    with TestClient(create_app(store, tmp_path / "spool")) as client:
+    with TestClient(create_app(store, tmp_path / "spool"), base_url=BASE) as client:
         refused = client.post("/api/v1/lineage/batch", json=[*good, bad])
         accepted = client.post("/api/v1/lineage/batch", json={"events": good})
     assert refused.status_code == 400 and "[3] job.name is required" in refused.json()["detail"]
@@ -95,10 +96,11 @@ def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(tmp_path, make_s
 
 def test_oversized_bodies_are_refused(tmp_path, make_store):
     store = make_store()
-    with TestClient(create_app(store, tmp_path / "spool", max_body_bytes=1000)) as client:
+    with TestClient(create_app(store, tmp_path / "spool", max_body_bytes=1000), base_url=BASE) as client:
         response = client.post("/api/v1/lineage/batch", json=story_events()[0])
         packed = gzip.compress(json.dumps([story_events()[0][0]] * 50).encode())
-        bomb = client.post("/api/v1/lineage/batch", content=packed, headers={"content-encoding": "gzip"})
+        bomb = client.post("/api/v1/lineage/batch", content=packed,
+                           headers={"content-encoding": "gzip", "content-type": "application/json"})
     assert response.status_code == 413 and bomb.status_code == 413
     assert _count(store) == 0 and _spooled(tmp_path) == []
 
@@ -107,7 +109,7 @@ def test_writes_need_the_token_when_one_is_configured_and_it_is_never_logged(tmp
     store = make_store()
     event = story_events()[0][0]
     caplog.set_level(logging.DEBUG)
-    with TestClient(create_app(store, tmp_path / "spool", write_token=TOKEN)) as client:
+    with TestClient(create_app(store, tmp_path / "spool", write_token=TOKEN), base_url=BASE) as client:
         assert client.post("/api/v1/lineage", json=event).status_code == 401
         assert client.post("/api/v1/lineage", json=event, headers={"authorization": "Bearer nope"}).status_code == 401
         assert client.post("/api/v1/lineage", json=event,
@@ -192,12 +194,18 @@ def live(tmp_path, make_store):
     thread.join(timeout=20)
 
 
-def start_service(store_url: str, port: int, root: Path, config: Path | None = None) -> subprocess.Popen:
-    """``lineage serve`` in a process of its own (data root, so its spool, under ``root``)."""
+def service_env(root: Path, config: Path | None = None) -> dict[str, str]:
+    """The environment of a ``lineage`` process on the data root ``root`` (no producer settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "LINEAGE_WRITE", "PIPELINE"))}
     env["PIPELINE_DATA_ROOT"] = str(root)
     if config is not None:
         env["PIPELINE_CONFIG"] = str(config)
+    return env
+
+
+def start_service(store_url: str, port: int, root: Path, config: Path | None = None) -> subprocess.Popen:
+    """``lineage serve`` in a process of its own (data root, so its spool, under ``root``)."""
+    env = service_env(root, config)
     proc = subprocess.Popen([sys.executable, "-m", "lineage.cli", "serve", "--store", store_url, "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -270,7 +278,7 @@ def test_a_read_waits_for_the_indexer_which_is_started_again_if_it_died(tmp_path
     store = make_store()
     event = story_events()[0][0]
     app = create_app(store, tmp_path / "spool")
-    with TestClient(app) as client:
+    with TestClient(app, base_url=BASE) as client:
         app.indexer.process.kill()
         app.indexer.process.wait()
         assert client.post("/api/v1/lineage", json=event).status_code == 201  # in the spool: answered
@@ -278,3 +286,46 @@ def test_a_read_waits_for_the_indexer_which_is_started_again_if_it_died(tmp_path
         job = event["job"]
         found = client.get(f"/api/v1/namespaces/{job['namespace']}/jobs/{job['name']}/runs").json()
         assert [r["id"] for r in found["runs"]] == [event["run"]["runId"]]
+
+
+@pytest.mark.parametrize("headers, status, reason", [
+    ({"content-type": "text/plain"}, 415, "Content-Type must be application/json (got text/plain)"),
+    ({"content-type": "application/x-www-form-urlencoded"}, 415,
+     "Content-Type must be application/json (got application/x-www-form-urlencoded)"),
+    ({"content-type": "multipart/form-data; boundary=x"}, 415,
+     "Content-Type must be application/json (got multipart/form-data)"),
+    ({}, 415, "Content-Type must be application/json (got none)"),
+    ({"content-type": "application/json", "origin": "https://evil.example"}, 403,
+     "writes from the web origin 'https://evil.example' are not allowed"),
+    ({"content-type": "application/json", "origin": "null"}, 403, "writes from the web origin 'null' are not allowed"),
+    ({"content-type": "application/json", "host": "evil.example:5000"}, 403,
+     "Host 'evil.example' is not one this service answers to"),
+])
+def test_cross_site_simple_posts_and_foreign_hosts_are_refused_and_nothing_is_stored(tmp_path, make_store, headers,
+                                                                                      status, reason):
+    """What a web page can send without asking first (a "simple" request: text/plain, a form, no
+    type) gets 415; a page's Origin or a rebound DNS name (Host) not configured gets 403."""
+    store = make_store()
+    body = json.dumps(story_events()[0][0]).encode()
+    with TestClient(create_app(store, tmp_path / "spool"), base_url=BASE) as client:
+        response = client.post("/api/v1/lineage", content=body, headers=headers)
+    assert response.status_code == status and response.json()["detail"].startswith(reason)
+    assert _count(store) == 0 and _spooled(tmp_path) == []
+
+
+def test_json_with_a_charset_loopback_origins_and_configured_hosts_are_accepted(tmp_path, make_store):
+    store = make_store()
+    first, second, third = story_events()[0][:3]
+    app = create_app(store, tmp_path / "spool", allowed_hosts=["lineage.example"],
+                     allowed_origins=["localhost", "lineage.example"])
+    with TestClient(app, base_url="http://lineage.example:5000") as client:
+        assert client.post("/api/v1/lineage", content=json.dumps(first),
+                           headers={"content-type": "application/json; charset=utf-8"}).status_code == 201
+        assert client.post("/api/v1/lineage", json=second,
+                           headers={"origin": "http://localhost:8080"}).status_code == 201
+        assert client.post("/api/v1/lineage", json=third,
+                           headers={"origin": "https://lineage.example"}).status_code == 201
+        assert client.get("/api/v1/check").status_code == 200
+        # Reads check the Host too: a DNS name rebound to this machine reads nothing.
+        assert client.get("/api/v1/check", headers={"host": "127.0.0.1:5000"}).status_code == 403
+    assert _count(store) == 3

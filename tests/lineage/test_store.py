@@ -270,17 +270,18 @@ def _reference_store(tmp_path: Path, log: Path) -> LineageStore:
     return single
 
 
-def test_facets_of_unexpected_shape_do_not_stop_an_ingest(tmp_path, make_store):
-    events = _chain(EventFactory())
+def test_facets_of_the_wrong_type_are_refused_by_line_naming_the_field_and_the_rest_is_stored(tmp_path, make_store):
+    events = json.loads(json.dumps(_chain(EventFactory())))  # a START and its COMPLETE share their facets
     events[1]["run"]["facets"]["parent"] = {"run": "not an object", "root": [1, 2]}
-    events[1]["outputs"][0]["outputFacets"] = ["not", "an", "object"]
-    events[1]["outputs"][0]["namespace"] = {"odd": True}
-    events[1]["inputs"].append("not a dataset")
     events[3]["run"]["facets"]["airflowDagRun"] = "oops"
+    events[5]["outputs"][0]["namespace"] = {"odd": True}
     store = make_store()
     report = store.ingest_file(_write(tmp_path / "events.jsonl", events))
-    assert report.events_new == 6 and not report.issues
-    assert store.counts()["run_outputs"] == 3
+    assert [(i.line, i.kind, i.detail) for i in report.issues] == [
+        (2, "malformed", "run.facets.parent.run must be an object, not a string ('not an object')"),
+        (4, "malformed", "run.facets.airflowDagRun must be an object, not a string ('oops')"),
+        (6, "malformed", "outputs[0].namespace must be a string, not an object ({'odd': True})")]
+    assert report.events_new == 3 and store.counts()["run_outputs"] == 0
 
 
 def test_a_skip_of_a_run_that_writes_nothing_is_recorded_from_its_run_facet(tmp_path, cfg, memory_lineage, make_store):
