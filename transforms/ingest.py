@@ -97,9 +97,11 @@ def _as_int(values: pd.Series, column: str) -> tuple[pd.Series, pd.Series]:
     """Int64 values; text that is not a whole number, or one outside int64, is an error."""
     text = _stripped(values)
     whole = text.str.fullmatch(_INTEGER).fillna(False).astype(bool)
-    digits = text.where(whole).str.replace(r"\.0*$", "", regex=True)
-    # Up to 18 digits always fit in int64; longer ones are compared exactly (rare, so in Python).
-    long = whole & (digits.str.lstrip("+-").str.lstrip("0").str.len() > 18).fillna(False).astype(bool)
+    digits = text.where(whole)
+    if digits.str.contains(".", regex=False).any():
+        digits = digits.str.replace(r"\.0*$", "", regex=True)
+    # Up to 18 characters always fit in int64; longer ones are compared exactly (rare, so in Python).
+    long = (digits.str.len() > 18).fillna(False).astype(bool)
     too_big = pd.Series(False, index=text.index)
     if long.any():
         too_big[long] = [not _INT64[0] <= int(d) <= _INT64[1] for d in digits[long]]
@@ -452,42 +454,46 @@ def _csv_records(fmt: SourceFormat, numbered: Iterator[tuple[int, str]]) -> Iter
     # strict: a quote in the wrong place is an error, not silently part of a value.
     reader = csv.reader(lines, delimiter=fmt.delimiter, strict=True)
     width = None  # the header's, once read
+    limit = csv.field_size_limit()
     while True:
+        item = lines.pending.popleft() if lines.pending else next(numbered, None)
+        if item is None:
+            return
+        number, text = item
+        if '"' not in text and len(text) <= limit:
+            # Without a quote a line is one record and its fields are what lies between the
+            # delimiters (what csv.reader would return, several times faster; a line that could
+            # hold a field over the limit goes to csv.reader, which refuses it).
+            if text.strip():
+                fields = text.rstrip("\r\n").split(fmt.delimiter)
+                width = len(fields) if width is None else width
+                yield number, text.rstrip("\r\n"), fields, ""
+            continue
+        # A quoted field may run on over the next lines: csv.reader pulls them through ``lines``.
+        lines.pending.appendleft(item)
         lines.taken = []
         try:
             fields, error = next(reader), ""
-        except StopIteration:
-            if lines.pending:
-                continue
-            return
         except csv.Error as exc:
             fields, error = None, str(exc)
         taken = lines.taken
-        if not taken:
-            continue
-        if len(taken) == 1 and not taken[0][1].strip():
-            continue  # a blank line is not a record
-        several = len(taken) > 1
-        if several and (error or (width is not None and len(fields) != width)):
+        if len(taken) > 1 and (error or (width is not None and len(fields) != width)):
             # A quote opened on the first line runs on into lines that do not close into a valid
             # record: only that line is lost; the next ones are read again as records of their own.
             found = error or f"{len(fields)} fields where {width} are expected"
             lines.pending.extendleft(reversed(taken[1:]))
-            number, text = taken[0]
             yield number, text.rstrip("\r\n"), None, (
                 f"malformed CSV: the quoted field opened on this line does not close into a valid record "
                 f"({found}, lines {number}-{taken[-1][0]})")
             continue
-        number = taken[0][0]
-        text = "".join(t for _, t in taken).rstrip("\r\n")
+        raw = "".join(t for _, t in taken).rstrip("\r\n")
         if error:
             if error == "unexpected end of data":
                 error = "unclosed quote at the end of the file"
-            yield number, text, None, f"malformed CSV: {error}"
+            yield number, raw, None, f"malformed CSV: {error}"
             continue
-        if width is None:
-            width = len(fields)
-        yield number, text, fields, ""
+        width = len(fields) if width is None else width
+        yield number, raw, fields, ""
 
 
 def records_of(fmt: SourceFormat, lines: Iterable[str]) -> tuple[list[str], str, Iterator[Record]]:
@@ -553,10 +559,14 @@ def _finite(text: str) -> float:
     return value
 
 
+# One decoder for every line (json.loads with hooks builds a new one per call).
+_JSON = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_no_constant, parse_float=_finite)
+
+
 def load_json(text: str) -> tuple[dict | None, str]:
     """A JSON line as an object, or None and why it is not one."""
     try:
-        value = json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant, parse_float=_finite)
+        value = _JSON.decode(text)
     except json.JSONDecodeError as exc:
         return None, f"invalid JSON: {exc.msg} at column {exc.colno}"
     except _DuplicateKey as exc:
@@ -578,45 +588,58 @@ def _json_type(value: object) -> str:
     return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
 
 
-def flatten(fmt: SourceFormat, obj: dict) -> tuple[list[str | None], str]:
-    """The values of ``fmt.columns`` (dotted paths) in a JSON object as text, or why not.
+JsonPaths = list[tuple[tuple[str, ...], list[tuple[str, str]]]]
+
+
+def json_paths(fmt: SourceFormat) -> JsonPaths:
+    """A JSON source's columns grouped by the object they lie in: (the keys leading to the object,
+    [(column, its key in the object), ...]), so each object is looked up once per record."""
+    groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for column in fmt.columns:
+        *parents, key = column.split(".")
+        groups.setdefault(tuple(parents), []).append((column, key))
+    return list(groups.items())
+
+
+def flatten(fmt: SourceFormat, obj: dict, paths: JsonPaths | None = None) -> tuple[list[str | None], str]:
+    """The values of ``fmt.columns`` (dotted paths) in a JSON object as text, in ``fmt.columns``
+    order, or why not (``paths``: ``json_paths(fmt)``, computed once per batch).
 
     A missing key or null is a missing value; a string is kept; a number becomes its JSON text
     (the column's parser checks it); a boolean, array or object where a value belongs, an object
     path through a non-object, an id that is not a string or an integer, or a string that is not
     valid Unicode (a lone surrogate from a ``\\ud800`` escape) is an error.
     """
-    values: list[str | None] = []
+    found: dict[str, str | None] = {}
     errors: list[str] = []
-    for column in fmt.columns:
-        node: object = obj
-        path = column.split(".")
-        for depth, key in enumerate(path[:-1]):
-            if not isinstance(node, dict):
+    for parents, columns in paths or json_paths(fmt):
+        node = obj
+        for depth, parent in enumerate(parents):
+            node = node.get(parent)
+            if node is None:
                 break
-            node = node.get(key)
-            if node is not None and not isinstance(node, dict):
-                where = ".".join(path[: depth + 1])
-                message = f"{where}: expected an object, got {_json_type(node)}"
-                if message not in errors:
-                    errors.append(message)
+            if type(node) is not dict:
+                errors.append(f"{'.'.join(parents[: depth + 1])}: expected an object, got {_json_type(node)}")
                 node = None
-        value = node.get(path[-1]) if isinstance(node, dict) else None
-        if value is None:
-            values.append(None)
-        elif isinstance(value, str):
-            if not value.isascii() and not _valid_unicode(value):
-                errors.append(f"{column}: not valid Unicode (a lone surrogate)")
-            values.append(value)
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            errors.append(f"{column}: expected a string or a number, got {_json_type(value)}")
-            values.append(None)
-        elif column == fmt.id_column and isinstance(value, float):
-            errors.append(f"{column}: expected a string or an integer, got {value!r}")
-            values.append(None)
-        else:
-            values.append(str(value) if isinstance(value, int) else repr(value))
-    return values, "; ".join(errors)
+                break
+        for column, key in columns:
+            value = None if node is None else node.get(key)
+            kind = type(value)  # exactly: a bool is not an int here
+            if kind is str:
+                if not value.isascii() and not _valid_unicode(value):
+                    errors.append(f"{column}: not valid Unicode (a lone surrogate)")
+                found[column] = value
+            elif value is None:
+                found[column] = None
+            elif kind is int:
+                found[column] = str(value)
+            elif kind is float and column != fmt.id_column:
+                found[column] = repr(value)
+            elif kind is float:
+                errors.append(f"{column}: expected a string or an integer, got {value!r}")
+            else:
+                errors.append(f"{column}: expected a string or a number, got {_json_type(value)}")
+    return [found.get(column) for column in fmt.columns], "; ".join(errors)
 
 
 def _valid_unicode(text: str) -> bool:
@@ -692,10 +715,11 @@ def _csv_frame(header: list[str], records: Sequence[Record]):
 
 def _json_frame(fmt: SourceFormat, records: Sequence[Record]):
     rows, kept, bad = [], [], []
+    paths = json_paths(fmt)
     for number, text, _, _ in records:
         obj, error = load_json(text)
         if obj is not None:
-            values, error = flatten(fmt, obj)
+            values, error = flatten(fmt, obj, paths)
         if error:
             bad.append((number, text, error))
         else:

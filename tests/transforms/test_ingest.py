@@ -489,3 +489,23 @@ def test_a_source_declares_its_encoding():
     decoding = check_encoding(cp1252.encoding, [data])
     users, _ = ingest(cp1252, codecs.decode(data, decoding.encoding))
     assert (decoding.problem, users.column("first_name").to_pylist()) == ("", ["Zoë"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.text(st.characters(exclude_categories=["Cs"]) | st.sampled_from(list(',"\r\n ')),
+                                 max_size=6), min_size=2, max_size=4), min_size=1, max_size=6),
+       st.sampled_from(["\n", "\r\n", "\r"]))
+def test_csv_records_give_back_the_fields_they_were_written_with(rows, end):
+    """Quoted or not, across lines or not: the fields of each record, numbered by its first line."""
+    width = len(rows[0])
+    rows = [(row + [""] * width)[:width] for row in rows]
+    lines = [_csv_line(row, ",") for row in rows]
+    records = list(split_records(WEB, io.StringIO(end.join(lines) + end, newline="")))
+    # A record of one empty field is a blank line, not a record.
+    assert [r[2] for r in records] == [row for row, line in zip(rows, lines, strict=True) if line.strip()]
+    numbers, number = [], 1
+    for line in lines:
+        if line.strip():
+            numbers.append(number)
+        number += len(io.StringIO(line + end, newline="").readlines())
+    assert [r[0] for r in records] == numbers
