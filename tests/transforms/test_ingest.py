@@ -232,6 +232,7 @@ def test_blank_lines_are_not_records():
     ('{"uid": "M1", "tenure_years": -Infinity}', "invalid JSON: -Infinity is not a JSON number"),
     ('{"uid": "M1", "tenure_years": 1e400}', "invalid JSON: number 1e400 is out of range"),
     ("[" * 100_000 + "]" * 100_000, "invalid JSON: nested too deeply"),
+    ('{"a": ' * 100_000 + "1" + "}" * 100_000, "invalid JSON: nested too deeply"),
     ('"M1"', "JSON value is a string, not an object"),
     ('{"uid": "M1"} trailing', "invalid JSON: Extra data at column 15"),
 ])
