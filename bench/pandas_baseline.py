@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from lineage.catalog import Catalog
 from transforms.clean import clean_users
-from transforms.ingest import SOURCES, parse_lines, read_header
+from transforms.ingest import SOURCES, check_encoding, parse_records, records_of
 from user_pipeline.config import PipelineConfig
 
 
@@ -27,12 +27,12 @@ def ingest(cfg: PipelineConfig, ds: str, out: Path) -> int:
     users, dead = [], []
     for fmt in SOURCES.values():
         for uri in catalog.files(fmt.dataset, ds):
-            text = Path(uri).read_text(encoding="utf-8").splitlines()
-            header = read_header(fmt, text[0]) if fmt.kind == "csv" else list(fmt.columns)
-            start = 2 if fmt.kind == "csv" else 1
-            body = text[1:] if fmt.kind == "csv" else text
-            lines = [(n, t) for n, t in enumerate(body, start=start) if t.strip()]
-            u, d = parse_lines(fmt, header, lines, ds=ds, run_id="pandas", source_file=uri)
+            data = Path(uri).read_bytes()
+            decoding = check_encoding(fmt.encoding, [data])
+            text = data.decode(decoding.encoding, errors="backslashreplace" if decoding.problem else "strict")
+            header, problem, records = records_of(fmt, io.StringIO(text, newline=""))
+            u, d = parse_records(fmt, header, list(records), ds=ds, run_id="pandas", source_file=uri,
+                                 problem=decoding.problem or problem)
             users.append(u)
             dead.append(d)
     table = pa.concat_tables(users)

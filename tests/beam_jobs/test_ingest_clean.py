@@ -30,7 +30,8 @@ def test_ingest_sources_ptransform_splits_users_and_dead_letters(cfg, commit_raw
     commit_raw(DS, web=[web_line(1), web_line(2, tenure_months="twelve"), "W9,short"], mobile=[mobile_line(1)],
                partner=[partner_line(1)])
     catalog = Catalog(cfg)
-    files = [(name, uri) for name, fmt in transforms.ingest.SOURCES.items() for uri in catalog.files(fmt.dataset, DS)]
+    files = [(name, uri, digest) for name, fmt in transforms.ingest.SOURCES.items()
+             for uri, digest in beam_jobs.ingest.drop_files(catalog, catalog.require(fmt.dataset, DS))]
     with TestPipeline(runner="FnApiRunner") as p:
         out = p | IngestSources(files, DS, "run-1", batch_size=2)
         ids = out.users | beam.FlatMap(lambda t: t.column("source_record_id").to_pylist())
@@ -122,7 +123,7 @@ def test_a_missing_column_dead_letters_the_whole_file(cfg, commit_raw):
 def test_a_job_that_dies_mid_write_commits_nothing_and_reports_fail(cfg, commit_raw, monkeypatch):
     commit_raw(DS, web=[web_line(i) for i in range(30)], mobile=[mobile_line(1)], partner=[partner_line(1)])
     calls = {"n": 0}
-    real = beam_jobs.ingest.parse_lines
+    real = beam_jobs.ingest.parse_records
 
     def dies_on_second_batch(*args, **kwargs):
         calls["n"] += 1
@@ -130,7 +131,7 @@ def test_a_job_that_dies_mid_write_commits_nothing_and_reports_fail(cfg, commit_
             raise OSError("worker lost")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(beam_jobs.ingest, "parse_lines", dies_on_second_batch)
+    monkeypatch.setattr(beam_jobs.ingest, "parse_records", dies_on_second_batch)
     monkeypatch.setenv("PIPELINE_CONFIG", _small_batches_config(cfg))
     with pytest.raises(Exception, match="worker lost"):
         beam_jobs.ingest.run(["--ds", DS])
@@ -161,7 +162,7 @@ from pathlib import Path
 import beam_jobs.ingest
 
 marker, argv = Path(sys.argv[1]), sys.argv[2:]
-real, calls = beam_jobs.ingest.parse_lines, []
+real, calls = beam_jobs.ingest.parse_records, []
 
 def parse_then_hang(*args, **kwargs):
     calls.append(1)
@@ -170,7 +171,7 @@ def parse_then_hang(*args, **kwargs):
         time.sleep(600)
     return real(*args, **kwargs)
 
-beam_jobs.ingest.parse_lines = parse_then_hang
+beam_jobs.ingest.parse_records = parse_then_hang
 beam_jobs.ingest.run(argv)
 """
 
