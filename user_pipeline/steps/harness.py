@@ -12,7 +12,8 @@ the same way for every step:
 - the lineage run (START with the input versions, COMPLETE with the outputs or FAIL);
 - the content-addressed skip: when every output was committed from exactly these input versions
   by this code version, nothing is recomputed (``--force`` recomputes);
-- staging and the atomic commit, through ``StepContext``;
+- staging and the atomic commit, through ``StepContext`` (a step's outputs in one commit:
+  ``publish_together``);
 - the task's return value: the last line printed (a summary of what was committed or reused);
   exit code 1 when the step refuses (a failed gate, a failing drift), 2 when an input is missing.
 """
@@ -103,9 +104,16 @@ class StepContext:
 
     def publish(self, staged: StagedPartition, manifest: Manifest) -> Manifest:
         """Commit a sealed partition and report it as an output of the run."""
-        self.catalog.publish(staged, manifest)
-        self.output(manifest)
+        self.publish_together((staged, manifest))
         return manifest
+
+    def publish_together(self, *sealed: tuple[StagedPartition, Manifest]) -> None:
+        """Commit sealed partitions in one commit (all visible or none, ``Catalog.publish_together``)
+        and report them as outputs of the run, in this order: a step with several outputs
+        publishes them with one call."""
+        self.catalog.publish_together(sealed)
+        for _, manifest in sealed:
+            self.output(manifest)
 
     def commit(self, staged: StagedPartition, **kwargs: Any) -> Manifest:
         """Seal and publish in one go."""
@@ -116,6 +124,11 @@ class StepContext:
         manifest = self.catalog.write_table(dataset, value or self.ds, table, **self._commit_args(kwargs))
         self.output(manifest)
         return manifest
+
+    def seal_table(self, dataset: str, value: str | None, table, **kwargs: Any) -> tuple[StagedPartition, Manifest]:
+        """Stage and seal one small Arrow table as a partition, to publish with the run's other outputs."""
+        staged = self.catalog.stage_table(dataset, value or self.ds, table, self.run_id)
+        return staged, self.seal(staged, schema=table.schema, **kwargs)
 
     def output(self, manifest: Manifest) -> None:
         """Report a committed (or reused) partition in the COMPLETE event."""
@@ -252,6 +265,9 @@ class Job:
                       integration=self.integration) as run:
             ctx.run = run
             reused = None
+            for dataset, value in ctx.plan.outputs:
+                # A killed run's commit is finished (or discarded) before anything looks at its outputs.
+                ctx.catalog.recover(dataset, value)
             if self.skips and ctx.plan.outputs and not ctx.args.force:
                 reused = ctx.catalog.reusable(ctx.plan.outputs, ctx.plan.refs, ctx.code)
             if reused:
