@@ -15,7 +15,8 @@ the same way for every step:
 - staging and the atomic commit, through ``StepContext`` (a step's outputs in one commit:
   ``publish_together``);
 - the task's return value: the last line printed (a summary of what was committed or reused);
-  exit code 1 when the step refuses (a failed gate, a failing drift), 2 when an input is missing.
+  exit code 1 when the step refuses (a failed gate, a failing drift), 2 when it could not do its
+  work on its input (an input is missing; a gate could not validate).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ from user_pipeline.steps.logs import configure_job_logging
 class StepRefused(Exception):
     """The step ran and says no (a failed gate, a drift above a failure threshold): exit code 1,
     the message on stderr (an Airflow task's error is the tail of its stderr)."""
+
+
+class StepCouldNotRun(Exception):
+    """The step could not do its work on its input, so it says neither yes nor no (a gate that
+    could not validate a partition): exit code 2, like a missing input, the message on stderr."""
 
 
 @dataclass
@@ -286,6 +292,9 @@ class Job:
         except StepRefused as refused:
             print(str(refused), file=sys.stderr)
             return 1
+        except StepCouldNotRun as could_not:
+            print(str(could_not), file=sys.stderr)
+            return 2
         except (FileNotFoundError, LookupError) as missing:  # an input, dataset or version that is not there
             message = missing.args[0] if isinstance(missing, KeyError) and missing.args else missing
             print(f"{self.name} ERROR: {message}", file=sys.stderr)
