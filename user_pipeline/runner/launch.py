@@ -132,7 +132,8 @@ def run_module(
             seconds, done.returncode, extra={"launch": Launch(*task, state, seconds, summary_line(lines))})
     if done.returncode != 0:
         # The tail of stderr is the job's own account of what went wrong (a gate's summary).
-        raise RuntimeError(f"{module} {state}, exit code {done.returncode}:\n{done.stderr.strip()[-4000:]}")
+        raise RuntimeError(f"{module} {state}, exit code {done.returncode}:{_after_summary(done)}\n"
+                           f"{done.stderr.strip()[-4000:]}")
     return lines[-1] if lines else ""
 
 
@@ -156,9 +157,17 @@ def run_child(cmd: Sequence[str], attempts: int = 2) -> subprocess.CompletedProc
         done = _relayed(cmd, _log_line)
         if done.returncode >= 0 or attempt == attempts:
             return done
-        log.warning("%s was killed by signal %d: launching it again (attempt %d of %d)",
-                    cmd[2] if len(cmd) > 2 else cmd[0], -done.returncode, attempt + 1, attempts)
+        log.warning("%s was killed by signal %d%s; launching it again (attempt %d of %d)",
+                    cmd[2] if len(cmd) > 2 else cmd[0], -done.returncode, _after_summary(done), attempt + 1,
+                    attempts)
     raise AssertionError("unreachable")
+
+
+def _after_summary(done: subprocess.CompletedProcess) -> str:
+    """" after it reported: <its summary>" when a job printed its summary line (it committed and
+    sent its lineage before it died): the task says the commit happened."""
+    summary = summary_line(done.stdout.splitlines())
+    return f" after it reported: {summary}" if summary else ""
 
 
 def _log_line(level: int, message: str) -> None:

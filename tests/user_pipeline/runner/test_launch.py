@@ -174,3 +174,17 @@ def test_exit_code_2_is_reported_as_the_steps_could_not_run_state(tmp_path, monk
     end = [r for r in caplog.records if hasattr(r, "launch")][-1]
     assert end.launch.state == "could not validate" and end.levelno == logging.ERROR
 
+
+ABORT_AFTER_SUMMARY = """
+import os, sys
+print("despam ds=2026-01-01: kept 3, quarantined 1 of 4", flush=True)
+os.abort()
+"""
+
+
+def test_a_job_killed_after_it_reported_its_summary_says_so(caplog):
+    caplog.set_level(logging.DEBUG, logger=LAUNCH_LOGGER)
+    run_child([sys.executable, "-c", ABORT_AFTER_SUMMARY])
+    assert [r.getMessage().split(" was ", 1)[1] for r in caplog.records if "killed by signal" in r.getMessage()] == [
+        "killed by signal 6 after it reported: despam ds=2026-01-01: kept 3, quarantined 1 of 4; launching it again "
+        "(attempt 2 of 2)"]
