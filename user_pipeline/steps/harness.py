@@ -331,9 +331,9 @@ class Job:
             code = 1
         # The process ends here without the interpreter's teardown, whatever happened above. It
         # costs a task 0.4 s (Beam) to 1.3 s (TensorFlow) of finalizers for nothing
-        # (bench/overhead.py), and it is where a C++ thread of Beam's runner, still joinable when
-        # its destructor runs, aborted 1 in about 30 runs under load ("terminate called without an
-        # active exception", exit code 134) after the outputs were committed. By now every output
+        # (bench/overhead.py), and it is where a C++ thread loaded with Beam, still joinable when
+        # its destructor ran, aborted committed runs ("terminate called without an active
+        # exception", exit code 134; 1 in 200 runs under load). By now every output
         # is committed by rename and every lineage event sent (lineage.emit.step_run closes its
         # client); only buffered output remains, flushed here.
         logging.shutdown()
