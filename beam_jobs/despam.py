@@ -14,7 +14,7 @@ labels version (``user_pipeline.steps.models.SPAM_FILTER``); if it is not commit
 and names the training command. The model is an input of the run (lineage START) and of both
 manifests, so a new model (after a label fix) makes every date recompute, and an unchanged one
 lets a re-run skip. Both outputs are sealed, ``rows in = kept + quarantined`` is checked, then
-both are published (as ingest does).
+both are published in one commit (as ingest does).
 """
 
 from __future__ import annotations
@@ -134,10 +134,7 @@ def compute(ctx: StepContext) -> str:
     # Checked before anything is published: a broken count commits nothing.
     _check_accounting(source.row_count, rows_read, kept.row_count, quarantine.row_count)
     quarantine.extra["signal_counts"] = signal_counts(ctx.catalog.read_staged(quarantine_dir, columns=["spam_signals"]))
-    ctx.catalog.publish(quarantine_dir, quarantine)
-    ctx.catalog.publish(kept_dir, kept)
-    ctx.output(kept)
-    ctx.output(quarantine)
+    ctx.publish_together((kept_dir, kept), (quarantine_dir, quarantine))
     return (f"kept {kept.row_count}, quarantined {quarantine.row_count} of {rows_read} "
             f"with models.spam_filter version={model.version}")
 

@@ -271,10 +271,7 @@ def compute(ctx: StepContext) -> str:
     if not (source.row_count == metrics.get("rows_read", 0) == id_map.row_count):
         raise RuntimeError(f"accounting broken: {source.row_count} de-spammed users != "
                            f"{id_map.row_count} rows in {ID_MAP_DATASET}")
-    ctx.catalog.publish(map_dir, id_map)
-    ctx.catalog.publish(merged_dir, users)
-    ctx.output(id_map)
-    ctx.output(users)
+    ctx.publish_together((map_dir, id_map), (merged_dir, users))
     return (f"{id_map.row_count} records -> {users.row_count} canonical users "
             f"with models.id_matcher version={matcher.version} ({metrics})")
 

@@ -195,10 +195,7 @@ def compute(ctx: StepContext) -> str:
     users = ctx.seal(users_dir, schema=STAGED_USERS, extra={**extra, "dead_letter_version": dead.version})
     # Checked before anything is published: a broken count commits nothing.
     _check_accounting(lines_read, users.row_count, dead.row_count)
-    ctx.catalog.publish(dead_dir, dead)
-    ctx.catalog.publish(users_dir, users)
-    ctx.output(users)
-    ctx.output(dead)
+    ctx.publish_together((users_dir, users), (dead_dir, dead))
     return f"ingested {users.row_count} rows, dead-lettered {dead.row_count} of {lines_read} lines"
 
 

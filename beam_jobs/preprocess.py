@@ -308,13 +308,12 @@ def compute(ctx: StepContext) -> str:
         "window_days": window.days,
         "missing_days": {CLEAN: window.missingUsersDays, OUTCOMES: window.missingOutcomesDays},
     }
-    transform_fn = ctx.commit(transform_fn_staged, version=transform_fn_version,
-                              extra={**window_extra, "train_rows": counts[splits.TRAIN]})
-    assigned = ctx.write_table(SPLIT_ASSIGNMENTS, ds, assignments, extra={
+    transform_fn = ctx.seal(transform_fn_staged, version=transform_fn_version,
+                            extra={**window_extra, "train_rows": counts[splits.TRAIN]})
+    assigned_staged, assigned = ctx.seal_table(SPLIT_ASSIGNMENTS, ds, assignments, extra={
         "assigned_today": pc.sum(pc.equal(assignments.column("assigned_ds"), ds)).as_py() or 0,
         "report": splits.report(assignments, cfg.preprocess.split_fractions)})
-    # The features last: downstream starts from them, so they are the commit point of the run.
-    features_manifest = ctx.commit(features_staged, schema=USERS_TRANSFORMED, extra={
+    features_manifest = ctx.seal(features_staged, schema=USERS_TRANSFORMED, extra={
         **window_extra,
         "transform_fn_version": transform_fn_version,
         "user_rows": user_rows,
@@ -324,7 +323,9 @@ def compute(ctx: StepContext) -> str:
         **{f"{name}_rows": counts[name] for name in splits.SPLITS},
         "split_report": split_report,
     })
-    ctx.run.outputs[:] = [features_manifest, transform_fn, assigned]  # the main output first
+    # One commit: features, transform_fn and split assignments of one run, or none (the main output first).
+    ctx.publish_together((features_staged, features_manifest), (transform_fn_staged, transform_fn),
+                         (assigned_staged, assigned))
     return (f"committed {FEATURES} ({counts}, {window.unlabelledRows} unlabelled; split label rates within "
             f"tolerance: {split_report['within_tolerance']}), {TRANSFORM_FN} version={transform_fn_version} "
             f"and {SPLIT_ASSIGNMENTS}")

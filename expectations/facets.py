@@ -9,7 +9,8 @@ The OpenLineage GX action does not work with GX 1.x, so results are mapped here:
   was found, ``content`` the GX expectation as JSON.
 - ``dataQualityMetrics`` (input facet): rowCount and per-column nullCount, distinctCount, count,
   and min/max/sum of numeric columns.
-- ``gate`` (custom dataset facet): the verdict and where the JSON result and HTML report are.
+- ``gate`` (custom dataset facet): the verdict (passed, warnings, failed, or could not validate,
+  with the reason), and where the JSON result and HTML report are.
 
 ``attach`` puts those facets on the input of the gate step's COMPLETE or FAIL event (START is
 emitted before validation and carries none).
@@ -45,6 +46,8 @@ class GateDatasetFacet(DatasetFacet):
     warnings: int
     resultsUri: str  # noqa: N815
     reportUri: str  # noqa: N815
+    verdict: str = "passed"  # passed | warnings | failed | could not validate
+    reason: str | None = None  # why it could not validate
 
     @staticmethod
     def _get_schema() -> str:
@@ -100,6 +103,7 @@ def gate_facet(result: GateResult) -> GateDatasetFacet:
     return GateDatasetFacet(
         success=result.success, checks=len(result.checks), criticalFailures=len(result.critical_failures),
         warnings=len(result.warnings), resultsUri=result.results_uri, reportUri=result.report_uri,
+        verdict=result.verdict, reason=result.not_validated,
     )
 
 

@@ -10,7 +10,8 @@ its own OpenLineage run (job ``expectations.gate``) whose input is the partition
 the COMPLETE or FAIL event carries ``dataQualityAssertions`` and ``dataQualityMetrics`` on that
 input. Exit codes: 0 passed (warnings are printed, not fatal), 1 a critical check failed (the
 summary says which check, column, how many rows, examples and the threshold), 2 the gate could
-not run (e.g. the partition is not committed).
+not validate (the partition is not committed, or holds values the gate cannot read or compare:
+the summary, the stored result and the FAIL event's ``gate`` facet say why; no traceback).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from lineage.versioning import derivation_version
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps import registry
 from user_pipeline.steps.code import step_code_version
-from user_pipeline.steps.harness import Job, Plan, StepContext, StepRefused
+from user_pipeline.steps.harness import Job, Plan, StepContext, StepCouldNotRun, StepRefused
 
 NAME = "expectations.gate"
 log = logging.getLogger(NAME)
@@ -41,6 +42,15 @@ log = logging.getLogger(NAME)
 
 class GateFailed(StepRefused):
     """A critical check failed; the message is the gate's summary."""
+
+    def __init__(self, result: GateResult):
+        super().__init__(result.summary())
+        self.result = result
+
+
+class GateCouldNotValidate(StepCouldNotRun):
+    """The gate could not validate the partition (``GateResult.not_validated`` says why); the
+    message is the gate's summary."""
 
     def __init__(self, result: GateResult):
         super().__init__(result.summary())
@@ -78,17 +88,25 @@ def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previou
               store_results: bool, run_id: str) -> GateResult:
     started = time.perf_counter()
     dataset, value = manifest.dataset, manifest.ref.value
-    context = SuiteContext(cfg, dataset, value, manifest, previous)
-    checks = build_checks(context)
-    table = catalog.read_table(dataset, value)
-    results = run_checks(table, checks, examples=cfg.gates.examples, id_column=id_column(dataset))
+    results, metrics, not_validated = [], {}, None
+    try:
+        checks = build_checks(SuiteContext(cfg, dataset, value, manifest, previous))
+        table = catalog.read_table(dataset, value)
+        results = run_checks(table, checks, examples=cfg.gates.examples, id_column=id_column(dataset))
+        metrics = column_metrics(table)
+    except Exception as exc:  # noqa: BLE001 - whatever stops validation is the gate's answer, not a crash
+        # A value the gate cannot read or compare is not a failed check (exit 2, not 1); the
+        # traceback goes to the lineage FAIL event, the reason to the summary and the stored result.
+        log.debug("could not validate %s %s", dataset, manifest.partition, exc_info=True)
+        not_validated = f"{type(exc).__name__}: {exc}"
+        results = []
     result = GateResult(
         dataset=dataset,
         partition=manifest.partition,
         version=manifest.version,
-        row_count=table.num_rows,
+        row_count=manifest.row_count or 0,
         checks=results,
-        metrics=column_metrics(table),
+        metrics=metrics,
         validated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 3),
         gx_version=importlib.metadata.version("great-expectations"),
@@ -96,6 +114,7 @@ def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previou
         report_uri=store.report_uri(cfg, dataset, manifest.partition),
         run_id=run_id,
         fingerprint=fingerprint(cfg, manifest, previous),
+        not_validated=not_validated,
     )
     if store_results:
         store.save_result(result)
@@ -137,6 +156,8 @@ def compute(ctx: StepContext) -> str:
     result = _validate(ctx.cfg, ctx.catalog, manifest, previous, store_results=True, run_id=ctx.run_id)
     attach(ctx.run, manifest.ref, result)
     ctx.result = result
+    if result.not_validated is not None:
+        raise GateCouldNotValidate(result)
     if not result.success:
         raise GateFailed(result)
     return result.summary()
@@ -151,7 +172,8 @@ def run_gate(cfg: PipelineConfig, dataset: str, value: str, *, parent: ParentRun
              client: OpenLineageClient | None = None, nominal_date: str | None = None,
              force: bool = False) -> GateResult:
     """Validate as a pipeline step (the same run as ``python -m expectations.gate``), with its own
-    lineage run; raises GateFailed on a critical failure. ``nominal_date`` defaults to the
+    lineage run; raises GateFailed on a critical failure, GateCouldNotValidate when it could not
+    validate. ``nominal_date`` defaults to the
     partition date of a daily dataset."""
     key = cfg.dataset(dataset).partitioning
     argv = ["--dataset", dataset, *(["--ds", value] if key == "ds" else ["--version", value]),

@@ -29,6 +29,8 @@ def render(result: GateResult) -> str:
     css = "pass" if result.success else "fail"
     if result.success and result.warnings:  # info-level findings do not change the verdict
         verdict, css = "PASSED with warnings", "warn"
+    if result.not_validated is not None:
+        verdict = "COULD NOT VALIDATE"
     failed = [c for c in result.checks if not c.success]
     parts = [
         "<!DOCTYPE html>",
@@ -47,6 +49,10 @@ def render(result: GateResult) -> str:
         ]),
         "</table>",
     ]
+    if result.not_validated is not None:
+        parts.append(f"<h2>Could not validate</h2><p>{escape(result.not_validated)}</p>"
+                     '<p class="small">No check was judged: the partition holds what the gate cannot read or '
+                     "compare. Fix the step that produced it (or the gate), then re-run both.</p>")
     if failed:
         parts += ["<h2>Failed checks</h2>", _checks_table(sorted(failed, key=_failure_order))]
         parts.append('<p class="small">A failed <b>critical</b> check fails the gate and stops the pipeline '

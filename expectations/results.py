@@ -15,6 +15,8 @@ import pandas as pd
 CRITICAL = "critical"
 WARNING = "warning"
 INFO = "info"
+# The verdict of a gate that could not validate its partition (exit code 2, not 1: nothing was judged).
+COULD_NOT_VALIDATE = "could not validate"
 
 
 @dataclass
@@ -77,6 +79,8 @@ class GateResult:
     # What the checks depended on besides the data: suite code, gate config, the previous
     # partition's version (row-count checks). Same version and fingerprint: same result.
     fingerprint: str = ""
+    # Why the gate could not validate the partition (it then judged nothing): not a failed check.
+    not_validated: str | None = None
 
     @property
     def critical_failures(self) -> list[CheckResult]:
@@ -93,11 +97,27 @@ class GateResult:
 
     @property
     def success(self) -> bool:
-        """The gate passes when no critical check failed (warnings are recorded, not fatal)."""
-        return not self.critical_failures
+        """The gate passes when it validated and no critical check failed (warnings are recorded, not fatal)."""
+        return self.not_validated is None and not self.critical_failures
+
+    @property
+    def verdict(self) -> str:
+        """passed | warnings | failed | could not validate."""
+        if self.not_validated is not None:
+            return COULD_NOT_VALIDATE
+        return "failed" if self.critical_failures else "warnings" if self.warnings else "passed"
 
     def summary(self) -> str:
         """A summary for the task log: which check, which column, how many rows, examples, threshold."""
+        if self.not_validated is not None:
+            return "\n".join([
+                f"GATE COULD NOT VALIDATE: {self.dataset} {self.partition} (version {self.version}, "
+                f"{self.row_count} rows): {self.not_validated}",
+                *([f"  report:  {self.report_uri}"] if self.report_uri else []),
+                *([f"  results: {self.results_uri}"] if self.results_uri else []),
+                "  No check was judged: the partition holds what the gate cannot read or compare. Fix the step "
+                "that produced it (or the gate), then re-run the step and this gate.",
+            ])
         status = "PASSED" if self.success else "FAILED"
         lines = [
             f"GATE {status}: {self.dataset} {self.partition} (version {self.version}, {self.row_count} rows): "
@@ -150,7 +170,9 @@ def jsonable(value: Any) -> Any:
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, datetime):  # pd.Timestamp too: a midnight timestamp is a date
         stamp = pd.Timestamp(value)
-        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+        # Not stamp.date(): a year after 9999 is a valid Arrow date but no Python date.
+        text = stamp.isoformat()
+        return text.split("T", 1)[0] if stamp == stamp.normalize() else text
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bool | int | str):

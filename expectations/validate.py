@@ -6,8 +6,12 @@ How the partition is handed to GX, and why:
   schema with ``pd.ArrowDtype`` columns, so ``int64`` is compared as ``int64[pyarrow]``, not as
   whatever pandas would widen it to.
 - Value checks run on numpy-typed columns (numbers as float64 with NaN for null, dates as
-  ``datetime64[ns]``): GX 1.24's pandas metrics take their vectorised paths only for those
-  dtypes; on nullable or Arrow dtypes ``between`` applies a Python function per row.
+  ``datetime64``): GX 1.24's pandas metrics take their vectorised paths only for those
+  dtypes; on nullable or Arrow dtypes ``between`` applies a Python function per row. Dates are
+  handed over in milliseconds, not nanoseconds, so that every date a step accepted (year 1 to
+  9999) can be judged: nanoseconds end in 1677 and 2262. Integers beyond 2^53 (an overflowed
+  count: -2^63) become the nearest float instead of an error: the checks' bounds are far inside
+  that range, so their verdicts are unchanged.
 - Checks are validated in groups of the columns they read, each group on a frame of only those
   columns. GX's pandas engine filters the whole batch frame for every map expectation and hashes
   the whole frame per batch; on a 1M-row, 24-column partition one frame for the whole suite took
@@ -54,9 +58,11 @@ def to_series(column: pa.ChunkedArray | pa.Array) -> pd.Series:
         column = column.combine_chunks()  # one chunk: many small ones make every filter slow
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return pd.Series(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
-    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        return pd.Series(column.to_pandas(date_as_object=False)).astype("datetime64[ns]")
+        return pd.Series(pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False))
+    if pa.types.is_date(kind):
+        return pd.Series(pc.cast(column, pa.timestamp("ms")).to_pandas())
+    if pa.types.is_timestamp(kind):
+        return pd.Series(column.to_pandas())  # in the column's own unit: see the module's docstring
     return pd.Series(column.to_pandas())
 
 
@@ -165,12 +171,18 @@ def _check_result(check: Check, result: Any, table: pa.Table, id_column: str | N
     elif found.get("partial_missing_list") is not None:  # a set of values that should all occur
         out.observed = f"missing {jsonable(found['partial_missing_list'])}"
     else:
-        out.observed = jsonable(found.get("observed_value"))
+        observed = found.get("observed_value")
+        # JSON has no infinity or NaN (jsonable makes them null): an infinite mean is shown as such.
+        out.observed = str(float(observed)) if _non_finite(observed) else jsonable(observed)
         if not out.success and found.get("details"):
             out.params = {**(out.params or {}), "details": jsonable(found["details"])}
     if out.exception:
         out.success = False
     return out
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float | np.floating) and not np.isfinite(value)
 
 
 def _kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -211,6 +223,13 @@ def column_metrics(table: pa.Table) -> dict[str, Any]:
             bounds = pc.min_max(column)
             metrics["min"] = bounds["min"].as_py()
             metrics["max"] = bounds["max"].as_py()
-            metrics["sum"] = pc.sum(column).as_py()
+            metrics["sum"] = _sum(column, metrics["min"], metrics["max"], metrics["count"])
         out[name] = jsonable(metrics)
     return {"rowCount": table.num_rows, "columnMetrics": out}
+
+
+def _sum(column: pa.ChunkedArray, low: float, high: float, count: int) -> float | int:
+    """The column's sum; of integers that could overflow int64 (Arrow's sum wraps around), as a float."""
+    if pa.types.is_integer(column.type) and max(abs(low), abs(high)) * count >= 2**63:
+        return pc.sum(pc.cast(column, pa.float64(), safe=False)).as_py()
+    return pc.sum(column).as_py()

@@ -1,11 +1,18 @@
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from lineage.catalog import MANIFEST, Catalog, PartitionRef, Producer
+from lineage.catalog import COMMITS_DIR, MANIFEST, PENDING_PREFIX, Catalog, PartitionRef, Producer
 from lineage.versioning import table_version
+from tests.lineage import commit_faults
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _table(n=5, offset=0):
@@ -97,3 +104,78 @@ def test_reusable_only_when_every_output_came_from_these_inputs_and_code(cfg):
     changed = PartitionRef("raw.users_web", "ds", "2026-01-01", "v-new")
     assert catalog.reusable(outputs, [changed], "c1") is None  # input version changed
     assert catalog.reusable([*outputs, ("curated.users_clean", "2026-01-01")], [source], "c1") is None  # missing
+
+
+# -- one commit for several partitions (lineage.catalog: publish_together) ----------------------------------
+
+def _pair_state(catalog):
+    """(producing run, rows) of each partition of the pair, as a reader sees it."""
+    found = []
+    for dataset in commit_faults.PAIR:
+        manifest = catalog.manifest(dataset, commit_faults.DS)
+        found.append((manifest.producer["run_id"], catalog.read_table(dataset, commit_faults.DS).num_rows))
+    return found
+
+
+def _leftovers(catalog):
+    """Pending manifests and commit records left on disk."""
+    root = Path(catalog.fs_path(catalog.root))
+    return sorted(p.name for p in root.rglob(f"{PENDING_PREFIX}*")) + sorted(
+        p.name for p in (root / COMMITS_DIR).glob("*"))
+
+
+def _run_killed(step, *args):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "tests.lineage.commit_faults", str(step), *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("step", range(1, commit_faults.PAIR_STEPS + 1))
+def test_a_kill_anywhere_in_a_commit_of_two_partitions_leaves_both_old_or_both_new(cfg, step):
+    catalog = Catalog(cfg)
+    commit_faults.commit_pair("r1", 5)
+    killed = _run_killed(step, "pair", "r2", "3")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # Killed before the commit record: the previous commit, whole; after it: the new one, whole.
+    expected = [("r1", 5), ("r1", 5)] if step <= commit_faults.COMMIT_POINT else [("r2", 3), ("r2", 3)]
+    assert _pair_state(catalog) == expected
+    assert catalog.committed("staging.users_ingested") == [commit_faults.DS]
+    assert catalog.reusable([(d, commit_faults.DS) for d in commit_faults.PAIR], [], "c") == [
+        catalog.manifest(d, commit_faults.DS) for d in commit_faults.PAIR]
+
+    for dataset in commit_faults.PAIR:  # what the next run of the step does first
+        catalog.recover(dataset, commit_faults.DS)
+    assert _pair_state(catalog) == expected
+    assert _leftovers(catalog) == []
+    partition = Path(catalog.partition_uri("staging.users_ingested", commit_faults.DS))
+    # A run killed before its commit point leaves its folder, uncommitted, until the next commit.
+    runs = ["run=r1", "run=r2"] if step <= commit_faults.COMMIT_POINT else ["run=r2"]
+    assert sorted(p.name for p in partition.iterdir()) == [MANIFEST, *runs]
+
+
+def test_the_next_commit_finishes_a_killed_one_first_then_replaces_it(cfg):
+    catalog = Catalog(cfg)
+    commit_faults.commit_pair("r1", 5)
+    assert _run_killed(commit_faults.COMMIT_POINT + 2, "pair", "r2", "3").returncode == -signal.SIGKILL
+    assert _leftovers(catalog)  # the first partition rolled forward, the second still pending
+    commit_faults.commit_pair("r3", 2)
+    assert _pair_state(catalog) == [("r3", 2), ("r3", 2)]
+    assert _leftovers(catalog) == []
+
+
+def test_a_pending_manifest_without_its_commit_record_is_not_committed(cfg):
+    catalog = Catalog(cfg)
+    assert _run_killed(commit_faults.COMMIT_POINT, "pair", "r1", "4").returncode == -signal.SIGKILL
+    assert [catalog.manifest(d, commit_faults.DS) for d in commit_faults.PAIR] == [None, None]
+    assert catalog.committed("staging.users_ingested") == []
+    commit_faults.commit_pair("r2", 1)
+    assert _pair_state(catalog) == [("r2", 1), ("r2", 1)]
+    assert _leftovers(catalog) == []
+
+
+def test_a_partition_is_committed_once_per_commit(cfg):
+    catalog = Catalog(cfg)
+    staged = catalog.stage("curated.users_clean", "2026-01-01", "r1")
+    sealed = catalog.seal(staged, producer=Producer("j", "r1"), inputs=[], code_version="c")
+    with pytest.raises(ValueError, match="committed once per commit"):
+        catalog.publish_together([(staged, sealed), (staged, sealed)])

@@ -98,9 +98,13 @@ def compute(ctx: StepContext) -> str:
                "decided_by": corrections["decided_by"].iloc[0],
                "changes": {f"{a}->{b}": int(n) for (a, b), n in
                            corrections.groupby(["old_label", "new_label"]).size().items()}}
-    corrections_manifest = ctx.write_table(CORRECTIONS_DATASET, args.new_version, corrections_table, extra=summary)
-    ctx.write_table(LABELS, args.new_version, fixed, inputs=[*ctx.inputs, corrections_manifest.ref],
-                    extra={"source": labels_manifest.extra.get("source"), **summary})
+    corrections_staged, corrections_manifest = ctx.seal_table(CORRECTIONS_DATASET, args.new_version,
+                                                              corrections_table, extra=summary)
+    labels_staged, labels = ctx.seal_table(LABELS, args.new_version, fixed,
+                                           inputs=[*ctx.inputs, corrections_manifest.ref],
+                                           extra={"source": labels_manifest.extra.get("source"), **summary})
+    # One commit: a labels version is never visible without its corrections.
+    ctx.publish_together((corrections_staged, corrections_manifest), (labels_staged, labels))
     return (f"{LABELS} version={args.new_version}: {len(corrections)} label(s) corrected from version={version} "
             f"({summary['changes']}); next: set spam.labels_version: {args.new_version}, then "
             f"python -m user_pipeline.training.spam_filter --labels-version {args.new_version}")

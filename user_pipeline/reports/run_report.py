@@ -23,6 +23,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from expectations.results import COULD_NOT_VALIDATE
 from expectations.store import load_result, put_atomic
 from expectations.store import report_uri as gate_page
 from lineage import graph_render
@@ -47,7 +48,7 @@ class DatasetStatus:
     dataset: str
     manifest: Manifest | None
     previous: Manifest | None
-    gate: str | None  # passed | failed | warnings | None (not gated)
+    gate: str | None  # GateResult.verdict: passed | warnings | failed | could not validate; None: not gated
     gate_page: str | None
     statistics_page: str | None
     drift_page: str | None
@@ -78,9 +79,7 @@ def collect(cfg: PipelineConfig, ds: str) -> list[DatasetStatus]:
             continue
         manifest = catalog.manifest(dataset, ds)
         gate = load_result(cfg, dataset, ds) if manifest else None
-        verdict = None
-        if gate is not None:
-            verdict = "failed" if gate.critical_failures else "warnings" if gate.warnings else "passed"
+        verdict = gate.verdict if gate is not None else None
         stats_dir = paths.statistics_dir(cfg, dataset, f"ds={ds}")
         out.append(DatasetStatus(
             dataset, manifest, catalog.previous(dataset, ds) if manifest else None, verdict,
@@ -157,8 +156,9 @@ def render(cfg: PipelineConfig, ds: str, statuses: Sequence[DatasetStatus], pare
         m = s.manifest
         change = f"{s.rows_change:+.1%}" if s.rows_change is not None else "–"
         moved = "–" if not (m and s.previous) else "same" if m.version == s.previous.version else "changed"
+        css = "missing" if m is None else (s.gate or "").replace(" ", "-")
         rows.append(
-            f"<tr class='{'missing' if m is None else s.gate or ''}'><td>{html.escape(s.dataset)}</td>"
+            f"<tr class='{css}'><td>{html.escape(s.dataset)}</td>"
             f"<td><code>{html.escape(m.version) if m else 'not committed'}</code></td>"
             f"<td>{m.row_count if m else '–'}</td><td>{change}</td><td>{moved}</td>"
             f"<td>{_link(s.gate_page, s.gate) if s.gate else '–'}</td>"
@@ -181,6 +181,7 @@ def render(cfg: PipelineConfig, ds: str, statuses: Sequence[DatasetStatus], pare
                                f"<td>{w['error_gap']:+.3f}</td></tr>")
     who = f"DAG run <code>{html.escape(parent.dag_run_id)}</code>" if parent and parent.dag_run_id else "date"
     failed = [s.dataset for s in statuses if s.gate == "failed"]
+    not_validated = [s.dataset for s in statuses if s.gate == COULD_NOT_VALIDATE]
     missing = [s.dataset for s in statuses if s.manifest is None]
     data = {"ds": ds, "datasets": {s.dataset: {"version": s.manifest.version if s.manifest else None,
                                                "rows": s.manifest.row_count if s.manifest else None,
@@ -189,10 +190,12 @@ def render(cfg: PipelineConfig, ds: str, statuses: Sequence[DatasetStatus], pare
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Run report ds={html.escape(ds)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:2px 8px;border-bottom:1px solid #e5e7eb}}
-tr.failed{{background:#fee2e2}} tr.warnings{{background:#fef9c3}} tr.missing{{color:#9ca3af}}</style></head><body>
+tr.failed,tr.could-not-validate{{background:#fee2e2}}
+tr.warnings{{background:#fef9c3}} tr.missing{{color:#9ca3af}}</style></head><body>
 <h1>Run report: ds={html.escape(ds)}</h1>
 <p>{who}: {len(committed)} datasets committed, {len(missing)} not committed, gates failed: {
-        html.escape(', '.join(failed)) or 'none'}.</p>
+        html.escape(', '.join(failed)) or 'none'}{
+        f", gates that could not validate: {html.escape(', '.join(not_validated))}" if not_validated else ''}.</p>
 <h2>Datasets</h2>
 <table><tr><th>dataset</th><th>version</th><th>rows</th><th>rows vs previous</th><th>content vs previous</th>
 <th>gate</th><th>statistics</th></tr>

@@ -46,7 +46,8 @@ NO_DRIVER_CUINIT = "failed call to cuInit"
 
 @dataclass(frozen=True)
 class Launch:
-    """The start (``state`` is "running") or end ("success", "failed") of one task's job."""
+    """The start (``state`` is "running") or end ("success", "failed", or with exit code 2 the
+    step's ``not_run``: "could not validate" for a gate) of one task's job."""
 
     dag_id: str
     task_id: str
@@ -99,9 +100,12 @@ class ChildLines:
 
 def run_module(
     module: str, *, ds: str | None, ti, dag_run_id: str, logical_date, config: str, extra_args: Sequence[str] = (),
-    dag_run=None,
+    dag_run=None, not_run: str = "could not run",
 ) -> str:
     """Run ``python -m <module> --ds <ds> ... <extra_args>`` and return the last line it printed.
+
+    Exit code 2 is reported as ``not_run`` (the step's word for "could not do its work on its
+    input", ``Step.not_run``), any other non-zero code as "failed"; both fail the task.
 
     A run without a logical date (Airflow 3 creates asset-triggered runs without one) works on
     the date it was queued for (``run_after``)."""
@@ -123,12 +127,13 @@ def run_module(
     done = run_child(cmd)
     seconds = time.perf_counter() - start
     lines = done.stdout.strip().splitlines()
-    state = "success" if done.returncode == 0 else "failed"
+    state = "success" if done.returncode == 0 else not_run if done.returncode == 2 else "failed"
     log.log(logging.INFO if state == "success" else logging.ERROR, "%s %s in %.1fs (exit code %d)", module, state,
             seconds, done.returncode, extra={"launch": Launch(*task, state, seconds, summary_line(lines))})
     if done.returncode != 0:
         # The tail of stderr is the job's own account of what went wrong (a gate's summary).
-        raise RuntimeError(f"{module} failed with exit code {done.returncode}:\n{done.stderr.strip()[-4000:]}")
+        raise RuntimeError(f"{module} {state}, exit code {done.returncode}:{_after_summary(done)}\n"
+                           f"{done.stderr.strip()[-4000:]}")
     return lines[-1] if lines else ""
 
 
@@ -152,9 +157,17 @@ def run_child(cmd: Sequence[str], attempts: int = 2) -> subprocess.CompletedProc
         done = _relayed(cmd, _log_line)
         if done.returncode >= 0 or attempt == attempts:
             return done
-        log.warning("%s was killed by signal %d: launching it again (attempt %d of %d)",
-                    cmd[2] if len(cmd) > 2 else cmd[0], -done.returncode, attempt + 1, attempts)
+        log.warning("%s was killed by signal %d%s; launching it again (attempt %d of %d)",
+                    cmd[2] if len(cmd) > 2 else cmd[0], -done.returncode, _after_summary(done), attempt + 1,
+                    attempts)
     raise AssertionError("unreachable")
+
+
+def _after_summary(done: subprocess.CompletedProcess) -> str:
+    """" after it reported: <its summary>" when a job printed its summary line (it committed and
+    sent its lineage before it died): the task says the commit happened."""
+    summary = summary_line(done.stdout.splitlines())
+    return f" after it reported: {summary}" if summary else ""
 
 
 def _log_line(level: int, message: str) -> None:

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from user_pipeline.runner.launch import Launch
 
+# Any other end state (a step's ``not_run``: "could not validate") is shown in yellow.
 STATE_STYLES = {"success": "green", "failed": "bold red", "running": "cyan"}
 LEVEL_STYLES = {logging.WARNING: "yellow", logging.ERROR: "red", logging.CRITICAL: "bold red"}
 
@@ -109,7 +110,7 @@ class TaskProgress(logging.Handler):
         summary = _without_prefix(launch.summary, launch.task_id, launch.ds)
         detail = "  ".join(part for part in (rows, summary) if part)
         self._print(self._head(launch.dag_id, launch.ds, launch.task_id),
-                    Text(f"{launch.state:<8}", style=STATE_STYLES.get(launch.state, "")),
+                    Text(f"{launch.state:<8}", style=STATE_STYLES.get(launch.state, "bold yellow")),
                     Text(f"{launch.seconds:6.1f}s  "), Text(detail))
         path = self.file.name if self.file is not None else None
         if path and (self.flagged or launch.state != "success"):

@@ -52,7 +52,7 @@ def launch_task(cfg: PipelineConfig, step: Step):
         if step.version_flag:
             args += [step.version_flag, asset_version(pinned_version(cfg, step), dag_run, triggering_asset_events)]
         return run_module(step.job, ds=ds, ti=ti, dag_run_id=run_id, logical_date=logical_date, dag_run=dag_run,
-                          config=cfg.source_path, extra_args=args)
+                          config=cfg.source_path, extra_args=args, not_run=step.not_run)
 
     return launch()
 

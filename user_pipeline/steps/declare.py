@@ -42,6 +42,9 @@ class Step:
     dataset: str | None = None
     # Datasets whose asset the task emits an event on when it succeeds (a new version of it).
     outlets: tuple[str, ...] = ()
+    # What the runner calls exit code 2 of the job: it could not do its work on its input
+    # (user_pipeline.steps.harness.StepCouldNotRun), which is neither a pass nor a failed check.
+    not_run: str = "could not run"
 
     @property
     def main_output(self) -> str | None:

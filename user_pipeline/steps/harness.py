@@ -12,9 +12,11 @@ the same way for every step:
 - the lineage run (START with the input versions, COMPLETE with the outputs or FAIL);
 - the content-addressed skip: when every output was committed from exactly these input versions
   by this code version, nothing is recomputed (``--force`` recomputes);
-- staging and the atomic commit, through ``StepContext``;
+- staging and the atomic commit, through ``StepContext`` (a step's outputs in one commit:
+  ``publish_together``);
 - the task's return value: the last line printed (a summary of what was committed or reused);
-  exit code 1 when the step refuses (a failed gate, a failing drift), 2 when an input is missing.
+  exit code 1 when the step refuses (a failed gate, a failing drift), 2 when it could not do its
+  work on its input (an input is missing; a gate could not validate).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,6 +42,11 @@ from user_pipeline.steps.logs import configure_job_logging
 class StepRefused(Exception):
     """The step ran and says no (a failed gate, a drift above a failure threshold): exit code 1,
     the message on stderr (an Airflow task's error is the tail of its stderr)."""
+
+
+class StepCouldNotRun(Exception):
+    """The step could not do its work on its input, so it says neither yes nor no (a gate that
+    could not validate a partition): exit code 2, like a missing input, the message on stderr."""
 
 
 @dataclass
@@ -103,9 +111,16 @@ class StepContext:
 
     def publish(self, staged: StagedPartition, manifest: Manifest) -> Manifest:
         """Commit a sealed partition and report it as an output of the run."""
-        self.catalog.publish(staged, manifest)
-        self.output(manifest)
+        self.publish_together((staged, manifest))
         return manifest
+
+    def publish_together(self, *sealed: tuple[StagedPartition, Manifest]) -> None:
+        """Commit sealed partitions in one commit (all visible or none, ``Catalog.publish_together``)
+        and report them as outputs of the run, in this order: a step with several outputs
+        publishes them with one call."""
+        self.catalog.publish_together(sealed)
+        for _, manifest in sealed:
+            self.output(manifest)
 
     def commit(self, staged: StagedPartition, **kwargs: Any) -> Manifest:
         """Seal and publish in one go."""
@@ -116,6 +131,11 @@ class StepContext:
         manifest = self.catalog.write_table(dataset, value or self.ds, table, **self._commit_args(kwargs))
         self.output(manifest)
         return manifest
+
+    def seal_table(self, dataset: str, value: str | None, table, **kwargs: Any) -> tuple[StagedPartition, Manifest]:
+        """Stage and seal one small Arrow table as a partition, to publish with the run's other outputs."""
+        staged = self.catalog.stage_table(dataset, value or self.ds, table, self.run_id)
+        return staged, self.seal(staged, schema=table.schema, **kwargs)
 
     def output(self, manifest: Manifest) -> None:
         """Report a committed (or reused) partition in the COMPLETE event."""
@@ -252,6 +272,9 @@ class Job:
                       integration=self.integration) as run:
             ctx.run = run
             reused = None
+            for dataset, value in ctx.plan.outputs:
+                # A killed run's commit is finished (or discarded) before anything looks at its outputs.
+                ctx.catalog.recover(dataset, value)
             if self.skips and ctx.plan.outputs and not ctx.args.force:
                 reused = ctx.catalog.reusable(ctx.plan.outputs, ctx.plan.refs, ctx.code)
             if reused:
@@ -264,25 +287,53 @@ class Job:
         return Outcome(ctx.step, list(run.outputs), run.skipped, summary, run.run_id, ctx.result)
 
     def main(self, argv: Sequence[str] | None = None) -> int:
-        """The command line: run, print the summary as the last line; the exit code."""
+        """The command line: run, print the summary as the last line; the exit code.
+
+        A run that fails after it committed outputs says so (on stderr, after the error): the
+        commit stands, and a re-run reuses it."""
+        ctx: StepContext | None = None
         try:
-            outcome = self.run(argv)
+            ctx = self.context(argv)
+            outcome = self.execute(ctx)
         except StepRefused as refused:
-            print(str(refused), file=sys.stderr)
-            return 1
+            return self._stopped(ctx, str(refused), 1)
+        except StepCouldNotRun as could_not:
+            return self._stopped(ctx, str(could_not), 2)
         except (FileNotFoundError, LookupError) as missing:  # an input, dataset or version that is not there
             message = missing.args[0] if isinstance(missing, KeyError) and missing.args else missing
-            print(f"{self.name} ERROR: {message}", file=sys.stderr)
-            return 2
+            return self._stopped(ctx, f"{self.name} ERROR: {message}", 2)
+        except Exception:
+            traceback.print_exc()
+            return self._stopped(ctx, "", 1)
         print(f"{outcome.step.name}{f' {outcome_ds(outcome)}' if outcome_ds(outcome) else ''}: {outcome.summary}")
         return 0
+
+    def _stopped(self, ctx: StepContext | None, message: str, code: int) -> int:
+        if message:
+            print(message, file=sys.stderr)
+        run = ctx.run if ctx is not None else None
+        if run is not None and run.outputs and not run.skipped:
+            print(f"{self.name} committed {_committed(run.outputs)} before it stopped with exit code {code}: "
+                  "the commit stands (a re-run with the same inputs and code reuses it)", file=sys.stderr)
+        return code
 
     def exit(self) -> None:
         """``if __name__ == "__main__": JOB.exit()``."""
         configure_job_logging(self.log_level)
-        code = self.main()
-        # The process ends here without the interpreter's teardown, which costs a task 0.4 s (Beam)
-        # to 1.3 s (TensorFlow) of finalizers for nothing (bench/overhead.py): by now every output
+        try:
+            code = self.main()
+        except SystemExit as stop:  # the command line's own exit (--help, a usage error)
+            code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+            if isinstance(stop.code, str):
+                print(stop.code, file=sys.stderr)
+        except BaseException:  # noqa: BLE001 - not even an interrupt may reach the interpreter's teardown
+            traceback.print_exc()
+            code = 1
+        # The process ends here without the interpreter's teardown, whatever happened above. It
+        # costs a task 0.4 s (Beam) to 1.3 s (TensorFlow) of finalizers for nothing
+        # (bench/overhead.py), and it is where a C++ thread loaded with Beam, still joinable when
+        # its destructor ran, aborted committed runs ("terminate called without an active
+        # exception", exit code 134; 1 in 200 runs under load). By now every output
         # is committed by rename and every lineage event sent (lineage.emit.step_run closes its
         # client); only buffered output remains, flushed here.
         logging.shutdown()

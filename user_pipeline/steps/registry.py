@@ -19,7 +19,7 @@ RAW_USERS = ("raw.users_web", "raw.users_mobile", "raw.users_partner")
 def gate(dataset: str, dag: str = DAILY, after: tuple[str, ...] = (), **kwargs) -> Step:
     """The Great Expectations gate of one dataset: a failed critical check fails the task."""
     return Step(f"gate_{dataset.split('.', 1)[1]}", "expectations.gate", dag, reads=(dataset,), config=("gates",),
-                after=after, dataset=dataset, **kwargs)
+                after=after, dataset=dataset, not_run="could not validate", **kwargs)
 
 
 STEPS: tuple[Step, ...] = (

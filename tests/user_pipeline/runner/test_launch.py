@@ -75,6 +75,9 @@ JOB = textwrap.dedent("""
     if "fail" in sys.argv:
         print("GATE FAILED: 1 critical check", file=sys.stderr)
         sys.exit(1)
+    if "could-not-validate" in sys.argv:
+        print("GATE COULD NOT VALIDATE: a partition", file=sys.stderr)
+        sys.exit(2)
 """)
 
 
@@ -159,3 +162,29 @@ def test_run_module_raises_with_the_tail_of_stderr(tmp_path, monkeypatch, caplog
     end = [r for r in caplog.records if hasattr(r, "launch")][-1]
     assert end.launch.state == "failed" and end.levelno == logging.ERROR
     assert (logging.ERROR, "GATE FAILED: 1 critical check") in _relayed(caplog)
+
+
+def test_exit_code_2_is_reported_as_the_steps_could_not_run_state(tmp_path, monkeypatch, caplog, airflow_macros):
+    caplog.set_level(logging.DEBUG, logger=LAUNCH_LOGGER)
+    ti = types.SimpleNamespace(dag_id="user_pipeline", task_id="gate_users_clean", try_number=1)
+    with pytest.raises(RuntimeError, match="could not validate, exit code 2:(.|\n)*GATE COULD NOT VALIDATE"):
+        run_module(_job_module(tmp_path, monkeypatch), ds="2026-01-01", ti=ti, dag_run_id="manual__1",
+                   logical_date=None, config="conf.yaml", extra_args=["could-not-validate"],
+                   not_run="could not validate")
+    end = [r for r in caplog.records if hasattr(r, "launch")][-1]
+    assert end.launch.state == "could not validate" and end.levelno == logging.ERROR
+
+
+ABORT_AFTER_SUMMARY = """
+import os, sys
+print("despam ds=2026-01-01: kept 3, quarantined 1 of 4", flush=True)
+os.abort()
+"""
+
+
+def test_a_job_killed_after_it_reported_its_summary_says_so(caplog):
+    caplog.set_level(logging.DEBUG, logger=LAUNCH_LOGGER)
+    run_child([sys.executable, "-c", ABORT_AFTER_SUMMARY])
+    assert [r.getMessage().split(" was ", 1)[1] for r in caplog.records if "killed by signal" in r.getMessage()] == [
+        "killed by signal 6 after it reported: despam ds=2026-01-01: kept 3, quarantined 1 of 4; launching it again "
+        "(attempt 2 of 2)"]

@@ -143,3 +143,15 @@ def test_a_launched_job_through_the_runners_view(tmp_path, monkeypatch):
     assert lines[2].endswith("s  committed 10 rows")
     written = progress.log_path("user_pipeline", "2026-01-01", "example").read_text()
     assert "INFO beam_jobs.example: read 10 rows" in written and "Renamed 1 shards" not in written
+
+
+def test_a_gate_that_could_not_validate_is_shown_as_such(shown):
+    progress, log, printed = shown
+    _run_task(log, "gate_users_clean", "could not validate",
+              lines=[(logging.ERROR, "GATE COULD NOT VALIDATE: curated.users_clean ds=2026-01-01")])
+    lines = printed().splitlines()
+    assert lines[1:] == [
+        "    ERROR GATE COULD NOT VALIDATE: curated.users_clean ds=2026-01-01",
+        "user_pipeline 2026-01-01 gate_users_clean         could not validate   2.2s  committed 9 rows",
+        f"    full log: {progress.log_path('user_pipeline', '2026-01-01', 'gate_users_clean')}",
+    ]
