@@ -159,7 +159,8 @@ def run_seed(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.Gr
                 try:
                     flagged, suggested = _flagged(cfg, ids[:size], text[:size], noisy)
                 except ValueError as exc:
-                    raise ValueError(f"detection failed at seed {seed}, {kind} noise {rate}, size {size}: {exc}") from exc
+                    raise ValueError(f"detection failed at seed {seed}, {kind} noise {rate}, size {size}: "
+                                     f"{exc}") from exc
                 detector = noisy.copy()
                 detector[flagged] = suggested
                 rows.append(row(logic.DETECTOR, size, detector, _evaluate(cfg, holdout, text[:size], detector),
@@ -172,7 +173,8 @@ def run_seed(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.Gr
                 rows.append(row(logic.GOLD, size, truth[:size], evaluate(("truth", size), size, truth[:size])))
                 for k in g.more(size):
                     more = labels[:k * size]
-                    rows.append(row(logic.more_arm(k), k * size, more, evaluate((kind, rate, k * size), k * size, more)))
+                    metrics = evaluate((kind, rate, k * size), k * size, more)
+                    rows.append(row(logic.more_arm(k), k * size, more, metrics))
     return rows
 
 
