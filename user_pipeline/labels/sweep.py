@@ -61,7 +61,7 @@ log = logging.getLogger("user_pipeline.labels.sweep")
 THRESHOLD = 0.5
 METRICS = ("f1", "precision", "recall", "average_precision")
 DEFAULT_SIZES = (100, 250, 500, 1000, 1400)
-DEFAULT_RATES = (0.05, 0.12, 0.25)
+DEFAULT_RATES = (0.04, 0.12, 0.25)
 
 
 @dataclass
@@ -126,8 +126,9 @@ def _flagged(cfg: PipelineConfig, ids: np.ndarray, texts: np.ndarray, spam: np.n
 
 
 def run_seed(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.Grid, kinds: Sequence[str],
-             rates: Sequence[float], seed: int) -> list[dict]:
-    """Every arm of every (kind, rate, size) for one seed: one row per arm (module docstring)."""
+             rates: Sequence[float], seed: int) -> tuple[list[dict], list[dict]]:
+    """Every arm of every (kind, rate, size) for one seed: one row per arm (module docstring); and
+    the (kind, rate) this seed's order cannot hold, with the reason (they are skipped, not fatal)."""
     order = np.random.default_rng([seed, 0]).permutation(len(pool))
     ids, text, truth = pool.message_id[order], pool.text[order], pool.truth[order]
     cache: dict[tuple, dict] = {}
@@ -137,7 +138,7 @@ def run_seed(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.Gr
             cache[key] = _evaluate(cfg, holdout, text[:n], spam)
         return cache[key]
 
-    rows = []
+    rows, skipped = [], []
     for kind in kinds:
         for rate in ([round(pool.labelled_noise, 4)] if kind == logic.LABELLED else rates):
             if kind == logic.LABELLED:
@@ -145,7 +146,11 @@ def run_seed(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.Gr
             else:
                 weights = logic.flip_weights(kind, truth, pool.promotional[order], pool.cue[order])
                 noise_rng = np.random.default_rng([seed, 1, logic.KINDS.index(kind), round(rate * 1e6)])
-                labels = truth ^ logic.inject_noise(weights, rate, g.boundaries, noise_rng)
+                try:
+                    labels = truth ^ logic.inject_noise(weights, rate, g.boundaries, noise_rng)
+                except logic.NoiseError as exc:
+                    skipped.append({"seed": seed, "kind": kind, "rate": rate, "reason": str(exc)})
+                    continue
 
             for size in g.sizes:
                 def row(arm: str, n: int, spam: np.ndarray, metrics: dict, changed: int = 0, flagged: int = 0,
@@ -175,30 +180,35 @@ def run_seed(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.Gr
                     more = labels[:k * size]
                     metrics = evaluate((kind, rate, k * size), k * size, more)
                     rows.append(row(logic.more_arm(k), k * size, more, metrics))
-    return rows
+    return rows, skipped
 
 
 def run_sweep(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.Grid, kinds: Sequence[str],
               rates: Sequence[float], seeds: int, jobs: int = 1,
-              progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Every run of the sweep (one row per seed, kind, rate, size and arm)."""
+              progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run of the sweep (one row per seed, kind, rate, size and arm), and the skipped
+    (seed, kind, rate) with their reasons."""
     for kind in kinds:
         if kind != logic.LABELLED:
             logic.flip_weights(kind, pool.truth[:1], pool.promotional[:1], pool.cue[:1])  # unknown kind: fail now
     rows: list[dict] = []
+    skipped: list[dict] = []
+
+    def collect(seed: int, result: tuple[list[dict], list[dict]]) -> None:
+        rows.extend(result[0])
+        skipped.extend(result[1])
+        if progress:
+            progress(seed)
+
     if jobs <= 1:
         for seed in range(seeds):
-            rows += run_seed(pool, holdout, cfg, g, kinds, rates, seed)
-            if progress:
-                progress(seed)
+            collect(seed, run_seed(pool, holdout, cfg, g, kinds, rates, seed))
     else:
         with ProcessPoolExecutor(max_workers=jobs) as executor:
             futures = [executor.submit(run_seed, pool, holdout, cfg, g, kinds, rates, seed) for seed in range(seeds)]
             for seed, future in enumerate(futures):
-                rows += future.result()
-                if progress:
-                    progress(seed)
-    return pd.DataFrame(rows)
+                collect(seed, future.result())
+    return pd.DataFrame(rows), pd.DataFrame(skipped, columns=["seed", "kind", "rate", "reason"])
 
 
 # -- what the runs say -----------------------------------------------------------------------------
@@ -332,13 +342,14 @@ class SweepReport:
     multiples: tuple[int, ...]
     pool: int
     truth_source: str
+    skipped: pd.DataFrame
     charts: dict[str, str]
 
 
-def analyse(runs: pd.DataFrame, multiples: Sequence[int], pool: Pool) -> SweepReport:
+def analyse(runs: pd.DataFrame, skipped: pd.DataFrame, multiples: Sequence[int], pool: Pool) -> SweepReport:
     """Summary, gains and equivalents of the runs."""
     return SweepReport(runs, logic.summarise(runs), gains(runs, multiples), equivalents(runs), tuple(multiples),
-                       len(pool), pool.truth_source, {})
+                       len(pool), pool.truth_source, skipped, {})
 
 
 def render_markdown(report: SweepReport, title: str, settings: str) -> str:
@@ -352,7 +363,8 @@ def render_markdown(report: SweepReport, title: str, settings: str) -> str:
             f"{to_markdown(summary_table(report.summary, arms))}\n{charts}"
             f"## Gain of cleaning (F1, paired by seed) [95% CI]\n\n{to_markdown(gains_view)}\n"
             f"## Cleaning N labels ≈ collecting M more noisy labels\n\n"
-            f"{to_markdown(equivalents_table(report.equivalents))}")
+            f"{to_markdown(equivalents_table(report.equivalents))}\n"
+            f"## Skipped (noise a seed's order cannot hold)\n\n{to_markdown(report.skipped)}")
 
 
 def render_html(report: SweepReport, title: str, settings: str, intro: str = "") -> str:
@@ -373,6 +385,8 @@ td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:left}}</style></head>
 {charts}
 <h2>Gain of cleaning (F1, paired by seed) [95% CI]</h2>{gains_view.to_html(index=False, float_format='{:.4g}'.format)}
 <h2>Cleaning N labels ≈ collecting M more noisy labels</h2>{equivalents_table(report.equivalents).to_html(index=False)}
+<h2>Skipped (noise a seed's order cannot hold)</h2>{report.skipped.to_html(index=False) if len(report.skipped) else
+                                                      "<p>none</p>"}
 </body></html>"""
 
 
@@ -414,9 +428,9 @@ def run(argv: Sequence[str] | None = None) -> SweepReport:
     multiples = parse_list(int, args.multiples)
     g = logic.grid(parse_list(int, args.sizes), multiples, len(pool))
     kinds, rates = parse_list(str, args.kinds), parse_list(float, args.rates)
-    runs = run_sweep(pool, holdout, cfg, g, kinds, rates, args.seeds, args.jobs,
-                     progress=lambda s: print(f"  seed {s + 1}/{args.seeds} done", flush=True))
-    report = analyse(runs, g.multiples, pool)
+    runs, skipped = run_sweep(pool, holdout, cfg, g, kinds, rates, args.seeds, args.jobs,
+                              progress=lambda s: print(f"  seed {s + 1}/{args.seeds} done", flush=True))
+    report = analyse(runs, skipped, g.multiples, pool)
     page = sweep_page(version)
     prefix = page.removesuffix(".html")
     write_charts(catalog, report, prefix)
