@@ -18,14 +18,15 @@
    its 95% bootstrap interval (method: ``transforms.labels.sweep``), and what the same multiple
    means for all of the labels (stated as an extrapolation).
 
-Writes ``<data_root>/reports/labels/clean_or_collect_<version>.{html,md,csv}`` and its charts; the
-run report links the page of the pinned labels version.
+Writes ``<data_root>/reports/labels/clean_or_collect_<version>.{html,md,csv,json}`` and its charts;
+the run report links the page of the pinned labels version and shows its headlines (the ``.json``).
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -37,7 +38,13 @@ from lineage.catalog import Catalog
 from transforms.labels import label_counts, observed_agreement
 from transforms.labels import sweep as logic
 from user_pipeline.config import load_config
-from user_pipeline.labels.common import clean_or_collect_page, report_uri, sweep_page, write_report
+from user_pipeline.labels.common import (
+    clean_or_collect_page,
+    clean_or_collect_summary,
+    report_uri,
+    sweep_page,
+    write_report,
+)
 from user_pipeline.labels.noise import detect
 from user_pipeline.labels.sweep import (
     SweepReport,
@@ -182,6 +189,9 @@ def run(argv: Sequence[str] | None = None) -> Answer:
                 + "".join(f"- {x}\n" for x in headlines) + "\n"
                 + render_markdown(result.report, title, settings).replace(f"# {title}\n", "## Details\n", 1))
     write_report(catalog, f"{prefix}.csv", result.report.runs.to_csv(index=False).encode())
+    # What the run report shows of this page (user_pipeline.reports.run_report.labels_section).
+    summary = {"headlines": headlines, "noise": lines}
+    write_report(catalog, clean_or_collect_summary(version), json.dumps(summary).encode())
     write_report(catalog, f"{prefix}.md", f"# {title}\n\n{markdown}".encode())
     uri = write_report(catalog, page, render_html(result.report, title, settings, intro).encode())
     print("\n".join(lines + headlines))

@@ -74,6 +74,11 @@ def clean_or_collect_page(version: str) -> str:
     return f"clean_or_collect_{version}.html"
 
 
+def clean_or_collect_summary(version: str) -> str:
+    """Name of the JSON of the "clean or collect" headlines that the run report shows."""
+    return f"clean_or_collect_{version}.json"
+
+
 def report_uri(catalog: Catalog, name: str) -> str:
     """Where ``write_report`` puts ``name``."""
     return f"{catalog.root}/{REPORTS}/{name}"
