@@ -189,6 +189,10 @@ CELL = ["kind", "rate", "size"]
 def summarise(runs: pd.DataFrame, metric: str = "f1", confidence: float = 0.95) -> pd.DataFrame:
     """Per cell (kind, rate, size) and arm: seeds, mean and t-interval of ``metric``, mean training
     messages, mean measured noise of the training labels and mean labels changed by cleaning."""
+    columns = [*CELL, "arm", "seeds", metric, f"{metric}_low", f"{metric}_high", "train_messages", "measured_noise",
+               "labels_changed"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
     rows = []
     for key, group in runs.groupby([*CELL, "arm"], sort=True):
         mean, low, high = t_interval(group[metric], confidence)
@@ -197,7 +201,7 @@ def summarise(runs: pd.DataFrame, metric: str = "f1", confidence: float = 0.95) 
                      "train_messages": float(group["train_messages"].mean()),
                      "measured_noise": float(group["measured_noise"].mean()),
                      "labels_changed": float(group["labels_changed"].mean())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def paired_gain(runs: pd.DataFrame, arm: str, baseline: str, metric: str = "f1",

@@ -278,6 +278,8 @@ def fmt_labels(more: float, size: int, smallest: float) -> str:
 
 def summary_table(summary: pd.DataFrame, arms: Sequence[str]) -> pd.DataFrame:
     """One row per (kind, rate, size), one column per arm: mean F1 [95% CI]."""
+    if summary.empty:
+        return pd.DataFrame()
     cells = summary.assign(value=[fmt_interval(r.f1, r.f1_low, r.f1_high) for r in summary.itertuples()])
     wide = cells.pivot_table(index=["kind", "rate", "size"], columns="arm", values="value", aggfunc="first")
     noise = summary[summary["arm"] == logic.NOISY].set_index(["kind", "rate", "size"])["measured_noise"]
@@ -347,7 +349,10 @@ class SweepReport:
 
 
 def analyse(runs: pd.DataFrame, skipped: pd.DataFrame, multiples: Sequence[int], pool: Pool) -> SweepReport:
-    """Summary, gains and equivalents of the runs."""
+    """Summary, gains and equivalents of the runs (empty when every cell was skipped)."""
+    if runs.empty:
+        return SweepReport(runs, logic.summarise(runs), pd.DataFrame(), pd.DataFrame(), tuple(multiples), len(pool),
+                           pool.truth_source, skipped, {})
     return SweepReport(runs, logic.summarise(runs), gains(runs, multiples), equivalents(runs), tuple(multiples),
                        len(pool), pool.truth_source, skipped, {})
 
