@@ -24,13 +24,15 @@ messages of a block are flipped is drawn with probability proportional to the ki
 
 ``labelled`` is the labels as they are (nothing injected; the noise is whatever the labelers made).
 
-**Estimate** (``equivalent_size``): the noisy arm's mean F1 against training size is read as a
-curve, linear in log(size) between measured sizes; the size at which it first reaches the
-cleaned arm's F1 is what the cleaned labels are worth in noisy labels, ``M = n* - n`` the noisy
-labels one would have to add. Outside the measured sizes it is censored (``inf`` above, the
-smallest size below: never extrapolated). Its uncertainty (``equivalent_labels``) is a percentile
-bootstrap over seeds (``scipy.stats.bootstrap``), resampling whole seeds so that each resample
-keeps a seed's noisy and cleaned runs together.
+**Estimate** (``equivalent_size``): the noisy arm's mean F1 (or another metric) against training
+size is read as a curve, linear in log(size) between measured sizes. Starting at the cleaned
+set's size ``n`` and going up, the first size ``n*`` at which the curve reaches the cleaned arm's
+F1 is what the cleaned labels are worth in noisy labels: ``M = n* - n`` more noisy labels buy
+what cleaning bought. ``M = 0`` when the noisy curve at ``n`` is already as good (cleaning bought
+nothing); ``inf`` when no measured size reaches it (never extrapolated; also the answer when more
+noisy labels make the model worse, as systematic noise can). Its uncertainty
+(``equivalent_labels``) is a percentile bootstrap over seeds (``scipy.stats.bootstrap``),
+resampling whole seeds so that each resample keeps a seed's noisy and cleaned runs together.
 """
 
 from __future__ import annotations
@@ -222,17 +224,20 @@ def paired_gain(runs: pd.DataFrame, arm: str, baseline: str, metric: str = "f1",
 
 
 # -- cleaning N ≈ collecting M -------------------------------------------------------------------
-def equivalent_size(sizes: Sequence[float], curve: Sequence[float], target: float) -> float:
-    """The training size at which ``curve`` (F1 at ``sizes``, ascending) first reaches ``target``,
-    linear in log(size) between measured sizes; ``inf`` if it never does, the smallest size if it
-    already does there (no extrapolation either way)."""
+def equivalent_size(sizes: Sequence[float], curve: Sequence[float], target: float, start: float) -> float:
+    """The first training size from ``start`` (one of ``sizes``) up at which ``curve`` (F1 at
+    ``sizes``, ascending) reaches ``target``, linear in log(size) between measured sizes; ``start``
+    if the curve is already there, ``inf`` if it never gets there (no extrapolation)."""
     sizes = np.asarray(sizes, dtype=np.float64)
     curve = np.asarray(curve, dtype=np.float64)
     if len(sizes) == 0 or len(sizes) != len(curve) or np.any(np.diff(sizes) <= 0):
         raise ValueError("equivalent_size needs ascending distinct sizes with one F1 each")
-    if curve[0] >= target:
-        return float(sizes[0])
-    for i in range(1, len(sizes)):
+    if start not in sizes:
+        raise ValueError(f"size {start} is not a size of the noisy curve {sizes.tolist()}")
+    first = int(np.flatnonzero(sizes == start)[0])
+    if curve[first] >= target:
+        return float(start)
+    for i in range(first + 1, len(sizes)):
         if curve[i] >= target:
             fraction = (target - curve[i - 1]) / (curve[i] - curve[i - 1])
             log_size = math.log(sizes[i - 1]) + fraction * (math.log(sizes[i]) - math.log(sizes[i - 1]))
@@ -252,11 +257,10 @@ class Equivalent:
     high: float
     seeds: int
     labels_changed: float
-    smallest: float  # the smallest size of the curve: an equivalent there means "at most this"
 
     @property
     def more(self) -> float:
-        """M: the noisy labels to add to match cleaning (negative: cleaning is worth less than nothing)."""
+        """M: the noisy labels to add to match cleaning (0: cleaning bought nothing; inf: none measured do)."""
         return self.equivalent - self.size
 
     @property
@@ -275,7 +279,7 @@ class Equivalent:
 def equivalent_labels(noisy: pd.DataFrame, cleaned: pd.DataFrame, size: int, labels_changed: pd.Series | None = None,
                       confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Equivalent:
     """What cleaning at ``size`` is worth in noisy labels. ``noisy``: F1 per seed (rows) and
-    training size (columns, ascending); ``cleaned``: the cleaned arm's F1 at ``size`` per seed
+    training size (columns, ``size`` among them); ``cleaned``: the cleaned arm's F1 at ``size`` per seed
     (a one-column frame or a Series on the same seeds). Point estimate from the mean curves; the
     interval is the percentile bootstrap over seeds (module docstring)."""
     from scipy import stats
@@ -285,15 +289,13 @@ def equivalent_labels(noisy: pd.DataFrame, cleaned: pd.DataFrame, size: int, lab
     table = noisy.loc[seeds].sort_index(axis=1)
     if table.isna().any().any():
         raise ValueError("the noisy curve lacks F1 at some sizes for some seeds")
-    if size not in table.columns:
-        raise ValueError(f"size {size} is not a size of the noisy curve {list(table.columns)}")
     sizes = table.columns.to_numpy(dtype=np.float64)
     curves = table.to_numpy(dtype=np.float64)
     target = cleaned.loc[seeds].to_numpy(dtype=np.float64)
 
     def statistic(index: np.ndarray) -> float:
         index = np.asarray(index, dtype=np.int64)
-        return equivalent_size(sizes, curves[index].mean(axis=0), float(target[index].mean()))
+        return equivalent_size(sizes, curves[index].mean(axis=0), float(target[index].mean()), size)
 
     point = statistic(np.arange(len(seeds)))
     if len(seeds) < 2:
@@ -306,4 +308,4 @@ def equivalent_labels(noisy: pd.DataFrame, cleaned: pd.DataFrame, size: int, lab
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     changed = float(labels_changed.loc[seeds].mean()) if labels_changed is not None else float("nan")
     return Equivalent(size, float(target.mean()), float(curves[:, list(table.columns).index(size)].mean()),
-                      point, low, high, len(seeds), changed, float(sizes[0]))
+                      point, low, high, len(seeds), changed)

@@ -111,24 +111,27 @@ class Answer:
     report: SweepReport
 
     def headlines(self) -> list[str]:
-        """One sentence per noise setting and cleaned arm at the reference size."""
+        """One sentence per noise setting and cleaned arm at the reference size: F1 (the headline),
+        then the same on average precision, which no threshold moves."""
         eq = self.report.equivalents
+        ap = self.report.analyses["average_precision"].equivalents.set_index(["kind", "rate", "size", "arm"])
         at = eq[eq["size"] == self.reference_size]
         out = []
         for r in at.itertuples():
             setting = (f"your labels as they are ({r.rate:.1%} differ from the truth)" if r.kind == logic.LABELLED
                        else f"{r.kind} noise at your estimated rate {r.rate:.1%}")
-            m = fmt_labels(r.more_labels, r.size, r.curve_min)
-            low, high = fmt_labels(r.more_low, r.size, r.curve_min), fmt_labels(r.more_high, r.size, r.curve_min)
+            m, low, high = fmt_labels(r.more_labels), fmt_labels(r.more_low), fmt_labels(r.more_high)
             scaled = ""
             if math.isfinite(r.multiple) and r.more_labels > 0:
                 scaled = (f"; if the multiple x{r.multiple:.2f} held for all {self.report.pool} messages (an "
                           f"extrapolation), ≈ {(r.multiple - 1) * self.report.pool:+,.0f} noisy labels")
             worth = (f"≈ collecting {m} more noisy labels" if r.more_labels > 0 else
-                     f"is worth no more noisy labels (M = {m}: cleaning did not raise F1)")
+                     "is worth no more noisy labels (M = 0: the noisy labels did as well)")
+            a = ap.loc[(r.kind, r.rate, r.size, r.arm)]
             out.append(f"{setting}, {r.size} messages: {r.arm} ({r.labels_changed:.0f} labels changed, F1 "
-                       f"{r.noisy_f1:.3f} -> {r.cleaned_f1:.3f}) {worth} (95% CI [{low}, {high}], {r.seeds} seeds)"
-                       f"{scaled}")
+                       f"{r.noisy:.3f} -> {r.cleaned:.3f}) {worth} (95% CI [{low}, {high}], {r.seeds} seeds)"
+                       f"{scaled}; on average precision ({a.noisy:.3f} -> {a.cleaned:.3f}) M = "
+                       f"{fmt_labels(a.more_labels)} [{fmt_labels(a.more_low)}, {fmt_labels(a.more_high)}]")
         return out
 
 

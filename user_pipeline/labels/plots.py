@@ -1,4 +1,4 @@
-"""Charts of the label-noise sweep: F1 against training size per arm, one panel per noise rate."""
+"""Charts of the label-noise sweep: F1 (or another measure) against training size per arm, one panel per noise rate."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ COLOURS = {logic.NOISY: "#dc2626", logic.DETECTOR: "#2563eb", logic.REVIEW: "#16
 MORE_COLOURS = ("#f59e0b", "#a855f7", "#0891b2")
 
 
-def f1_against_size(summary: pd.DataFrame, kind: str, arms: Sequence[str]) -> bytes:
-    """PNG: for noise ``kind``, one panel per rate; in each, mean F1 on the held-out messages
-    against the training size ``n`` per arm, with its 95% interval as a band. The ``kx noisy``
+def against_size(summary: pd.DataFrame, kind: str, arms: Sequence[str], metric: str = "f1",
+                 label: str = "F1") -> bytes:
+    """PNG: for noise ``kind``, one panel per rate; in each, the mean of ``metric`` (``label``) on
+    the held-out messages against the training size ``n`` per arm, with its 95% interval as a band. The ``kx noisy``
     arms are drawn at their base size ``n`` (they train on ``k n``), so "clean or collect" is a
     vertical comparison."""
     import matplotlib
@@ -35,9 +36,9 @@ def f1_against_size(summary: pd.DataFrame, kind: str, arms: Sequence[str]) -> by
             if line.empty:
                 continue
             dashed = arm not in (logic.NOISY, logic.DETECTOR, logic.REVIEW)
-            ax.plot(line["size"], line["f1"], marker="o", ms=3, label=arm, color=colours[arm],
+            ax.plot(line["size"], line[metric], marker="o", ms=3, label=arm, color=colours[arm],
                     linestyle="--" if dashed else "-")
-            ax.fill_between(line["size"], line["f1_low"], line["f1_high"], color=colours[arm], alpha=0.12,
+            ax.fill_between(line["size"], line[f"{metric}_low"], line[f"{metric}_high"], color=colours[arm], alpha=0.12,
                             linewidth=0)
         ax.set_xscale("log")
         ax.set_title(f"{kind} noise {rate:.1%}" if kind != logic.LABELLED else f"labels as labelled ({rate:.1%} wrong)",
@@ -45,7 +46,7 @@ def f1_against_size(summary: pd.DataFrame, kind: str, arms: Sequence[str]) -> by
         ax.set_xlabel("training messages n (kx noisy: k·n)", fontsize=8)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
-    axes[0][0].set_ylabel("held-out F1", fontsize=8)
+    axes[0][0].set_ylabel(f"held-out {label}", fontsize=8)
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -212,45 +212,54 @@ def run_sweep(pool: Pool, holdout: pd.DataFrame, cfg: PipelineConfig, g: logic.G
 
 
 # -- what the runs say -----------------------------------------------------------------------------
-def noisy_curve(runs: pd.DataFrame, kind: str, rate: float) -> pd.DataFrame:
-    """F1 of the noisy labels per seed (rows) and training messages (columns): the noisy arm and
-    the ``kx noisy`` arms are the same curve at more sizes."""
+# What the reports show, each with its own tables and charts: F1 at THRESHOLD, the pipeline's own
+# measure, and average precision, which no threshold moves. F1 at a fixed threshold also moves
+# with the spam share the labels teach (more spam labels, higher scores, more recall), so noise
+# that adds spam labels can raise it; average precision only sees the ranking.
+REPORTED = {"f1": f"F1 at threshold {THRESHOLD}", "average_precision": "average precision (threshold-free)"}
+
+
+def noisy_curve(runs: pd.DataFrame, kind: str, rate: float, metric: str = "f1") -> pd.DataFrame:
+    """``metric`` of the noisy labels per seed (rows) and training messages (columns): the noisy
+    arm and the ``kx noisy`` arms are the same curve at more sizes."""
     cell = runs[(runs["kind"] == kind) & (runs["rate"] == rate)]
     noisy = cell[(cell["arm"] == logic.NOISY) | cell["arm"].str.endswith("x noisy")]
     wide = noisy.drop_duplicates(["seed", "train_messages"]).pivot(index="seed", columns="train_messages",
-                                                                     values="f1")
+                                                                     values=metric)
     return wide.dropna(axis=1).sort_index(axis=1)
 
 
-def equivalents(runs: pd.DataFrame, arms: Sequence[str] = (logic.DETECTOR, logic.REVIEW),
+EQUIVALENT_COLUMNS = ["kind", "rate", "size", "arm", "seeds", "labels_changed", "noisy", "cleaned",
+                      "equivalent_messages", "equivalent_low", "equivalent_high", "more_labels", "more_low",
+                      "more_high", "multiple", "curve_max"]
+
+
+def equivalents(runs: pd.DataFrame, metric: str = "f1", arms: Sequence[str] = (logic.DETECTOR, logic.REVIEW),
                 sizes: Sequence[int] | None = None) -> pd.DataFrame:
-    """What cleaning is worth in noisy labels per kind, rate, size and cleaned arm
+    """What cleaning is worth in noisy labels per kind, rate, size and cleaned arm, on ``metric``
     (``transforms.labels.sweep.equivalent_labels``)."""
     rows = []
     for (kind, rate), cell in runs.groupby(["kind", "rate"], sort=True):
-        curve = noisy_curve(runs, kind, rate)
+        curve = noisy_curve(runs, kind, rate, metric)
         for arm in arms:
             cleaned = cell[cell["arm"] == arm]
             for size, at in cleaned.groupby("size", sort=True):
                 if (sizes is not None and size not in sizes) or size not in curve.columns:
                     continue
-                e = logic.equivalent_labels(curve, at.set_index("seed")["f1"], int(size),
-                                            at.set_index("seed")["labels_changed"])
-                rows.append({"kind": kind, "rate": rate, "size": int(size), "arm": arm, "seeds": e.seeds,
-                             "labels_changed": e.labels_changed, "noisy_f1": e.noisy_f1, "cleaned_f1": e.cleaned_f1,
-                             "equivalent_messages": e.equivalent, "equivalent_low": e.low,
-                             "equivalent_high": e.high, "more_labels": e.more, "more_low": e.more_low,
-                             "more_high": e.more_high, "multiple": e.multiple,
-                             "curve_min": int(curve.columns.min()), "curve_max": int(curve.columns.max())})
-    return pd.DataFrame(rows)
+                at = at.set_index("seed")
+                e = logic.equivalent_labels(curve, at[metric], int(size), at["labels_changed"])
+                rows.append(dict(zip(EQUIVALENT_COLUMNS, [
+                    kind, rate, int(size), arm, e.seeds, e.labels_changed, e.noisy_f1, e.cleaned_f1, e.equivalent,
+                    e.low, e.high, e.more, e.more_low, e.more_high, e.multiple, int(curve.columns.max())],
+                    strict=True)))
+    return pd.DataFrame(rows, columns=EQUIVALENT_COLUMNS)
 
 
-def gains(runs: pd.DataFrame, multiples: Sequence[int]) -> pd.DataFrame:
+def gains(runs: pd.DataFrame, multiples: Sequence[int], metric: str = "f1") -> pd.DataFrame:
     """Paired gains (same seed) of each cleaned arm over the noisy arm and each ``kx noisy`` arm."""
-    frames = []
-    for arm in (logic.DETECTOR, logic.REVIEW):
-        for baseline in (logic.NOISY, *(logic.more_arm(k) for k in multiples)):
-            frames.append(logic.paired_gain(runs, arm, baseline))
+    frames = [logic.paired_gain(runs, arm, baseline, metric)
+              for arm in (logic.DETECTOR, logic.REVIEW)
+              for baseline in (logic.NOISY, *(logic.more_arm(k) for k in multiples))]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -265,22 +274,21 @@ def fmt_interval(mean: float, low: float, high: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def fmt_labels(more: float, size: int, smallest: float) -> str:
+def fmt_labels(more: float) -> str:
     """M for people: censored where the noisy curve was not measured (never extrapolated)."""
     if math.isnan(more):
         return "?"
     if math.isinf(more):
         return "beyond the measured sizes"
-    if more + size <= smallest:
-        return f"at most {smallest - size:+,.0f}"
     return f"{more:+,.0f}"
 
 
-def summary_table(summary: pd.DataFrame, arms: Sequence[str]) -> pd.DataFrame:
-    """One row per (kind, rate, size), one column per arm: mean F1 [95% CI]."""
+def summary_table(summary: pd.DataFrame, arms: Sequence[str], metric: str = "f1") -> pd.DataFrame:
+    """One row per (kind, rate, size), one column per arm: mean [95% CI] of ``metric``."""
     if summary.empty:
         return pd.DataFrame()
-    cells = summary.assign(value=[fmt_interval(r.f1, r.f1_low, r.f1_high) for r in summary.itertuples()])
+    cells = summary.assign(value=[fmt_interval(getattr(r, metric), getattr(r, f"{metric}_low"),
+                                               getattr(r, f"{metric}_high")) for r in summary.itertuples()])
     wide = cells.pivot_table(index=["kind", "rate", "size"], columns="arm", values="value", aggfunc="first")
     noise = summary[summary["arm"] == logic.NOISY].set_index(["kind", "rate", "size"])["measured_noise"]
     wide.insert(0, "measured noise", noise.map(lambda v: f"{v:.3f}"))
@@ -294,10 +302,10 @@ def equivalents_table(eq: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "kind": eq["kind"], "rate": eq["rate"], "size": eq["size"], "cleaned by": eq["arm"],
         "labels changed (N)": eq["labels_changed"].map(lambda v: f"{v:.0f}"),
-        "F1 noisy -> cleaned": [f"{a:.3f} -> {b:.3f}" for a, b in zip(eq["noisy_f1"], eq["cleaned_f1"], strict=True)],
+        "noisy -> cleaned": [f"{a:.3f} -> {b:.3f}" for a, b in zip(eq["noisy"], eq["cleaned"], strict=True)],
         "more noisy labels (M) [95% CI]": [
-            f"{fmt_labels(r.more_labels, r.size, r.curve_min)} [{fmt_labels(r.more_low, r.size, r.curve_min)}, "
-            f"{fmt_labels(r.more_high, r.size, r.curve_min)}]" for r in eq.itertuples()],
+            f"{fmt_labels(r.more_labels)} [{fmt_labels(r.more_low)}, {fmt_labels(r.more_high)}]"
+            for r in eq.itertuples()],
         "worth x the labels": eq["multiple"].map(lambda v: "?" if math.isnan(v) else f"{v:.2f}"),
     })
 
@@ -326,11 +334,23 @@ METHOD = (
     "Method: per seed the pool is shuffled once; a training set of size n is its first n messages, "
     "\"kx noisy\" the first k·n (so arms differ only by labels or by more messages). Noise is injected "
     "exactly (every training set holds round(rate·n) flipped labels). Intervals are 95% Student-t over "
-    "seeds; gains are paired by seed. \"Cleaning ≈ M more noisy labels\": the noisy arm's mean F1 against "
-    "training size (the noisy and kx noisy runs, linear in log size between measured sizes) is read at the "
-    "cleaned arm's mean F1; M = that size − n. It is never extrapolated: beyond the largest measured size it "
-    "is reported as such. Its interval is a percentile bootstrap over seeds (scipy.stats.bootstrap)."
+    "seeds; gains are paired by seed. \"Cleaning ≈ M more noisy labels\": the noisy arm's mean curve against "
+    "training size (the noisy and kx noisy runs, linear in log size between measured sizes) is followed from n "
+    "up to where it first reaches the cleaned arm's mean; M = that size − n (0: cleaning bought nothing). "
+    "It is never extrapolated: \"beyond the measured sizes\" when no measured size gets there (also when more "
+    "noisy labels make it worse). Its interval is a percentile bootstrap over seeds (scipy.stats.bootstrap)."
 )
+
+
+@dataclass
+class Analysis:
+    """The tables of one measure (``REPORTED``) and its charts (noise kind -> PNG name)."""
+
+    metric: str
+    summary: pd.DataFrame
+    gains: pd.DataFrame
+    equivalents: pd.DataFrame
+    charts: dict[str, str]
 
 
 @dataclass
@@ -338,69 +358,97 @@ class SweepReport:
     """Everything one sweep reports (kept as frames so tests and the CLI read the same numbers)."""
 
     runs: pd.DataFrame
-    summary: pd.DataFrame
-    gains: pd.DataFrame
-    equivalents: pd.DataFrame
+    analyses: dict[str, Analysis]
     multiples: tuple[int, ...]
     pool: int
     truth_source: str
     skipped: pd.DataFrame
-    charts: dict[str, str]
+
+    # F1, the issue's measure, is the report's headline; the others are read through ``analyses``.
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.analyses["f1"].summary
+
+    @property
+    def gains(self) -> pd.DataFrame:
+        return self.analyses["f1"].gains
+
+    @property
+    def equivalents(self) -> pd.DataFrame:
+        return self.analyses["f1"].equivalents
 
 
 def analyse(runs: pd.DataFrame, skipped: pd.DataFrame, multiples: Sequence[int], pool: Pool) -> SweepReport:
-    """Summary, gains and equivalents of the runs (empty when every cell was skipped)."""
-    if runs.empty:
-        return SweepReport(runs, logic.summarise(runs), pd.DataFrame(), pd.DataFrame(), tuple(multiples), len(pool),
-                           pool.truth_source, skipped, {})
-    return SweepReport(runs, logic.summarise(runs), gains(runs, multiples), equivalents(runs), tuple(multiples),
-                       len(pool), pool.truth_source, skipped, {})
+    """Summary, gains and equivalents of the runs for every reported measure (empty when every
+    cell was skipped)."""
+    analyses = {}
+    for metric in REPORTED:
+        if runs.empty:
+            analyses[metric] = Analysis(metric, logic.summarise(runs, metric), pd.DataFrame(),
+                                        pd.DataFrame(columns=EQUIVALENT_COLUMNS), {})
+        else:
+            analyses[metric] = Analysis(metric, logic.summarise(runs, metric), gains(runs, multiples, metric),
+                                        equivalents(runs, metric), {})
+    return SweepReport(runs, analyses, tuple(multiples), len(pool), pool.truth_source, skipped)
+
+
+def _gains_view(analysis: Analysis) -> pd.DataFrame:
+    g = analysis.gains
+    if g.empty:
+        return g
+    return g.assign(gain=[fmt_interval(r.gain, r.gain_low, r.gain_high) for r in g.itertuples()])[
+        ["kind", "rate", "size", "arm", "baseline", "seeds", "gain"]]
 
 
 def render_markdown(report: SweepReport, title: str, settings: str) -> str:
     arms = arm_order(report.multiples)
-    gains_view = report.gains.assign(
-        gain=[fmt_interval(r.gain, r.gain_low, r.gain_high) for r in report.gains.itertuples()]
-    )[["kind", "rate", "size", "arm", "baseline", "seeds", "gain"]] if len(report.gains) else report.gains
-    charts = "".join(f"![{kind}]({name})\n\n" for kind, name in report.charts.items())
-    return (f"# {title}\n\n{settings}\n\nTruth: {report.truth_source}. Pool: {report.pool} messages.\n\n"
-            f"{METHOD}\n\n## F1 on the held-out messages, mean [95% CI]\n\n"
-            f"{to_markdown(summary_table(report.summary, arms))}\n{charts}"
-            f"## Gain of cleaning (F1, paired by seed) [95% CI]\n\n{to_markdown(gains_view)}\n"
-            f"## Cleaning N labels ≈ collecting M more noisy labels\n\n"
-            f"{to_markdown(equivalents_table(report.equivalents))}\n"
-            f"## Skipped (noise a seed's order cannot hold)\n\n{to_markdown(report.skipped)}")
+    out = [f"# {title}\n\n{settings}\n\nTruth: {report.truth_source}. Pool: {report.pool} messages.\n\n{METHOD}\n"]
+    for metric, analysis in report.analyses.items():
+        name = REPORTED[metric]
+        charts = "".join(f"![{kind}]({png})\n\n" for kind, png in analysis.charts.items())
+        out.append(f"## {name} on the held-out messages, mean [95% CI]\n\n"
+                   f"{to_markdown(summary_table(analysis.summary, arms, metric))}\n{charts}"
+                   f"### Gain of cleaning ({name}, paired by seed) [95% CI]\n\n{to_markdown(_gains_view(analysis))}\n"
+                   f"### Cleaning N labels ≈ collecting M more noisy labels ({name})\n\n"
+                   f"{to_markdown(equivalents_table(analysis.equivalents))}\n")
+    out.append(f"## Skipped (noise a seed's order cannot hold)\n\n{to_markdown(report.skipped)}")
+    return "\n".join(out)
 
 
 def render_html(report: SweepReport, title: str, settings: str, intro: str = "") -> str:
     """A self-contained page but for the PNG charts beside it."""
     arms = arm_order(report.multiples)
-    gains_view = report.gains.assign(
-        gain=[fmt_interval(r.gain, r.gain_low, r.gain_high) for r in report.gains.itertuples()]
-    )[["kind", "rate", "size", "arm", "baseline", "seeds", "gain"]] if len(report.gains) else report.gains
-    charts = "".join(f'<p><img src="{html.escape(name)}" alt="F1 against training size, {html.escape(kind)} noise">'
-                     f"</p>" for kind, name in report.charts.items())
+    sections = []
+    for metric, analysis in report.analyses.items():
+        name = html.escape(REPORTED[metric])
+        charts = "".join(f'<p><img src="{html.escape(png)}" alt="{name} against training size, '
+                         f'{html.escape(kind)} noise"></p>' for kind, png in analysis.charts.items())
+        sections.append(
+            f"<h2>{name} on the held-out messages, mean [95% CI]</h2>"
+            f"{summary_table(analysis.summary, arms, metric).to_html(index=False)}{charts}"
+            f"<h3>Gain of cleaning ({name}, paired by seed) [95% CI]</h3>{_gains_view(analysis).to_html(index=False)}"
+            f"<h3>Cleaning N labels ≈ collecting M more noisy labels ({name})</h3>"
+            f"{equivalents_table(analysis.equivalents).to_html(index=False)}")
+    skipped = report.skipped.to_html(index=False) if len(report.skipped) else "<p>none</p>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:80em}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:left}}</style></head><body>
 <h1>{html.escape(title)}</h1>{intro}
 <p>{html.escape(settings)}</p><p>Truth: {html.escape(report.truth_source)}. Pool: {report.pool} messages.</p>
 <p>{html.escape(METHOD)}</p>
-<h2>F1 on the held-out messages, mean [95% CI]</h2>{summary_table(report.summary, arms).to_html(index=False)}
-{charts}
-<h2>Gain of cleaning (F1, paired by seed) [95% CI]</h2>{gains_view.to_html(index=False, float_format='{:.4g}'.format)}
-<h2>Cleaning N labels ≈ collecting M more noisy labels</h2>{equivalents_table(report.equivalents).to_html(index=False)}
-<h2>Skipped (noise a seed's order cannot hold)</h2>{report.skipped.to_html(index=False) if len(report.skipped) else
-                                                      "<p>none</p>"}
+{''.join(sections)}
+<h2>Skipped (noise a seed's order cannot hold)</h2>{skipped}
 </body></html>"""
 
 
 def write_charts(catalog: Catalog, report: SweepReport, prefix: str) -> None:
-    """One PNG per noise kind (panels per rate), named into ``report.charts``."""
-    for kind in report.summary["kind"].unique():
-        name = f"{prefix}_{kind}.png"
-        write_report(catalog, name, plots.f1_against_size(report.summary, kind, arm_order(report.multiples)))
-        report.charts[kind] = name
+    """One PNG per measure and noise kind (panels per rate), named into each analysis' ``charts``."""
+    for metric, analysis in report.analyses.items():
+        for kind in analysis.summary["kind"].unique():
+            name = f"{prefix}_{kind}.png" if metric == "f1" else f"{prefix}_{kind}_{metric}.png"
+            write_report(catalog, name, plots.against_size(analysis.summary, kind, arm_order(report.multiples),
+                                                           metric, REPORTED[metric]))
+            analysis.charts[kind] = name
 
 
 def parse_list(kind: type, text: str) -> list:
@@ -447,7 +495,7 @@ def run(argv: Sequence[str] | None = None) -> SweepReport:
     write_report(catalog, f"{prefix}.md", markdown.encode())
     uri = write_report(catalog, page, render_html(report, title, settings).encode())
     print(markdown)
-    print(f"saved: {uri} (and .md, .csv, {len(report.charts)} PNG)")
+    print(f"saved: {uri} (and .md, .csv, {sum(len(a.charts) for a in report.analyses.values())} PNG)")
     return report
 
 

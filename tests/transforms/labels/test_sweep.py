@@ -109,14 +109,20 @@ def test_summarise_and_paired_gain_per_cell():
 
 # -- cleaning N ≈ collecting M -------------------------------------------------------------------
 def test_equivalent_size_hand_computed():
+    sizes, curve = [100, 200, 400], [0.80, 0.86, 0.90]
     # 0.83 is half-way from 0.80 (n=100) to 0.86 (n=200): half-way in log size, 100 * 2**0.5.
-    assert sweep.equivalent_size([100, 200, 400], [0.80, 0.86, 0.90], 0.83) == pytest.approx(100 * 2 ** 0.5)
-    assert sweep.equivalent_size([100, 200, 400], [0.80, 0.86, 0.90], 0.86) == pytest.approx(200)
-    assert sweep.equivalent_size([100, 200, 400], [0.80, 0.86, 0.90], 0.95) == math.inf   # never reached
-    assert sweep.equivalent_size([100, 200, 400], [0.80, 0.86, 0.90], 0.70) == 100        # at most the smallest
-    # a dip: the first crossing counts (0.85 at 200 > 0.84 at 400)
-    assert sweep.equivalent_size([100, 200, 400], [0.80, 0.85, 0.84], 0.845) == pytest.approx(
-        100 * 2 ** (0.045 / 0.05))
+    assert sweep.equivalent_size(sizes, curve, 0.83, start=100) == pytest.approx(100 * 2 ** 0.5)
+    assert sweep.equivalent_size(sizes, curve, 0.86, start=100) == pytest.approx(200)
+    assert sweep.equivalent_size(sizes, curve, 0.88, start=200) == pytest.approx(200 * 2 ** 0.5)
+    assert sweep.equivalent_size(sizes, curve, 0.95, start=100) == math.inf   # never reached: not extrapolated
+    assert sweep.equivalent_size(sizes, curve, 0.70, start=100) == 100        # already there: no more labels
+    assert sweep.equivalent_size(sizes, curve, 0.83, start=200) == 200        # smaller sets do not count
+    # More noisy labels that make it worse (systematic noise) never reach the cleaned F1.
+    assert sweep.equivalent_size(sizes, [0.80, 0.78, 0.75], 0.82, start=100) == math.inf
+    # A dip: the first crossing from the start up counts (0.85 at 200 > 0.84 at 400).
+    assert sweep.equivalent_size(sizes, [0.80, 0.85, 0.84], 0.845, start=100) == pytest.approx(100 * 2 ** 0.9)
+    with pytest.raises(ValueError, match="size 150 is not a size"):
+        sweep.equivalent_size(sizes, curve, 0.83, start=150)
 
 
 def test_equivalent_labels_hand_computed_and_its_interval():
@@ -133,7 +139,7 @@ def test_equivalent_labels_hand_computed_and_its_interval():
     noisy = pd.DataFrame([[0.78, 0.85, 0.90], [0.82, 0.87, 0.90]], columns=[100, 200, 400])
     cleaned = pd.Series([0.82, 0.84])
     e = sweep.equivalent_labels(noisy, cleaned, 100)
-    assert e.equivalent == pytest.approx(sweep.equivalent_size([100, 200, 400], [0.80, 0.86, 0.90], 0.83))
+    assert e.equivalent == pytest.approx(sweep.equivalent_size([100, 200, 400], [0.80, 0.86, 0.90], 0.83, 100))
     assert e.low <= e.equivalent <= e.high
     with pytest.raises(ValueError, match="size 150 is not a size"):
         sweep.equivalent_labels(noisy, cleaned, 150)

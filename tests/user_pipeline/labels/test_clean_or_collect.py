@@ -50,7 +50,7 @@ def test_answer_page_and_run_report_link(cfg):
     at = eq[eq["size"] == result.reference_size]
     assert len(headlines) == len(at) == 4
     for line, r in zip(headlines, at.itertuples(), strict=True):
-        assert f"F1 {r.noisy_f1:.3f} -> {r.cleaned_f1:.3f}" in line and f"{r.labels_changed:.0f} labels changed" in line
+        assert f"F1 {r.noisy:.3f} -> {r.cleaned:.3f}" in line and f"{r.labels_changed:.0f} labels changed" in line
     page = (folder / "clean_or_collect_v1.html").read_text()
     assert all(line.replace("->", "-&gt;") in page for line in headlines)
     assert f"per-label error ≈ {result.noise.from_agreement:.1%}" in page

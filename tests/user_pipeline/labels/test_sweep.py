@@ -75,12 +75,15 @@ def test_report_and_charts_hold_the_figures(swept):
     assert set(eq["arm"]) == {logic.DETECTOR, logic.REVIEW}
     assert len(eq) == 4 * 2 * len(SIZES)  # kinds x cleaned arms x sizes
     assert "Cleaning N labels ≈ collecting M more noisy labels" in page
+    ap = report.analyses["average_precision"].summary
+    ap_figure = ap.loc[(ap["kind"] == "uniform") & (ap["arm"] == logic.REVIEW) & (ap["size"] == SIZES[1]),
+                       "average_precision"].iloc[0]
+    assert f"{ap_figure:.3f} [" in page
     for kind in ("uniform", "class_conditional", "systematic", "labelled"):
-        png = folder / f"sweep_v1_{kind}.png"
-        assert f'src="sweep_v1_{kind}.png"' in page
-        image = matplotlib.image.imread(io.BytesIO(png.read_bytes()), format="png")
-        assert image.shape[0] == 324  # 3.6 in at 90 dpi; one panel per rate: 4.2 in wide
-        assert image.shape[1] == 378
+        for png in (f"sweep_v1_{kind}.png", f"sweep_v1_{kind}_average_precision.png"):
+            assert f'src="{png}"' in page and f"]({png})" in markdown
+            image = matplotlib.image.imread(io.BytesIO((folder / png).read_bytes()), format="png")
+            assert image.shape[:2] == (324, 378)  # 3.6 in high at 90 dpi; one 4.2 in panel per rate
     assert len((folder / "sweep_v1.csv").read_text().splitlines()) == len(report.runs) + 1
 
 
