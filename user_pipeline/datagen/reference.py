@@ -22,7 +22,6 @@ name-built e-mail were merged at scale).
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from transforms.labels.sweep import PROMOTIONAL
 from transforms.schema import ID_PAIR_FIELDS, ID_PAIRS, SPAM_LABELS
 from user_pipeline.datagen.people import STREAM_REFERENCE, draw_people, make_email
 from user_pipeline.datagen.records import MISSING_RATES, format_phone
@@ -44,10 +44,6 @@ DOUBLE_LABEL_RATE = 0.10
 PROMOTIONAL_DOUBLE_LABEL_RATE = 0.60
 LABELER_ERROR = 0.03
 BIAS_RATE = 0.60
-PROMOTIONAL = re.compile(
-    r"\b(?:offers?|free|discounts?|win|won|winner|prizes?|deals?|sale|cash|claim|vouchers?|rewards?)\b",
-    re.IGNORECASE,
-)
 
 ID_PAIRS_DAY = date(2026, 1, 1)  # the "today" of ages in the pair pool: fixed, not the run's dates
 PAIR_PHONE_STYLES = ("intl_spaced", "intl_compact", "zero_zero_spaced", "intl_trunk")

@@ -37,7 +37,7 @@ def labels_plan(output: str) -> Callable[[StepContext], Plan]:
 
 def write_report(catalog: Catalog, name: str, payload: bytes) -> str:
     """Write ``<data_root>/reports/labels/<name>`` (any fsspec root) and return its URI."""
-    uri = f"{catalog.root}/{REPORTS}/{name}"
+    uri = report_uri(catalog, name)
     path = catalog.fs_path(uri)
     catalog.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with catalog.fs.open(path, "wb") as fh:
@@ -62,3 +62,23 @@ def read_reviews_csv(uri: str) -> pd.DataFrame:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise LabelError(f"{uri} is not a readable CSV: {exc}") from None
+
+
+def sweep_page(version: str) -> str:
+    """Name of the label-noise sweep's page of a labels version (``user_pipeline.labels.sweep``)."""
+    return f"sweep_{version}.html"
+
+
+def clean_or_collect_page(version: str) -> str:
+    """Name of the "clean or collect" page of a labels version (``user_pipeline.labels.clean_or_collect``)."""
+    return f"clean_or_collect_{version}.html"
+
+
+def clean_or_collect_summary(version: str) -> str:
+    """Name of the JSON of the "clean or collect" headlines that the run report shows."""
+    return f"clean_or_collect_{version}.json"
+
+
+def report_uri(catalog: Catalog, name: str) -> str:
+    """Where ``write_report`` puts ``name``."""
+    return f"{catalog.root}/{REPORTS}/{name}"

@@ -16,6 +16,9 @@ Halves are drawn by a salted stable hash of the normalised text (duplicates stay
 held-out precision, recall, F1 (threshold 0.5), ROC-AUC and average precision, the share of
 training labels that disagree with gold (when known), and how many labels cleaning changed.
 Printed, and saved as ``<data_root>/reports/labels/experiment_<version>.csv`` and ``.md``.
+
+Across training sizes, noise rates and kinds, with confidence intervals: ``user_pipeline.labels.sweep``;
+for a labels version's own noise: ``user_pipeline.labels.clean_or_collect``.
 """
 
 from __future__ import annotations

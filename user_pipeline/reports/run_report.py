@@ -31,6 +31,7 @@ from lineage.catalog import Catalog, Manifest
 from lineage.emit import ParentRun
 from lineage.queries import Artifact, Edge, LineageGraph, Node, Run
 from user_pipeline.config import PipelineConfig
+from user_pipeline.labels.common import clean_or_collect_page, clean_or_collect_summary, report_uri, sweep_page
 from user_pipeline.reports import evaluation, paths
 from user_pipeline.steps.harness import Job, Plan, StepContext
 
@@ -147,6 +148,21 @@ def _link(uri: str | None, text: str) -> str:
     return f'<a href="{html.escape(uri)}">{html.escape(text)}</a>' if uri else "–"
 
 
+def labels_section(cfg: PipelineConfig) -> str:
+    """Links to the label reports of the pinned labels version ("clean or collect" and the noise
+    sweep, user_pipeline.labels), with the clean-or-collect headlines when they were computed."""
+    catalog, version = Catalog(cfg), cfg.spam.labels_version
+    page = _existing(report_uri(catalog, clean_or_collect_page(version)))
+    summary = catalog.fs_path(report_uri(catalog, clean_or_collect_summary(version)))
+    headlines = json.loads(catalog.fs.cat_file(summary))["headlines"] if catalog.fs.exists(summary) else []
+    items = "".join(f"<li>{html.escape(h)}</li>" for h in headlines)
+    return (f"<p>reference.spam_labels version={html.escape(version)}: "
+            f"{_link(page, 'clean or collect?') if page else 'clean or collect? not computed'} "
+            f"(<code>python -m user_pipeline.labels.clean_or_collect</code>), "
+            f"{_link(_existing(report_uri(catalog, sweep_page(version))), 'label-noise sweep')}</p>"
+            f"{f'<ul>{items}</ul>' if items else ''}")
+
+
 def render(cfg: PipelineConfig, ds: str, statuses: Sequence[DatasetStatus], parent: ParentRun | None = None) -> str:
     """The page (self-contained but for the chart PNG next to it and links to the other pages)."""
     catalog = Catalog(cfg)
@@ -206,6 +222,8 @@ tr.warnings{{background:#fef9c3}} tr.missing{{color:#9ca3af}}</style></head><bod
 <h2>Worst slices</h2>
 <p>{_link(_existing(f"{evaluation.report_dir(cfg, ds)}/index.html"), "error analysis page")}</p>
 <table><tr><th>split</th><th>slice</th><th>rows</th><th>error gap</th></tr>{slice_rows}</table>
+<h2>Labels</h2>
+{labels_section(cfg)}
 <h2>Lineage of this date's artifacts</h2>
 {graph_render.to_svg(lineage_graph(catalog, committed)) if committed else '<p>nothing committed</p>'}
 <script type="application/json" id="data">{embedded}</script>

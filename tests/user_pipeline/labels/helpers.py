@@ -35,3 +35,16 @@ def train_spam_filter(cfg, version: str = "v1") -> Manifest:
     if Catalog(cfg).manifest("reference.spam_labels", version) is None:
         commit_spam_labels(cfg, version)
     return user_pipeline.training.spam_filter.run(["--labels-version", version]).output
+
+
+def write_gold(cfg) -> None:
+    """Write the generator's gold labels where the experiments look for them."""
+    import user_pipeline.labels.experiment
+
+    catalog = Catalog(cfg)
+    buf = io.BytesIO()
+    pq.write_table(reference.spam_gold(), buf)
+    path = catalog.fs_path(f"{catalog.root}/{user_pipeline.labels.experiment.GOLD}")
+    catalog.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with catalog.fs.open(path, "wb") as fh:
+        fh.write(buf.getvalue())
