@@ -237,7 +237,8 @@ def _print_graph(graph: LineageGraph, console: Console) -> None:
     table = Table(title="artifacts")
     for column in ("depth", *(("namespace",) if spaces else ()), "dataset", "partition", "version", "status",
                    "produced by", "replaced by"):
-        table.add_column(column)
+        # Names and versions are what users copy into the next command: folded, never cut.
+        table.add_column(column, overflow="fold" if column in ("namespace", "dataset", "version") else "ellipsis")
     for a in graph.artifacts:
         status = ("seed, " if a.seed else "") + ("external" if a.external else a.status)
         style = "yellow" if a.status == "current" and not a.seed and not a.external else (
@@ -245,16 +246,15 @@ def _print_graph(graph: LineageGraph, console: Console) -> None:
         made = [producers[p] for p in a.producers if p in producers]
         by = ", ".join(f"{r.job} {(r.logical_date or '')[:10]}" for r in made[:2]) or (
             f"{len(a.producers)} run(s)" if a.producers else "-")
-        version = a.version + (" (no version facet: its run's)" if a.synthetic else "")
-        table.add_row(str(a.depth), *((a.namespace,) if spaces else ()), a.dataset, a.partition, version, status, by,
+        table.add_row(str(a.depth), *((a.namespace,) if spaces else ()), a.dataset, a.partition, a.version, status, by,
                       ", ".join(a.replaced_by), style=style)
     console.print(table)
     table = Table(title="runs")
     for column in ("depth", "job", "state", "DAG", "task", "logical date", "DAG run", "run id"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold" if column in ("job", "run id") else "ellipsis")
     for r in graph.runs:
         state = r.state + (" (skipped)" if r.skipped else "") + ("" if r.terminal else " (no terminal event)")
-        job = r.job + (" (read by time: named no version)" if r.inferred_reads else "")
+        job = r.job + (" (read by time)" if r.inferred_reads else "")
         task = (r.task_id or "-") + (" (its parent's)" if r.airflow_from == "parent" else "")
         table.add_row(str(r.depth), job, state, r.dag_id or "-", task, r.logical_date or "-",
                       r.dag_run_id or "-", r.run_id, style="red" if r.state in ("FAIL", "ABORT") else "")

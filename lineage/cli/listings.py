@@ -32,8 +32,7 @@ def versions_command(store: LineageStore, cfg: Any, args: argparse.Namespace, co
         if v.last_committed and v.last_committed != v.first_committed:
             when += f" .. {v.last_committed}"
         readers = str(v.readers) + (f" ({v.inferred_readers} by time)" if v.inferred_readers else "")
-        version = v.version + (" (no version facet: its run's)" if v.synthetic else "")
-        table.add_row(v.partition, version, "yes" if v.current else "superseded", made,
+        table.add_row(v.partition, v.version, "yes" if v.current else "superseded", made,
                       ", ".join(d[:10] for d in v.logical_dates) or "-", when,
                       "-" if v.row_count is None else str(v.row_count), readers,
                       style="" if v.current else "dim")
