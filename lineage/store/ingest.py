@@ -153,6 +153,17 @@ class _DriverSQL:
                        f"WHERE {self.quote('dataset')} IN ({', '.join([self.mark] * len(datasets))})", tuple(datasets))
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def children(self, conn: Connection, run_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(run id, parent run id) of the runs whose parent is one of these and whose Airflow
+        identity is not their own facets' (``_inherit_airflow``): asked on most transactions."""
+        cursor = conn.connection.cursor()
+        q = self.quote
+        cursor.execute(f"SELECT {q('run_id')}, {q('parent_run_id')} FROM {q(runs.name)} "
+                       f"WHERE {q('parent_run_id')} IN ({', '.join([self.mark] * len(run_ids))}) "
+                       f"AND ({q('airflow_from')} IS NULL OR {q('airflow_from')} = {self.mark})",
+                       (*run_ids, "parent"))
+        return cursor.fetchall()
+
     def delete_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         """Delete the ``runs``, ``run_inputs``, ``run_outputs`` and ``unversioned_inputs`` rows of these runs."""
         where, cursor = self._where_run_in(len(run_ids)), conn.connection.cursor()
@@ -524,10 +535,7 @@ class Ingester:
                 break
             children: dict[str, tuple] = {}
             for chunk in chunks(sorted(frontier)):
-                for child, parent in conn.execute(
-                        sa.select(runs.c.run_id, runs.c.parent_run_id).where(
-                            runs.c.parent_run_id.in_(chunk),
-                            sa.or_(runs.c.airflow_from.is_(None), runs.c.airflow_from == "parent"))):
+                for child, parent in self._sql.children(conn, chunk):
                     if child != parent:
                         children[child] = frontier[parent]
             fresh = {child: values for child, values in children.items() if updates.get(child) != values}
