@@ -117,6 +117,10 @@ def main(argv: Sequence[str] | None = None, executor: BackfillExecutor | None = 
                 "this lineage command cannot execute a backfill (it was started without an executor): give "
                 "--dry-run for the plan, or run the pipeline's `lineage` console script "
                 "(python -m user_pipeline.runner.lineage_command), which executes it through Airflow")
+        if args.command == "backfill" and args.as_of:
+            # A plan is made against the lineage as it is now: one made as of the past would
+            # re-run tasks whose outputs were re-derived since.
+            raise LineageUsageError("backfill plans from the lineage as it is now: --as-of is not supported")
         cfg = _config(args)
         store = LineageStore(args.store) if args.store else LineageStore.from_config(cfg)
         if args.command == "ingest":

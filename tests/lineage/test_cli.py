@@ -244,6 +244,7 @@ def test_datasets_are_given_as_namespace_slash_name_or_with_namespace(mixed_log,
     (["as-of", "2026-03-02T00:00:00Z", "--as-of", "2026-03-01T00:00:00Z"], "as-of takes its time as TIME"),
     (["as-of", "2026-03-02T00:00:00Z", "--namespace", "dbt"], "give --dataset too"),
     (["check", "--as-of", "not a time"], "not an ISO date/time"),
+    (["backfill", "curated.users_clean@C2", "--dry-run", "--as-of", "2026-03-01"], "--as-of is not supported"),
 ])
 def test_bad_namespaces_and_refused_flags_exit_2(mixed_log, capsys, argv, message):
     assert main(argv) == 2
