@@ -177,7 +177,7 @@ def _ingest(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Co
         print_json(console, {"files": [r.to_json() for r in reports], "missing": missing, "store": store.counts()})
         return 0
     table = Table(title="ingest")
-    for column in ("file", "lines", "new events", "already stored", "duplicates", "set aside", "note"):
+    for column in ("file", "lines", "new events", "already stored", "of those, seen elsewhere", "set aside", "note"):
         table.add_column(column)
     for r in reports:
         note = "missing" if r.path in {os.path.abspath(m) for m in missing} else r.restarted

@@ -144,13 +144,15 @@ class _DriverSQL:
         cursor.execute(self._select_stored + self._where_run_in(len(run_ids)), tuple(run_ids))
         return cursor.fetchall()
 
-    def unversioned_reads(self, conn: Connection, datasets: Sequence[str]) -> list[dict[str, Any]]:
-        """The ``unversioned_inputs`` rows of these dataset names (through their index): asked on
-        every transaction that commits outputs, so it costs no more than a plain statement."""
+    def unversioned_reads(self, conn: Connection, datasets: Sequence[str], since: str) -> list[dict[str, Any]]:
+        """The ``unversioned_inputs`` rows of these dataset names read at or after ``since``
+        (through their index): asked on every transaction that commits outputs, so it costs no
+        more than a plain statement."""
         names = tuple(column.name for column in unversioned_inputs.columns)
         cursor = conn.connection.cursor()
         cursor.execute(f"SELECT {', '.join(map(self.quote, names))} FROM {self.quote(unversioned_inputs.name)} "
-                       f"WHERE {self.quote('dataset')} IN ({', '.join([self.mark] * len(datasets))})", tuple(datasets))
+                       f"WHERE {self.quote('dataset')} IN ({', '.join([self.mark] * len(datasets))}) "
+                       f"AND {self.quote('read_time')} >= {self.mark}", (*datasets, since))
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def children(self, conn: Connection, run_ids: Sequence[str]) -> list[tuple[str, str]]:
@@ -464,7 +466,7 @@ class Ingester:
             first_commit[key] = min(first_commit.get(key, row["committed_at"]), row["committed_at"])
         names = sorted({dataset for _, dataset in first_commit})
         for chunk in chunks(names):
-            for found in self._sql.unversioned_reads(conn, chunk):
+            for found in self._sql.unversioned_reads(conn, chunk, min(first_commit.values())):
                 since = first_commit.get((found["namespace"], found["dataset"]))
                 if since is not None and found["read_time"] >= since:
                     key = (found["run_id"], found["namespace"], found["dataset"], found["partition"])
