@@ -227,7 +227,7 @@ def load_runs(conn: Connection, run_ids: Iterable[str], as_of: str | None = None
                 dag_run_id=row["dag_run_id"], task_id=row["task_id"], logical_date=row["logical_date"],
                 try_number=row["try_number"], parent_run_id=row["parent_run_id"], root_run_id=row["root_run_id"],
                 skipped=row["skipped"], error=row["error_message"], namespace=row["job_namespace"],
-                parent_job=(f"{row['parent_job_namespace']}/{row['parent_job_name']}"
+                parent_job=("/".join(filter(None, (row["parent_job_namespace"], row["parent_job_name"])))
                             if row["parent_job_name"] else None),
                 airflow_from=row["airflow_from"],
             )
