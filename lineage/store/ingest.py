@@ -473,6 +473,9 @@ class Ingester:
                     readers.setdefault(key, found)
         if not readers:
             return
+        # The links of a (run, dataset) are replaced together. Its version-less reads (one
+        # partition here, the whole dataset there) are all among the readers: a rebuilt run's are
+        # all in ``read``, and they share the run's read_time, so the query above finds all or none.
         for reader in readers.values():
             conn.execute(run_inputs.delete().where(
                 run_inputs.c.run_id == reader["run_id"], run_inputs.c.namespace == reader["namespace"],
@@ -499,10 +502,9 @@ class Ingester:
                         current[slot] = (partition, version, committed_at, writer)
                 for partition, version, _, _ in current.values():
                     key = (reader["run_id"], namespace, dataset, partition, version)
-                    links.setdefault(key, {
-                        "run_id": reader["run_id"], "namespace": namespace, "dataset": dataset,
-                        "partition": partition, "version": version, "inferred": True,
-                        "first_seen": reader["first_seen"]})
+                    seen = min(reader["first_seen"], links[key]["first_seen"]) if key in links else reader["first_seen"]
+                    links[key] = {"run_id": reader["run_id"], "namespace": namespace, "dataset": dataset,
+                                  "partition": partition, "version": version, "inferred": True, "first_seen": seen}
         if links:
             # A version the run also named itself stays the named (explicit) read.
             named = set()
