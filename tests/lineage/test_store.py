@@ -477,3 +477,20 @@ def test_one_event_delivered_by_two_routes_and_read_twice_is_one_event(tmp_path,
     assert store.counts()["events"] == len(events) and store.counts()["ingest_issues"] == 0
     report = queries.check(store)
     assert (report.problems, report.conflicting_runs, report.malformed_lines) == (0, [], [])
+
+
+def test_a_version_less_read_of_one_partition_links_to_that_partition_s_version(make_store):
+    from tests.lineage.test_queries import story_events
+
+    one_day = p.dataset(p.DBT, "user_pipeline", "curated.users_clean")
+    one_day["facets"]["partition"] = {"_producer": p.DBT, "_schemaURL": "x", "key": "ds", "value": "2026-01-02",
+                                      "uri": "/data/curated/users_clean/ds=2026-01-02"}
+    reader = p.dbt_run("analytics.public.day_model", "2026-03-02T00:00:00Z", "2026-03-02T00:01:00Z", [one_day], [],
+                       invocation=p.run_id(), run="day-reader")
+    store = make_store()
+    store.ingest_events(reader)  # before what it read: linked when the commits arrive
+    store.ingest_events(story_events()[0])
+    with store.connect() as conn:
+        linked = conn.execute(sa.select(run_inputs.c.partition, run_inputs.c.version, run_inputs.c.inferred).where(
+            run_inputs.c.run_id == "day-reader")).all()
+    assert linked == [("ds=2026-01-02", "C2", True)]
