@@ -166,7 +166,8 @@ def stale_versions(store: LineageStore, dataset: str, *, catalog: Any = None) ->
             newest = max(manifests, key=lambda m: m.committed_at)
             stale |= {(v.partition, v.version) for v in found
                       if (v.partition, v.version) != (newest.partition, newest.version)}
-    return sorted(Node(dataset, p, v) for p, v in stale)
+    namespace = found[0].namespace if found else ""
+    return sorted(Node(found[0].dataset if found else dataset, p, v, namespace) for p, v in stale)
 
 
 def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = DEFAULT_DEPTH,
@@ -187,7 +188,7 @@ def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = 
             runs_by_id.update({k: v for k, v in load_runs(conn, ids).items() if k not in runs_by_id})
         redo: dict[TaskKey, PlannedTask] = {}
         for row, reason in [(r, "derived") for r in written] + [(r, "produced-bad-version") for r in seed_producers]:
-            artifact = by_key.get(Node(row["dataset"], row["partition"], row["version"]).key)
+            artifact = by_key.get(Node.of(row).key)
             if artifact is None or row["slot"] not in artifact.current_slots:
                 continue
             if reason == "produced-bad-version" and not artifact.seed:
@@ -208,8 +209,7 @@ def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = 
     if graph.truncated:
         warnings.append(f"the impact was cut at depth {depth}: raise --depth, the plan may be incomplete")
     # The producers of a bad version come before its readers (graph.edges has only the reads).
-    edges = graph.edges + [Edge(f"r:{row['run_id']}", Node(row["dataset"], row["partition"], row["version"]).key,
-                                "wrote") for row in seed_producers]
+    edges = graph.edges + [Edge(f"r:{row['run_id']}", Node.of(row).key, "wrote") for row in seed_producers]
     steps = _order(edges, runs_by_id, redo, warnings)
     affected = graph.affected()
     return BackfillPlan(

@@ -6,10 +6,17 @@
     lineage impact DATASET@VERSION [--html out.html]   what read that version, transitively; current or superseded
     lineage versions DATASET                           every version per partition, current or not
     lineage as-of TIME [--dataset D]                   the store as it stood then
-    lineage check [--strict]                           incomplete/failed runs, conflicts, duplicates, external inputs
+    lineage check [--strict] [--as-of TIME]            incomplete/failed runs, conflicts, lines set aside, external
+                                                       inputs
     lineage serve [--host H] [--port P] [--allow-host NAME] [--allow-origin NAME]
                                                        the HTTP service: producers post events, people browse
     lineage backfill DATASET@BAD_VERSION [--dry-run]   plan, then recompute through Airflow (or: --fixed DATASET)
+
+DATASET is an OpenLineage dataset: its name (``curated.users_clean``) when one namespace holds that
+name, else ``NAMESPACE/NAME`` (``s3://bucket/raw/events``, ``postgres://db:5432/shop.public.orders``),
+or the name with ``--namespace NAMESPACE``. ``@VERSION`` follows the last ``@`` (a version never
+holds ``/``); a name with an ``@`` of its own ends with ``@VERSION`` or a bare ``@``
+(``lineage.queries.model.parse_artifact``).
 
 Every query first ingests the configured log (``--no-ingest`` skips it); ``--as-of TIME``
 answers from the events up to then; ``--depth`` bounds traversals (default 20). Output is a
@@ -47,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     query = argparse.ArgumentParser(add_help=False)
     query.add_argument("--no-ingest", action="store_true", help="do not ingest the configured log first")
     query.add_argument("--as-of", help="only events with eventTime <= this ISO time (UTC if no zone)")
+    named = argparse.ArgumentParser(add_help=False)
+    named.add_argument("--namespace", help="the OpenLineage namespace of the dataset (its name is then taken verbatim)")
     graph = argparse.ArgumentParser(add_help=False)
     graph.add_argument("--depth", type=int, default=DEFAULT_DEPTH, help="maximum run hops (default %(default)s)")
     graph.add_argument("--partition", help="only this partition of the dataset, e.g. ds=2026-01-01")
@@ -59,19 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", parents=[common], help="ingest JSONL files of OpenLineage events")
     p.add_argument("files", nargs="*", help="JSONL files (default: the configured log)")
     p.add_argument("--from-start", action="store_true", help="read whole files again (idempotent)")
-    p = sub.add_parser("upstream", parents=[common, query, graph], help="provenance of an artifact version")
+    p = sub.add_parser("upstream", parents=[common, query, graph, named], help="provenance of an artifact version")
     p.add_argument("artifact", metavar="ARTIFACT[@VERSION]")
-    p = sub.add_parser("downstream", parents=[common, query, graph], help="what was derived from a dataset (version)")
+    p = sub.add_parser("downstream", parents=[common, query, graph, named],
+                       help="what was derived from a dataset (version)")
     p.add_argument("artifact", metavar="DATASET[@VERSION]")
-    p = sub.add_parser("impact", parents=[common, query, graph], help="what a (bad) version affected")
+    p = sub.add_parser("impact", parents=[common, query, graph, named], help="what a (bad) version affected")
     p.add_argument("artifact", metavar="DATASET@VERSION")
-    p = sub.add_parser("versions", parents=[common, query], help="every version of a dataset per partition")
+    p = sub.add_parser("versions", parents=[common, query, named], help="every version of a dataset per partition")
     p.add_argument("dataset")
-    p = sub.add_parser("as-of", parents=[common, query], help="the store as it stood at a time")
+    p = sub.add_parser("as-of", parents=[common, query, named], help="the store as it stood at a time")
     p.add_argument("time")
     p.add_argument("--dataset", help="also list the version of each of its slots current then")
     p = sub.add_parser("check", parents=[common, query], help="consistency of the recorded lineage")
-    p.add_argument("--strict", action="store_true", help="exit 1 on conflicts, duplicates or malformed lines")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 on conflicting terminal events or lines set aside (malformed, unstorable)")
     p = sub.add_parser("backfill", parents=[common, query], help="plan the recomputation after an upstream fix")
     p.add_argument("artifact", nargs="?", metavar="DATASET@BAD_VERSION")
     p.add_argument("--fixed", metavar="DATASET", help="plan from every version of DATASET older than its current one")
@@ -106,6 +117,10 @@ def main(argv: Sequence[str] | None = None, executor: BackfillExecutor | None = 
                 "this lineage command cannot execute a backfill (it was started without an executor): give "
                 "--dry-run for the plan, or run the pipeline's `lineage` console script "
                 "(python -m user_pipeline.runner.lineage_command), which executes it through Airflow")
+        if args.command == "backfill" and args.as_of:
+            # A plan is made against the lineage as it is now: one made as of the past would
+            # re-run tasks whose outputs were re-derived since.
+            raise LineageUsageError("backfill plans from the lineage as it is now: --as-of is not supported")
         cfg = _config(args)
         store = LineageStore(args.store) if args.store else LineageStore.from_config(cfg)
         if args.command == "ingest":
@@ -162,7 +177,7 @@ def _ingest(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Co
         print_json(console, {"files": [r.to_json() for r in reports], "missing": missing, "store": store.counts()})
         return 0
     table = Table(title="ingest")
-    for column in ("file", "lines", "new events", "already stored", "duplicates", "set aside", "note"):
+    for column in ("file", "lines", "new events", "already stored", "of those, seen elsewhere", "set aside", "note"):
         table.add_column(column)
     for r in reports:
         note = "missing" if r.path in {os.path.abspath(m) for m in missing} else r.restarted
@@ -183,7 +198,7 @@ def _ingest(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Co
 def _graph_command(kind: str):
     def run(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
         dataset, version = queries.parse_artifact(args.artifact)
-        common = {"partition": args.partition, "depth": args.depth, "as_of": args.as_of}
+        common = {"partition": args.partition, "depth": args.depth, "as_of": args.as_of, "namespace": args.namespace}
         if kind == "impact":
             if version is None:
                 raise LineageLookupError(f"impact needs a version: {dataset}@VERSION (see: lineage versions {dataset})")
@@ -221,9 +236,13 @@ def _print_graph(graph: LineageGraph, console: Console) -> None:
     if graph.truncated:
         console.print(f"cut at depth {graph.depth}: more lies beyond (--depth)", style="yellow")
     producers = {r.run_id: r for r in graph.runs}
+    # The namespace is a column only when the answer spans several (our own graph has one).
+    spaces = len({a.namespace for a in graph.artifacts}) > 1
     table = Table(title="artifacts")
-    for column in ("depth", "dataset", "partition", "version", "status", "produced by", "replaced by"):
-        table.add_column(column)
+    for column in ("depth", *(("namespace",) if spaces else ()), "dataset", "partition", "version", "status",
+                   "produced by", "replaced by"):
+        # Names and versions are what users copy into the next command: folded, never cut.
+        table.add_column(column, overflow="fold" if column in ("namespace", "dataset", "version") else "ellipsis")
     for a in graph.artifacts:
         status = ("seed, " if a.seed else "") + ("external" if a.external else a.status)
         style = "yellow" if a.status == "current" and not a.seed and not a.external else (
@@ -231,15 +250,17 @@ def _print_graph(graph: LineageGraph, console: Console) -> None:
         made = [producers[p] for p in a.producers if p in producers]
         by = ", ".join(f"{r.job} {(r.logical_date or '')[:10]}" for r in made[:2]) or (
             f"{len(a.producers)} run(s)" if a.producers else "-")
-        table.add_row(str(a.depth), a.dataset, a.partition, a.version, status, by, ", ".join(a.replaced_by),
-                      style=style)
+        table.add_row(str(a.depth), *((a.namespace,) if spaces else ()), a.dataset, a.partition, a.version, status, by,
+                      ", ".join(a.replaced_by), style=style)
     console.print(table)
     table = Table(title="runs")
     for column in ("depth", "job", "state", "DAG", "task", "logical date", "DAG run", "run id"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold" if column in ("job", "run id") else "ellipsis")
     for r in graph.runs:
         state = r.state + (" (skipped)" if r.skipped else "") + ("" if r.terminal else " (no terminal event)")
-        table.add_row(str(r.depth), r.job, state, r.dag_id or "-", r.task_id or "-", r.logical_date or "-",
+        job = r.job + (" (read by time)" if r.inferred_reads else "")
+        task = (r.task_id or "-") + (" (its parent's)" if r.airflow_from == "parent" else "")
+        table.add_row(str(r.depth), job, state, r.dag_id or "-", task, r.logical_date or "-",
                       r.dag_run_id or "-", r.run_id, style="red" if r.state in ("FAIL", "ABORT") else "")
     console.print(table)
 

@@ -16,11 +16,12 @@ from lineage.store import LineageStore, LineageUsageError
 
 def versions_command(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
     """Every version of a dataset per partition, current or superseded."""
-    found = queries.versions(store, args.dataset, as_of=args.as_of)
+    found = queries.versions(store, args.dataset, as_of=args.as_of, namespace=args.namespace)
     if args.json:
         print_json(console, [v.__dict__ for v in found])
         return 0
-    table = Table(title=f"versions of {args.dataset}" + (f" as of {args.as_of}" if args.as_of else ""))
+    name = f"{found[0].namespace}/{found[0].dataset}" if found else args.dataset
+    table = Table(title=f"versions of {name}" + (f" as of {args.as_of}" if args.as_of else ""))
     for column in ("partition", "version", "current", "produced by", "logical dates", "committed (first .. last)",
                    "rows", "readers"):
         table.add_column(column)
@@ -30,9 +31,10 @@ def versions_command(store: LineageStore, cfg: Any, args: argparse.Namespace, co
         when = f"{v.first_committed or v.first_read or '-'}"
         if v.last_committed and v.last_committed != v.first_committed:
             when += f" .. {v.last_committed}"
+        readers = str(v.readers) + (f" ({v.inferred_readers} by time)" if v.inferred_readers else "")
         table.add_row(v.partition, v.version, "yes" if v.current else "superseded", made,
                       ", ".join(d[:10] for d in v.logical_dates) or "-", when,
-                      "-" if v.row_count is None else str(v.row_count), str(v.readers),
+                      "-" if v.row_count is None else str(v.row_count), readers,
                       style="" if v.current else "dim")
     console.print(table)
     return 0
@@ -40,7 +42,11 @@ def versions_command(store: LineageStore, cfg: Any, args: argparse.Namespace, co
 
 def as_of_command(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
     """The store as it stood at a time."""
-    snap = queries.snapshot(store, args.time, dataset=args.dataset)
+    if args.as_of:
+        raise LineageUsageError("as-of takes its time as TIME, not --as-of")
+    if args.namespace is not None and args.dataset is None:
+        raise LineageUsageError("--namespace names the namespace of --dataset: give --dataset too")
+    snap = queries.snapshot(store, args.time, dataset=args.dataset, namespace=args.namespace)
     if args.json:
         print_json(console, snap.to_json())
         return 0
@@ -71,7 +77,7 @@ def as_of_command(store: LineageStore, cfg: Any, args: argparse.Namespace, conso
 
 def check_command(store: LineageStore, cfg: Any, args: argparse.Namespace, console: Console) -> int:
     """The consistency of the recorded lineage; exit 1 with --strict if it has problems."""
-    report = queries.check(store)
+    report = queries.check(store, as_of=args.as_of)
     code = 1 if args.strict and report.problems else 0
     dead_letters = _dead_letters(cfg)
     if args.json:
@@ -93,20 +99,23 @@ def check_command(store: LineageStore, cfg: Any, args: argparse.Namespace, conso
             ["run_id", "job_name", "state", "start_time", "dag_id", "task_id", "logical_date"], "yellow")
     section("FAIL / ABORT events", report.failed_runs,
             ["run_id", "job_name", "event_time", "final_state", "logical_date", "error_message"], "yellow")
-    section("conflicting terminal events", [
+    if report.as_of:
+        console.print(f"as of {report.as_of} (events up to then; lines set aside are listed whatever their time)")
+    section("conflicting terminal events (two at one eventTime)", [
         {"run_id": c["run_id"], "job": c["job"], "events": "; ".join(f"{e['type']} {e['time']} at {e['at']}"
                                                                       for e in c["events"])}
         for c in report.conflicting_runs], ["run_id", "job", "events"], "red")
-    section("duplicate events", report.duplicate_events, ["path", "line", "detail"], "red")
-    section("malformed lines", report.malformed_lines, ["path", "line", "kind", "detail"], "red")
+    section("lines set aside (malformed, unsupported, unstorable)", report.malformed_lines,
+            ["path", "line", "kind", "detail"], "red")
     by_dataset: dict[str, int] = {}
     for row in report.external_inputs:
         by_dataset[row["dataset"]] = by_dataset.get(row["dataset"], 0) + 1
     section("external inputs (never produced by a recorded run, e.g. raw drops; not errors)",
             [{"dataset": d, "versions": n} for d, n in sorted(by_dataset.items())], ["dataset", "versions"])
     if report.unversioned:
-        section("datasets without a version facet (not version-tracked)", report.unversioned,
-                ["dataset", "side", "runs"], "yellow")
+        section("datasets without a version facet (reads linked to the version current then; outputs "
+                "versioned by their run; 'unlinked': nothing recorded was current)", report.unversioned,
+                ["namespace", "dataset", "side", "runs", "unlinked"], "yellow")
     if dead_letters and dead_letters["events"]:
         console.print(f"events the service acknowledged but set aside: {dead_letters['events']} "
                       f"(with their reasons in {dead_letters['path']})", style="red")

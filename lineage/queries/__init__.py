@@ -4,9 +4,13 @@
     graph = impact(store, "curated.users_clean", "58ba0b20")      # a version or a unique prefix
     [a for a in graph.artifacts if a.status == "current"]          # still to recompute
 
-The graph has two kinds of node: artifacts, a dataset version ``(dataset, partition, version)``,
-and runs. Edges are version edges: a run *read* an artifact, a run *wrote* one (only COMPLETE
-events commit outputs). Every traversal is one recursive CTE (``WITH RECURSIVE``, the subset
+The graph has two kinds of node: artifacts, a dataset version ``(dataset, partition, version)``
+of the dataset ``namespace``/``dataset``, and runs. Edges are version edges: a run *read* an
+artifact, a run *wrote* one (only COMPLETE events commit outputs). A read whose event named no
+version is the version current when the run started (an *inferred* edge, linked at ingest:
+``lineage.store.ingest``); an output whose event named none has its run's synthetic version.
+A dataset is named by its name, by ``NAMESPACE/NAME`` or with ``namespace=`` (``find_dataset``).
+Every traversal is one recursive CTE (``WITH RECURSIVE``, the subset
 SQLite and PostgreSQL share), bounded by ``depth`` (run hops) and directed:
 
 - ``downstream`` / ``impact``: artifact -> runs that read exactly that version -> what they
@@ -31,7 +35,7 @@ snapshot, check, run details), ``marquez`` (Marquez's job and dataset graph).
 
 from lineage.queries.currency import current_of_slots
 from lineage.queries.listings import CheckReport, RunDetails, Snapshot, check, run_details, snapshot, versions
-from lineage.queries.lookup import known_datasets, latest, load_runs, resolve, rows_for_runs
+from lineage.queries.lookup import find_dataset, known_datasets, latest, load_runs, resolve, rows_for_runs
 from lineage.queries.marquez import job_dataset_graph, job_runs
 from lineage.queries.model import (
     DEFAULT_DEPTH,
@@ -48,7 +52,8 @@ from lineage.queries.traversal import downstream, impact, impact_of, upstream
 
 __all__ = [
     "DEFAULT_DEPTH", "Artifact", "CheckReport", "Edge", "LineageGraph", "LineageLookupError", "Node", "Run",
-    "RunDetails", "Snapshot", "VersionInfo", "check", "current_of_slots", "downstream", "impact", "impact_of",
+    "RunDetails", "Snapshot", "VersionInfo", "check", "current_of_slots", "downstream", "find_dataset", "impact",
+    "impact_of",
     "job_dataset_graph", "job_runs", "known_datasets", "latest", "load_runs", "parse_artifact", "resolve",
     "rows_for_runs", "run_details", "snapshot", "upstream", "versions",
 ]

@@ -20,16 +20,18 @@ from lineage.store.schema import chunks
 def status_of(conn: Connection, nodes: Sequence[Node], as_of: str | None) -> dict[Node, dict[str, Any]]:
     """current / superseded / external, producers, slots of each artifact (see the docstring of lineage.queries)."""
     info: dict[Node, dict[str, Any]] = {
-        n: {"producers": [], "slots": set(), "committed_at": None, "row_count": None} for n in nodes}
+        n: {"producers": [], "slots": set(), "committed_at": None, "row_count": None, "synthetic": False}
+        for n in nodes}
     for row in rows_for_nodes(conn, run_outputs, nodes, as_of):
-        entry = info[Node(row["dataset"], row["partition"], row["version"])]
+        entry = info[Node.of(row)]
         entry["producers"].append((row["committed_at"], row["run_id"]))
         entry["slots"].add(row["slot"])
+        entry["synthetic"] = entry["synthetic"] or bool(row["synthetic"])
         if entry["committed_at"] is None or row["committed_at"] < entry["committed_at"]:
             entry["committed_at"] = row["committed_at"]
         if row["row_count"] is not None:
             entry["row_count"] = row["row_count"]
-    slots = sorted({(n.dataset, s) for n, e in info.items() for s in e["slots"]})
+    slots = sorted({(n.namespace, n.dataset, s) for n, e in info.items() for s in e["slots"]})
     latest_of = current_of_slots(conn, slots, as_of)
     external = [n for n, e in info.items() if not e["producers"]]
     external_current = external_currency(conn, external, as_of)
@@ -37,7 +39,7 @@ def status_of(conn: Connection, nodes: Sequence[Node], as_of: str | None) -> dic
     for node, entry in info.items():
         current_slots, replaced_by = [], []
         for slot in sorted(entry["slots"]):
-            now = latest_of.get((node.dataset, slot))
+            now = latest_of.get((node.namespace, node.dataset, slot))
             if now is not None and now[0] == node:
                 current_slots.append(slot)
             elif now is not None:
@@ -49,27 +51,30 @@ def status_of(conn: Connection, nodes: Sequence[Node], as_of: str | None) -> dic
             "producers": [run_id for _, run_id in sorted(entry["producers"])],
             "committed_at": entry["committed_at"], "row_count": entry["row_count"],
             "slots": sorted(entry["slots"]), "current_slots": current_slots, "replaced_by": sorted(set(replaced_by)),
+            "synthetic": entry["synthetic"],
         }
     return result
 
 
-def current_of_slots(conn: Connection, slots: Sequence[tuple[str, str]],
-                     as_of: str | None = None) -> dict[tuple[str, str], tuple[Node, str, str]]:
-    """(dataset, slot) -> (artifact, committed_at, run_id) of its latest COMPLETE output."""
-    best: dict[tuple[str, str], tuple[Node, str, str]] = {}
-    by_dataset: dict[str, set[str]] = defaultdict(set)
-    for dataset, slot in slots:
-        by_dataset[dataset].add(slot)
-    for dataset, wanted in sorted(by_dataset.items()):
+def current_of_slots(conn: Connection, slots: Sequence[tuple[str, str, str]],
+                     as_of: str | None = None) -> dict[tuple[str, str, str], tuple[Node, str, str]]:
+    """(namespace, dataset, slot) -> (artifact, committed_at, run_id) of its latest COMPLETE output."""
+    best: dict[tuple[str, str, str], tuple[Node, str, str]] = {}
+    by_dataset: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for namespace, dataset, slot in slots:
+        by_dataset[(namespace, dataset)].add(slot)
+    for (namespace, dataset), wanted in sorted(by_dataset.items()):
         for chunk in chunks(sorted(wanted)):
             query = sa.select(run_outputs.c.slot, run_outputs.c.partition, run_outputs.c.version,
                               run_outputs.c.committed_at, run_outputs.c.run_id).where(
-                run_outputs.c.dataset == dataset, run_outputs.c.slot.in_(chunk), time_ok(run_outputs, as_of))
+                run_outputs.c.dataset == dataset, run_outputs.c.namespace == namespace,
+                run_outputs.c.slot.in_(chunk), time_ok(run_outputs, as_of))
             for slot, partition, version, committed_at, run_id in conn.execute(query):
-                known = best.get((dataset, slot))
+                known = best.get((namespace, dataset, slot))
                 # Latest by event time; the run id (UUIDv7, time-ordered) breaks exact ties.
                 if known is None or (committed_at, run_id) > (known[1], known[2]):
-                    best[(dataset, slot)] = (Node(dataset, partition, version), committed_at, run_id)
+                    best[(namespace, dataset, slot)] = (Node(dataset, partition, version, namespace), committed_at,
+                                                        run_id)
     return best
 
 
@@ -77,16 +82,17 @@ def external_currency(conn: Connection, nodes: Sequence[Node], as_of: str | None
     """Whether an external artifact is still the latest of its slot: nothing read later from the
     same partition (ds=) or dataset (version=) and nothing committed there since it was first read."""
     result: dict[Node, bool] = {}
-    by_dataset: dict[str, list[Node]] = defaultdict(list)
+    by_dataset: dict[tuple[str, str], list[Node]] = defaultdict(list)
     for node in nodes:
-        by_dataset[node.dataset].append(node)
-    for dataset, group in by_dataset.items():
+        by_dataset[(node.namespace, node.dataset)].append(node)
+    for (namespace, dataset), group in by_dataset.items():
         slots = sorted({output_slot(n.partition, "", None) for n in group})
         query = sa.select(run_inputs.c.partition, run_inputs.c.version, sa.func.min(run_inputs.c.first_seen)).where(
-            run_inputs.c.dataset == dataset, time_ok(run_inputs, as_of)).group_by(
+            run_inputs.c.dataset == dataset, run_inputs.c.namespace == namespace, time_ok(run_inputs, as_of)).group_by(
             run_inputs.c.partition, run_inputs.c.version)
         outputs = sa.select(run_outputs.c.partition, run_outputs.c.version, run_outputs.c.slot,
                             run_outputs.c.committed_at).where(run_outputs.c.dataset == dataset,
+                                                              run_outputs.c.namespace == namespace,
                                                               time_ok(run_outputs, as_of))
         if "" not in slots:
             # Daily partitions: only the partitions asked about (a raw dataset has one per day).
@@ -94,9 +100,9 @@ def external_currency(conn: Connection, nodes: Sequence[Node], as_of: str | None
             outputs = outputs.where(run_outputs.c.slot.in_(slots))
         candidates: dict[str, list[tuple[str, Node]]] = defaultdict(list)
         for partition, version, first in conn.execute(query):
-            candidates[output_slot(partition, "", None)].append((first, Node(dataset, partition, version)))
+            candidates[output_slot(partition, "", None)].append((first, Node(dataset, partition, version, namespace)))
         for partition, version, slot, committed_at in conn.execute(outputs):
-            candidates[slot].append((committed_at, Node(dataset, partition, version)))
+            candidates[slot].append((committed_at, Node(dataset, partition, version, namespace)))
         for node in group:
             slot = output_slot(node.partition, "", None)
             newest = max(candidates.get(slot, [("", node)]))[1]
@@ -121,15 +127,15 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
     same dataset (``user_pipeline.labels.fix`` writing spam labels v2 from v1) is the fix."""
     inputs_of: dict[str, set[Node]] = defaultdict(set)
     for row in reads:
-        inputs_of[row["run_id"]].add(Node(row["dataset"], row["partition"], row["version"]))
+        inputs_of[row["run_id"]].add(Node.of(row))
     fixes = {row["run_id"] for row in rows_for_runs(conn, run_outputs, inputs_of, as_of)
              if row["partition"].startswith("version=") and any(
-                 n.dataset == row["dataset"] and n.partition.startswith("version=") and n.partition != row["partition"]
-                 for n in inputs_of[row["run_id"]] & seeds)}
+                 (n.namespace, n.dataset) == (row["namespace"], row["dataset"]) and n.partition.startswith("version=")
+                 and n.partition != row["partition"] for n in inputs_of[row["run_id"]] & seeds)}
     read_nodes = {n for ns in inputs_of.values() for n in ns} - seeds
     commits: dict[Node, list[tuple[str, str]]] = defaultdict(list)
     for row in rows_for_nodes(conn, run_outputs, sorted(read_nodes), as_of):
-        commits[Node(row["dataset"], row["partition"], row["version"])].append((row["committed_at"], row["run_id"]))
+        commits[Node.of(row)].append((row["committed_at"], row["run_id"]))
     derived: set[str] = set()
     ordered = sorted(candidates.values(), key=lambda r: (r.start_time or "", r.run_id))
     changed = True
@@ -152,12 +158,13 @@ def only_derived_commits_current(conn: Connection, status: dict[Node, dict[str, 
                                   derived: set[str], as_of: str | None) -> None:
     """An affected artifact stays current only where the latest commit of its slot was made by a
     derived run; re-committed unchanged by a clean run, it counts as superseded."""
-    slots = sorted({(n.dataset, s) for n, e in status.items() if n not in seeds for s in e["current_slots"]})
+    slots = sorted({(n.namespace, n.dataset, s) for n, e in status.items() if n not in seeds
+                    for s in e["current_slots"]})
     latest_of = current_of_slots(conn, slots, as_of)
     for node, entry in status.items():
         if node in seeds or entry["external"] or not entry["current_slots"]:
             continue
-        keep = [s for s in entry["current_slots"] if latest_of[(node.dataset, s)][2] in derived]
+        keep = [s for s in entry["current_slots"] if latest_of[(node.namespace, node.dataset, s)][2] in derived]
         if keep != entry["current_slots"]:
             again = f"{node} (re-derived from clean inputs, unchanged)"
             entry["replaced_by"] = sorted(set(entry["replaced_by"]) | {again})

@@ -26,7 +26,7 @@ from lineage.store import (
     run_outputs,
     runs,
 )
-from lineage.store.schema import chunks
+from lineage.store.schema import chunks, unversioned_inputs
 
 IN_NODES = 300  # artifacts per OR of equalities (three parameters each)
 
@@ -49,9 +49,9 @@ def time_ok(table: sa.Table, as_of: str | None) -> sa.ColumnElement[bool]:
 
 
 def node_match(table: Any, other: Any) -> sa.ColumnElement[bool]:
-    """The condition that two tables' rows name the same artifact (dataset, partition, version)."""
-    return sa.and_(table.c.dataset == other.c.dataset, table.c.partition == other.c.partition,
-                   table.c.version == other.c.version)
+    """The condition that two tables' rows name the same artifact (namespace, dataset, partition, version)."""
+    return sa.and_(table.c.dataset == other.c.dataset, table.c.namespace == other.c.namespace,
+                   table.c.partition == other.c.partition, table.c.version == other.c.version)
 
 
 def node_in(table: Any, nodes: Sequence[Node]) -> sa.ColumnElement[bool]:
@@ -59,45 +59,82 @@ def node_in(table: Any, nodes: Sequence[Node]) -> sa.ColumnElement[bool]:
     # An OR of equalities, not a row-value IN: SQLite scans the whole table for
     # "(a, b, c) IN (VALUES ...)" but searches the index once per term of an OR (measured:
     # 30 ms against 0.1 ms at 10^5 runs); PostgreSQL plans both as index scans.
-    return sa.or_(*(sa.and_(table.c.dataset == n.dataset, table.c.partition == n.partition,
-                            table.c.version == n.version) for n in nodes))
+    return sa.or_(*(sa.and_(table.c.dataset == n.dataset, table.c.namespace == n.namespace,
+                            table.c.partition == n.partition, table.c.version == n.version) for n in nodes))
+
+
+_DATASET_TABLES = (run_outputs, run_inputs, unversioned_inputs)
 
 
 def known_datasets(conn: Connection) -> list[str]:
     """Every dataset name the store has seen, read or written."""
-    names = set(conn.execute(sa.select(run_outputs.c.dataset).distinct()).scalars())
-    names |= set(conn.execute(sa.select(run_inputs.c.dataset).distinct()).scalars())
+    names: set[str] = set()
+    for table in _DATASET_TABLES:
+        names |= set(conn.execute(sa.select(table.c.dataset).distinct()).scalars())
     return sorted(names)
 
 
+def _namespaces_of(conn: Connection, name: str) -> set[str]:
+    """The namespaces holding a dataset called ``name`` (read or written, with a version or not)."""
+    found: set[str] = set()
+    for table in _DATASET_TABLES:
+        found |= set(conn.execute(sa.select(table.c.namespace).distinct().where(table.c.dataset == name)).scalars())
+    return found
+
+
+def find_dataset(conn: Connection, dataset: str, namespace: str | None = None) -> tuple[str, str]:
+    """(namespace, name) of the dataset a user named (see ``lineage.queries.model.parse_artifact``).
+
+    With ``namespace``, ``dataset`` is its name, verbatim. Without, ``dataset`` is a name held by
+    one namespace, or ``NAMESPACE/NAME``, split at whichever ``/`` the store knows a dataset for
+    (namespaces hold ``/`` in ``s3://``, names in paths). Several matches are an error naming each
+    as ``NAMESPACE/NAME``; none, an error naming the closest known names."""
+    if namespace is not None:
+        if namespace in _namespaces_of(conn, dataset):
+            return namespace, dataset
+        raise unknown_dataset(conn, dataset, namespace)
+    found = {(ns, dataset) for ns in _namespaces_of(conn, dataset)}
+    if not found:
+        slashes = [i for i, char in enumerate(dataset) if char == "/"]
+        for i in slashes:
+            ns, name = dataset[:i], dataset[i + 1:]
+            if ns and name and ns in _namespaces_of(conn, name):
+                found.add((ns, name))
+    if len(found) > 1:
+        listed = ", ".join(f"{ns}/{name}" for ns, name in sorted(found))
+        raise LineageLookupError(f"{dataset!r} names several datasets: {listed} (give NAMESPACE/NAME)")
+    if not found:
+        raise unknown_dataset(conn, dataset)
+    return found.pop()
+
+
 def dataset_exists(conn: Connection, dataset: str) -> bool:
-    """Whether any recorded run read or wrote ``dataset``."""
-    for table in (run_outputs, run_inputs):
-        if conn.execute(sa.select(table.c.run_id).where(table.c.dataset == dataset).limit(1)).first():
-            return True
-    return False
+    """Whether any recorded run read or wrote a dataset called ``dataset`` (in any namespace)."""
+    return any(conn.execute(sa.select(table.c.run_id).where(table.c.dataset == dataset).limit(1)).first()
+               for table in _DATASET_TABLES)
 
 
-def unknown_dataset(conn: Connection, dataset: str) -> LineageLookupError:
+def unknown_dataset(conn: Connection, dataset: str, namespace: str | None = None) -> LineageLookupError:
     """The error for a dataset no run read or wrote, naming the closest known names."""
     close = difflib.get_close_matches(dataset, known_datasets(conn), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return LineageLookupError(f"unknown dataset {dataset!r}: no recorded run read or wrote it{hint}")
+    where = f" in namespace {namespace!r}" if namespace is not None else ""
+    return LineageLookupError(f"unknown dataset {dataset!r}{where}: no recorded run read or wrote it{hint}")
 
 
 def resolve(store: LineageStore, dataset: str, version: str | None = None, *, partition: str | None = None,
-            as_of: str | None = None) -> list[Node]:
-    """The artifacts ``dataset[@version]`` names: an exact version or a unique prefix of one (in
-    every partition it occurs in, or only ``partition``); without a version, every version.
-    Raises LineageLookupError for an unknown dataset, version or an ambiguous prefix."""
+            as_of: str | None = None, namespace: str | None = None) -> list[Node]:
+    """The artifacts ``dataset[@version]`` names (``dataset`` as ``find_dataset`` takes it): an
+    exact version or a unique prefix of one (in every partition it occurs in, or only
+    ``partition``); without a version, every version. Raises LineageLookupError for an unknown
+    dataset, version or an ambiguous prefix."""
     as_of = as_of_time(as_of)
     with store.connect() as conn:
-        if not dataset_exists(conn, dataset):
-            raise unknown_dataset(conn, dataset)
+        namespace, dataset = find_dataset(conn, dataset, namespace)
         found: set[Node] = set()
         for table in (run_outputs, run_inputs):
-            query = sa.select(table.c.dataset, table.c.partition, table.c.version).distinct().where(
-                table.c.dataset == dataset, time_ok(table, as_of))
+            query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct().where(
+                table.c.dataset == dataset, table.c.namespace == namespace, time_ok(table, as_of))
             if partition is not None:
                 query = query.where(table.c.partition == partition)
             if version is not None:
@@ -108,9 +145,9 @@ def resolve(store: LineageStore, dataset: str, version: str | None = None, *, pa
         if version is not None and not found:
             escaped = version.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             for table in (run_outputs, run_inputs):
-                query = sa.select(table.c.dataset, table.c.partition, table.c.version).distinct().where(
-                    table.c.dataset == dataset, table.c.version.like(f"{escaped}%", escape="\\"),
-                    time_ok(table, as_of))
+                query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct(
+                ).where(table.c.dataset == dataset, table.c.namespace == namespace,
+                        table.c.version.like(f"{escaped}%", escape="\\"), time_ok(table, as_of))
                 if partition is not None:
                     query = query.where(table.c.partition == partition)
                 found |= {Node(*row) for row in conn.execute(query)}
@@ -124,26 +161,29 @@ def resolve(store: LineageStore, dataset: str, version: str | None = None, *, pa
             if version is None:
                 raise LineageLookupError(f"{dataset} has no recorded version{where}{when}")
             recent = conn.execute(
-                sa.select(run_outputs.c.version, run_outputs.c.partition).where(run_outputs.c.dataset == dataset)
+                sa.select(run_outputs.c.version, run_outputs.c.partition).where(
+                    run_outputs.c.dataset == dataset, run_outputs.c.namespace == namespace)
                 .order_by(run_outputs.c.committed_at.desc()).limit(5)).all()
             hint = "; latest: " + ", ".join(f"{v} [{p}]" for v, p in recent) if recent else ""
             raise LineageLookupError(f"{dataset} has no version {version!r}{where}{when}{hint}")
         return sorted(found)
 
 
-def latest(store: LineageStore, dataset: str, *, partition: str | None = None, as_of: str | None = None) -> Node:
+def latest(store: LineageStore, dataset: str, *, partition: str | None = None, as_of: str | None = None,
+           namespace: str | None = None) -> Node:
     """The most recently committed version of a dataset (or of one partition of it)."""
     as_of = as_of_time(as_of)
     with store.connect() as conn:
-        query = (sa.select(run_outputs.c.dataset, run_outputs.c.partition, run_outputs.c.version)
-                 .where(run_outputs.c.dataset == dataset, time_ok(run_outputs, as_of))
+        namespace, dataset = find_dataset(conn, dataset, namespace)
+        query = (sa.select(run_outputs.c.dataset, run_outputs.c.partition, run_outputs.c.version,
+                           run_outputs.c.namespace)
+                 .where(run_outputs.c.dataset == dataset, run_outputs.c.namespace == namespace,
+                        time_ok(run_outputs, as_of))
                  .order_by(run_outputs.c.committed_at.desc(), run_outputs.c.run_id.desc()).limit(1))
         if partition is not None:
             query = query.where(run_outputs.c.partition == partition)
         row = conn.execute(query).first()
         if row is None:
-            if not dataset_exists(conn, dataset):
-                raise unknown_dataset(conn, dataset)
             where = f" in partition {partition}" if partition else ""
             raise LineageLookupError(f"no recorded run committed {dataset}{where}: it is an external input "
                                      "(give DATASET@VERSION to follow a version that was read)")
@@ -151,19 +191,19 @@ def latest(store: LineageStore, dataset: str, *, partition: str | None = None, a
 
 
 def rows_for_nodes(conn: Connection, table: sa.Table, nodes: Sequence[Node], as_of: str | None) -> list[Any]:
-    """Rows of run_inputs / run_outputs for these artifacts: one ``dataset = ? AND version IN (...)``
-    per dataset (an index search with a cached statement), exact partitions filtered here."""
+    """Rows of run_inputs / run_outputs for these artifacts: one ``dataset = ? AND namespace = ? AND
+    version IN (...)`` per dataset (an index search with a cached statement), exact partitions
+    filtered here."""
     wanted = set(nodes)
-    by_dataset: dict[str, set[str]] = defaultdict(set)
+    by_dataset: dict[tuple[str, str], set[str]] = defaultdict(set)
     for node in nodes:
-        by_dataset[node.dataset].add(node.version)
+        by_dataset[(node.namespace, node.dataset)].add(node.version)
     rows: list[Any] = []
-    for dataset, versions in sorted(by_dataset.items()):
+    for (namespace, dataset), versions in sorted(by_dataset.items()):
         for chunk in chunks(sorted(versions)):
-            query = sa.select(table).where(table.c.dataset == dataset, table.c.version.in_(chunk),
-                                           time_ok(table, as_of))
-            rows += [r for r in conn.execute(query).mappings()
-                     if Node(r["dataset"], r["partition"], r["version"]) in wanted]
+            query = sa.select(table).where(table.c.dataset == dataset, table.c.namespace == namespace,
+                                           table.c.version.in_(chunk), time_ok(table, as_of))
+            rows += [r for r in conn.execute(query).mappings() if Node.of(r) in wanted]
     return rows
 
 
@@ -186,7 +226,10 @@ def load_runs(conn: Connection, run_ids: Iterable[str], as_of: str | None = None
                 start_time=row["start_time"], end_time=row["end_time"], dag_id=row["dag_id"],
                 dag_run_id=row["dag_run_id"], task_id=row["task_id"], logical_date=row["logical_date"],
                 try_number=row["try_number"], parent_run_id=row["parent_run_id"], root_run_id=row["root_run_id"],
-                skipped=row["skipped"], error=row["error_message"],
+                skipped=row["skipped"], error=row["error_message"], namespace=row["job_namespace"],
+                parent_job=("/".join(filter(None, (row["parent_job_namespace"], row["parent_job_name"])))
+                            if row["parent_job_name"] else None),
+                airflow_from=row["airflow_from"],
             )
     if as_of and result:
         seen: dict[str, list[tuple[str, str]]] = defaultdict(list)

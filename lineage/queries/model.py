@@ -15,15 +15,28 @@ class LineageLookupError(LookupError):
 
 @dataclass(frozen=True, order=True)
 class Node:
-    """A dataset version: (dataset, partition, version)."""
+    """A dataset version: (dataset, partition, version) of the dataset ``namespace``/``dataset``
+    (OpenLineage names a dataset by both). ``namespace`` is "" only in graphs built without the
+    store (a run report's), never in a query's answer."""
 
     dataset: str
     partition: str
     version: str
+    namespace: str = ""
+
+    @classmethod
+    def of(cls, row: Any) -> Node:
+        """The artifact a ``run_inputs`` / ``run_outputs`` row names."""
+        return cls(row["dataset"], row["partition"], row["version"], row["namespace"])
 
     @property
     def key(self) -> str:
-        return f"a:{self.dataset}|{self.partition}|{self.version}"
+        return f"a:{self.namespace}|{self.dataset}|{self.partition}|{self.version}"
+
+    @property
+    def qualified(self) -> str:
+        """``NAMESPACE/NAME``, the dataset as the CLI accepts it whatever the namespace."""
+        return f"{self.namespace}/{self.dataset}" if self.namespace else self.dataset
 
     def __str__(self) -> str:
         where = f" [{self.partition}]" if self.partition else ""
@@ -47,10 +60,12 @@ class Artifact:
     slots: list[str] = field(default_factory=list)  # where it was committed (see run_outputs.slot)
     current_slots: list[str] = field(default_factory=list)  # of those, where it is still the latest
     replaced_by: list[str] = field(default_factory=list)  # current versions of the other slots
+    namespace: str = ""
+    synthetic: bool = False  # its producer sent no version facet: the version is its run's (run:<runId>)
 
     @property
     def node(self) -> Node:
-        return Node(self.dataset, self.partition, self.version)
+        return Node(self.dataset, self.partition, self.version, self.namespace)
 
     @property
     def key(self) -> str:
@@ -77,6 +92,10 @@ class Run:
     skipped: bool
     error: str | None
     depth: int = 0
+    namespace: str | None = None  # the job's
+    parent_job: str | None = None  # parent.job.namespace + "/" + parent.job.name
+    airflow_from: str | None = None  # where dag_id/task_id come from: "facet" (its own), "parent" (its task's)
+    inferred_reads: bool = False  # it read a version of the answer without naming it (see Edge.inferred)
 
     @property
     def key(self) -> str:
@@ -85,11 +104,15 @@ class Run:
 
 @dataclass(frozen=True)
 class Edge:
-    """``read``: artifact -> run; ``wrote``: run -> artifact (keys of Artifact / Run)."""
+    """``read``: artifact -> run; ``wrote``: run -> artifact (keys of Artifact / Run).
+
+    ``inferred``: a read whose event named no version; the artifact is the version of the dataset
+    current when the run started (lineage.store.ingest)."""
 
     source: str
     target: str
     kind: str
+    inferred: bool = False
 
 
 @dataclass
@@ -105,8 +128,9 @@ class LineageGraph:
     truncated: bool  # something lies beyond ``depth``
     as_of: str | None = None
 
-    def artifact(self, dataset: str, version: str) -> Artifact | None:
-        return next((a for a in self.artifacts if a.dataset == dataset and a.version == version), None)
+    def artifact(self, dataset: str, version: str, namespace: str | None = None) -> Artifact | None:
+        return next((a for a in self.artifacts if a.dataset == dataset and a.version == version
+                     and namespace in (None, a.namespace)), None)
 
     def affected(self) -> list[Artifact]:
         """Everything but the seeds (what impact reports as affected)."""
@@ -140,11 +164,25 @@ class VersionInfo:
     row_count: int | None
     skipped_only: bool  # only ever re-emitted by skips (its first producer is not in the store)
     logical_dates: list[str]
+    namespace: str = ""
+    synthetic: bool = False  # the producer sent no version facet (see Artifact.synthetic)
+    inferred_readers: int = 0  # of the readers, those that named no version (linked by time)
 
 
 def parse_artifact(spec: str) -> tuple[str, str | None]:
-    """``dataset[@version]`` -> (dataset, version or None)."""
-    dataset, _, version = spec.partition("@")
+    """``DATASET[@VERSION]`` -> (DATASET, VERSION or None), as the CLI and the service take it.
+
+    DATASET is a name (``curated.users_clean``) or ``NAMESPACE/NAME`` (``s3://bucket/raw/events``,
+    ``postgres://db:5432/shop.public.orders``): ``lineage.queries.lookup.find_dataset`` decides
+    against the store where the namespace ends. The version follows the last ``@`` when what
+    follows it has no ``/`` (versions never do; names and namespaces may hold ``@``,
+    ``abfss://container@account.dfs.core.windows.net/path``). A name whose own last ``@`` would be
+    read as a version ends with a bare ``@``: ``user@events@`` is the dataset ``user@events``,
+    any version; ``user@events@v3`` its version ``v3``.
+    """
+    dataset, at, version = spec.rpartition("@")
+    if not at or "/" in version:
+        dataset, version = spec, ""
     if not dataset:
         raise LineageLookupError(f"no dataset in {spec!r} (expected DATASET or DATASET@VERSION)")
     return dataset, version or None

@@ -28,6 +28,7 @@ from lineage.store.schema import (
     run_outputs,
     runs,
     store_meta,
+    unversioned_inputs,
 )
 from lineage.store.validation import InvalidEvent, validate_event
 
@@ -35,5 +36,5 @@ __all__ = [
     "TERMINAL_STATES", "IngestReport", "InvalidEvent", "Issue", "LineageStore", "LineageUsageError", "MalformedEvent",
     "ParsedEvent",
     "events", "expand_store_url", "ingest_files", "ingest_issues", "metadata", "normalise_time", "output_slot",
-    "parse_event", "run_inputs", "run_outputs", "runs", "store_meta", "validate_event",
+    "parse_event", "run_inputs", "run_outputs", "runs", "store_meta", "unversioned_inputs", "validate_event",
 ]

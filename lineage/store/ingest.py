@@ -3,7 +3,10 @@ given in memory, in batches of one transaction each.
 
 Ingest is
 - idempotent: an event is keyed by (runId, SHA-256 of its canonical JSON); an event already
-  stored changes nothing;
+  stored changes nothing, wherever it is read again (a re-read, the same event in another file,
+  or delivered both to ``lineage serve`` and to the JSONL log of a composite transport: OpenLineage
+  transports deliver at least once). Such an event is counted (``IngestReport.duplicates``), not
+  reported as a problem;
 - order-independent: a run's row, inputs and outputs are rebuilt from all of its stored events
   whenever one arrives (``lineage.store.interpret.summarise_run``), so COMPLETE before START
   gives the same rows as START then COMPLETE;
@@ -11,13 +14,17 @@ Ingest is
   consumed prefix are stored; the next ingest reads only what was appended. A file shorter than
   its offset, or whose prefix fingerprint changed (rotated, rewritten), is read again from the
   start (events already stored stay stored);
+- inferring: a dataset read without a version facet is linked to the version current when the
+  reading run started (``_link_unversioned``), and re-linked when an earlier commit of it arrives;
+  a run without an Airflow facet whose parent run is an Airflow task run is that task's
+  (``_inherit_airflow``);
 - forgiving: a line that is not a valid event (``lineage.store.validation``) is recorded (file,
   line, reason) in ``ingest_issues`` and skipped; a last line without its newline is left for the
   next ingest (the writer may be mid-append);
 - never stopped by one event: if a batch fails to store for a reason other than the database
   being unavailable, it is stored in halves until the events that fail alone are found; each is
   set aside as an ``unstorable`` issue with the error, and the rest is stored. Set-aside lines
-  (every issue but duplicates) are also appended, with their text, to the ``dead_letter`` JSONL
+  are also appended, with their text, to the ``dead_letter`` JSONL
   file when one is given (the service's spool is deleted once stored: that file keeps them).
 """
 
@@ -40,7 +47,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from lineage.store.errors import LineageUsageError, MalformedEvent
 from lineage.store.interpret import ParsedEvent, load_json, parse_event, summarise_run
-from lineage.store.schema import chunks, events, ingest_files, ingest_issues, run_inputs, run_outputs, runs
+from lineage.store.schema import (
+    chunks,
+    events,
+    ingest_files,
+    ingest_issues,
+    run_inputs,
+    run_outputs,
+    runs,
+    unversioned_inputs,
+)
 
 # Bytes of the head and of the tail of the consumed prefix that make up its fingerprint.
 FINGERPRINT_BYTES = 64 * 1024
@@ -50,8 +66,8 @@ BATCH_LINES = 5000
 
 @dataclass(frozen=True)
 class Issue:
-    """A line that was not ingested as an event, and why (``kind``: malformed, unsupported,
-    unstorable or duplicate); ``raw`` is the line's text, for the dead-letter file only."""
+    """A line that was not ingested as an event, and why (``kind``: malformed, unsupported or
+    unstorable); ``raw`` is the line's text, for the dead-letter file only."""
 
     path: str
     line: int
@@ -70,8 +86,8 @@ class IngestReport:
     path: str
     lines: int = 0  # lines consumed in this ingest
     events_new: int = 0  # events stored for the first time
-    events_known: int = 0  # already stored (a re-read, or the same event logged twice)
-    duplicates: int = 0  # of those, the same event at another place in the logs
+    events_known: int = 0  # already stored (a re-read, or the same event delivered twice)
+    duplicates: int = 0  # of those, the same event at another place (another file or route): one event
     bytes_read: int = 0
     issues: list[Issue] = field(default_factory=list)  # malformed / unsupported lines
     restarted: str = ""  # why the file was read again from the start, if it was
@@ -128,10 +144,32 @@ class _DriverSQL:
         cursor.execute(self._select_stored + self._where_run_in(len(run_ids)), tuple(run_ids))
         return cursor.fetchall()
 
+    def unversioned_reads(self, conn: Connection, datasets: Sequence[str], since: str) -> list[dict[str, Any]]:
+        """The ``unversioned_inputs`` rows of these dataset names read at or after ``since``
+        (through their index): asked on every transaction that commits outputs, so it costs no
+        more than a plain statement."""
+        names = tuple(column.name for column in unversioned_inputs.columns)
+        cursor = conn.connection.cursor()
+        cursor.execute(f"SELECT {', '.join(map(self.quote, names))} FROM {self.quote(unversioned_inputs.name)} "
+                       f"WHERE {self.quote('dataset')} IN ({', '.join([self.mark] * len(datasets))}) "
+                       f"AND {self.quote('read_time')} >= {self.mark}", (*datasets, since))
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def children(self, conn: Connection, run_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(run id, parent run id) of the runs whose parent is one of these and whose Airflow
+        identity is not their own facets' (``_inherit_airflow``): asked on most transactions."""
+        cursor = conn.connection.cursor()
+        q = self.quote
+        cursor.execute(f"SELECT {q('run_id')}, {q('parent_run_id')} FROM {q(runs.name)} "
+                       f"WHERE {q('parent_run_id')} IN ({', '.join([self.mark] * len(run_ids))}) "
+                       f"AND ({q('airflow_from')} IS NULL OR {q('airflow_from')} = {self.mark})",
+                       (*run_ids, "parent"))
+        return cursor.fetchall()
+
     def delete_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
-        """Delete the ``runs``, ``run_inputs`` and ``run_outputs`` rows of these runs."""
+        """Delete the ``runs``, ``run_inputs``, ``run_outputs`` and ``unversioned_inputs`` rows of these runs."""
         where, cursor = self._where_run_in(len(run_ids)), conn.connection.cursor()
-        for table in (runs, run_inputs, run_outputs):
+        for table in (runs, run_inputs, run_outputs, unversioned_inputs):
             cursor.execute(f"DELETE FROM {self.quote(table.name)}" + where, tuple(run_ids))
 
 
@@ -323,14 +361,13 @@ class Ingester:
             tally = IngestReport(path=path)
             try:
                 with self.engine.begin() as conn:
-                    new, duplicates, stored = self._store_events(conn, tally, batch, path)
+                    new, stored = self._store_events(conn, tally, batch, path)
                     tally.runs_updated = self._rebuild_runs(conn, new, stored)
-                    found = issues + duplicates
-                    if found:
-                        fresh = self._record_issues(conn, found)
+                    if issues:
+                        fresh = self._record_issues(conn, issues)
                         if dead_letter is not None:
                             # Before the commit: a crash in between writes a line twice, never loses one.
-                            _append_dead_letters(dead_letter, [i for i in fresh if i.kind != "duplicate"])
+                            _append_dead_letters(dead_letter, fresh)
                     if offset is not None:
                         row = {"byte_offset": offset, "line_count": line_no,
                                "fingerprint": _fingerprint(path, offset), "updated_at": _now()}
@@ -349,8 +386,9 @@ class Ingester:
         report.issues.extend(issues)
 
     def _store_events(self, conn: Connection, tally: IngestReport, batch: list[tuple[int, ParsedEvent]],
-                      path: str) -> tuple[list[ParsedEvent], list[Issue], dict[str, list[tuple]]]:
-        """Insert the events not stored yet; the same event seen at another line is a duplicate.
+                      path: str) -> tuple[list[ParsedEvent], dict[str, list[tuple]]]:
+        """Insert the events not stored yet; the same event seen at another line (another file, or
+        the service's spool) is the one event already stored, counted as a duplicate delivery.
 
         Also returns the events stored before this batch for the runs it touches (the runs to
         rebuild need them): one read serves both."""
@@ -363,7 +401,6 @@ class Ingester:
                 seen[key] = (source_file, source_line)
                 stored[run_id].append((key, run_id, event_type, event_time, namespace, job, raw))
         new: list[ParsedEvent] = []
-        duplicates: list[Issue] = []
         rows = []
         for line, parsed in batch:
             first = seen.get(parsed.key)
@@ -378,13 +415,10 @@ class Ingester:
             tally.events_known += 1
             if first != (path, line):
                 tally.duplicates += 1
-                duplicates.append(Issue(path, line, "duplicate",
-                                        f"event {parsed.key[:12]} ({parsed.event_type} of run {parsed.run_id}) "
-                                        f"already read at {first[0]}:{first[1]}"))
         if rows:
             self._sql.insert(conn, events, rows)
         tally.events_new = len(rows)
-        return new, duplicates, stored
+        return new, stored
 
     def _rebuild_runs(self, conn: Connection, new: list[ParsedEvent], stored: dict[str, list[tuple]]) -> int:
         """Recompute the runs that got new events from all their events (``stored``: the columns
@@ -402,18 +436,118 @@ class Ingester:
             by_run[run_id] += [ParsedEvent(*columns, load_json(columns[-1])) for columns in stored[run_id]]
         for chunk in chunks(existing):
             self._sql.delete_runs(conn, chunk)
-        run_rows, input_rows, output_rows = [], [], []
+        run_rows, input_rows, output_rows, unversioned_rows = [], [], [], []
         for run_id in run_ids:
-            row, ins, outs = summarise_run(run_id, by_run[run_id])
+            row, ins, outs, unversioned = summarise_run(run_id, by_run[run_id])
             run_rows.append(row)
             input_rows += ins
             output_rows += outs
+            unversioned_rows += unversioned
         self._sql.insert(conn, runs, run_rows)
         if input_rows:
             self._sql.insert(conn, run_inputs, input_rows)
         if output_rows:
             self._sql.insert(conn, run_outputs, output_rows)
+        if unversioned_rows:
+            self._sql.insert(conn, unversioned_inputs, unversioned_rows)
+        self._link_unversioned(conn, unversioned_rows, output_rows)
+        self._inherit_airflow(conn, run_rows)
         return len(run_rows)
+
+    def _link_unversioned(self, conn: Connection, read: list[dict[str, Any]], written: list[dict[str, Any]]) -> None:
+        """Link reads without a version to the version current when their run started (inferred
+        ``run_inputs`` rows): the reads of the rebuilt runs, and every stored read of a dataset
+        the rebuilt runs committed that started at or after that commit (a commit ingested late
+        changes what was current then). A function of the stored rows, so order-independent."""
+        readers = {(r["run_id"], r["namespace"], r["dataset"], r["partition"]): r for r in read}
+        first_commit: dict[tuple[str, str], str] = {}
+        for row in written:
+            key = (row["namespace"], row["dataset"])
+            first_commit[key] = min(first_commit.get(key, row["committed_at"]), row["committed_at"])
+        names = sorted({dataset for _, dataset in first_commit})
+        for chunk in chunks(names):
+            for found in self._sql.unversioned_reads(conn, chunk, min(first_commit.values())):
+                since = first_commit.get((found["namespace"], found["dataset"]))
+                if since is not None and found["read_time"] >= since:
+                    key = (found["run_id"], found["namespace"], found["dataset"], found["partition"])
+                    readers.setdefault(key, found)
+        if not readers:
+            return
+        # The links of a (run, dataset) are replaced together. Its version-less reads (one
+        # partition here, the whole dataset there) are all among the readers: a rebuilt run's are
+        # all in ``read``, and they share the run's read_time, so the query above finds all or none.
+        for reader in readers.values():
+            conn.execute(run_inputs.delete().where(
+                run_inputs.c.run_id == reader["run_id"], run_inputs.c.namespace == reader["namespace"],
+                run_inputs.c.dataset == reader["dataset"], run_inputs.c.inferred.is_(True)))
+        by_dataset: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for reader in readers.values():
+            by_dataset[(reader["namespace"], reader["dataset"])].append(reader)
+        links: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+        for (namespace, dataset), group in sorted(by_dataset.items()):
+            commits = conn.execute(
+                sa.select(run_outputs.c.partition, run_outputs.c.version, run_outputs.c.slot,
+                          run_outputs.c.committed_at, run_outputs.c.run_id)
+                .where(run_outputs.c.dataset == dataset, run_outputs.c.namespace == namespace,
+                       run_outputs.c.committed_at <= max(r["read_time"] for r in group))).all()
+            for reader in group:
+                # Per slot the latest commit by the read (by time, then run id, as lineage.queries does).
+                current: dict[str, tuple[str, str, str, str]] = {}
+                for partition, version, slot, committed_at, writer in commits:
+                    if committed_at > reader["read_time"] or writer == reader["run_id"]:
+                        continue
+                    if reader["partition"] and partition != reader["partition"]:
+                        continue
+                    if slot not in current or (committed_at, writer) > current[slot][2:]:
+                        current[slot] = (partition, version, committed_at, writer)
+                for partition, version, _, _ in current.values():
+                    key = (reader["run_id"], namespace, dataset, partition, version)
+                    seen = min(reader["first_seen"], links[key]["first_seen"]) if key in links else reader["first_seen"]
+                    links[key] = {"run_id": reader["run_id"], "namespace": namespace, "dataset": dataset,
+                                  "partition": partition, "version": version, "inferred": True, "first_seen": seen}
+        if links:
+            # A version the run also named itself stays the named (explicit) read.
+            named = set()
+            for chunk in chunks(sorted({key[0] for key in links})):
+                named |= {tuple(r) for r in conn.execute(
+                    sa.select(run_inputs.c.run_id, run_inputs.c.namespace, run_inputs.c.dataset,
+                              run_inputs.c.partition, run_inputs.c.version).where(run_inputs.c.run_id.in_(chunk)))}
+            fresh = [row for key, row in sorted(links.items()) if key not in named]
+            if fresh:
+                self._sql.insert(conn, run_inputs, fresh)
+
+    def _inherit_airflow(self, conn: Connection, rebuilt: list[dict[str, Any]]) -> None:
+        """A run without an Airflow facet whose parent run is an Airflow task run (a Spark or dbt
+        job launched by a task with the provider's parent macros) belongs to that task: it takes
+        over the task's DAG id, task id, DAG run id, logical date and try number (``airflow_from``
+        "parent"). Both ways, so the order the runs arrive in does not matter: a rebuilt run looks
+        its parent up, a rebuilt task run hands its identity to the children stored before it."""
+        columns = ("dag_id", "task_id", "dag_run_id", "logical_date", "try_number")
+        orphans = {r["run_id"]: r["parent_run_id"] for r in rebuilt if not r["dag_id"] and r["parent_run_id"]}
+        updates: dict[str, tuple] = {}
+        for chunk in chunks(sorted(set(orphans.values()))):
+            parents = {row[0]: row[1:] for row in conn.execute(
+                sa.select(runs.c.run_id, *(runs.c[c] for c in columns))
+                .where(runs.c.run_id.in_(chunk), runs.c.dag_id.is_not(None), runs.c.task_id.is_not(None)))}
+            for child, parent in orphans.items():
+                if parent in parents:
+                    updates[child] = parents[parent]
+        frontier = {r["run_id"]: tuple(r[c] for c in columns) for r in rebuilt if r["dag_id"] and r["task_id"]}
+        frontier.update(updates)
+        for _ in range(16):  # a task's job's own jobs, and so on (bounded: parents may form a cycle)
+            if not frontier:
+                break
+            children: dict[str, tuple] = {}
+            for chunk in chunks(sorted(frontier)):
+                for child, parent in self._sql.children(conn, chunk):
+                    if child != parent:
+                        children[child] = frontier[parent]
+            fresh = {child: values for child, values in children.items() if updates.get(child) != values}
+            updates.update(fresh)
+            frontier = fresh
+        for child, values in sorted(updates.items()):
+            conn.execute(runs.update().where(runs.c.run_id == child).values(
+                airflow_from="parent", **dict(zip(columns, values, strict=True))))
 
     def _record_issues(self, conn: Connection, found: list[Issue]) -> list[Issue]:
         """Record the issues not recorded yet; returns those. (path, line, kind) is unique: a line

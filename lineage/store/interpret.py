@@ -2,9 +2,10 @@
 
 ``parse_event`` checks the fields the store needs and computes the event's key: SHA-256 of its
 canonical JSON, the hash covering eventType, eventTime and the rest, so an event re-serialised with
-other whitespace or key order is the same event. ``summarise_run`` turns all the events of one run
-into its ``runs`` row and its ``run_inputs`` / ``run_outputs`` rows; being a function of the set
-of events, it is what makes ingest order-independent.
+other whitespace or key order, or delivered again by another route (the service and the JSONL log
+of a composite transport), is the same event. ``summarise_run`` turns all the events of one run
+into its rows (``RunRows``); being a function of the set of events, it is what makes ingest
+order-independent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -117,6 +118,17 @@ def _facet(container: Any, name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# The version an output without a version facet is stored under: one per run that wrote it (a
+# run's COMPLETE commits what it wrote; a later run writes something else). What Marquez does too
+# (it derives a dataset version from the run); the prefix says it is not a content version.
+SYNTHETIC_PREFIX = "run:"
+
+
+def synthetic_version(run_id: str) -> str:
+    """The version of an output its event gave no version facet: ``run:<runId>`` of the writer."""
+    return f"{SYNTHETIC_PREFIX}{run_id}"
+
+
 def dataset_node(dataset: dict[str, Any]) -> tuple[str, str, str, str]:
     """(name, partition, version, partition key) of an input/output dataset of an event."""
     partition = _facet(dataset, "partition")
@@ -134,9 +146,10 @@ def output_slot(partition: str, partition_key: str, run_date: str | None) -> str
 
 
 def _airflow_info(facets: dict[str, Any]) -> dict[str, Any]:
-    """DAG id, DAG run id, task id, logical date, try number from whichever facet has them:
-    our ``airflowDagRun`` (camelCase, lineage.naming), or the Airflow provider's ``airflow``
-    (task runs) / ``airflowDagRun`` (DAG runs), which nest snake_case objects."""
+    """DAG id, DAG run id, task id, logical date, try number from Airflow's own facets: our
+    ``airflowDagRun`` (camelCase, lineage.naming), or the Airflow provider's ``airflow`` (task
+    runs: dag, dagRun, task, taskInstance) / ``airflowDagRun`` (DAG runs: dag, dagRun), which nest
+    snake_case objects. Nothing else names an Airflow task: a job name with a dot is just a name."""
     info: dict[str, Any] = {}
     ours = facets.get("airflowDagRun") if isinstance(facets.get("airflowDagRun"), dict) else {}
     if ours.get("dagId"):
@@ -160,11 +173,26 @@ def _airflow_info(facets: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, list[dict], list[dict]]:
-    """The ``runs`` row and the ``run_inputs`` / ``run_outputs`` rows of one run, from all its events.
+class RunRows(NamedTuple):
+    """The rows of one run: ``runs``, ``run_inputs`` (versions named by its events),
+    ``run_outputs`` and ``unversioned_inputs``."""
+
+    run: dict[str, Any]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    unversioned: list[dict[str, Any]]
+
+
+def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> RunRows:
+    """The rows of one run, from all its events.
 
     A pure function of the set of events (sorted here by time, type, key), which is what makes
-    ingest order-independent. Later events win for run facets; only COMPLETE events commit outputs.
+    ingest order-independent. OpenLineage's run semantics: the events of a run id accumulate, and
+    its state is that of its latest terminal event, so a run id re-used by a cleared or retried
+    Airflow task (START, COMPLETE, START, FAIL, ...) ends in the state of its last attempt. Later
+    events win for run facets; only COMPLETE events commit outputs. A dataset named both with and
+    without a version by the run's events is the versioned read (producers often add the version
+    facet to the COMPLETE event only).
     """
     ordered = sorted(parsed, key=lambda e: (e.event_time, _TYPE_RANK.get(e.event_type, 1), e.key))
     last = ordered[-1]
@@ -175,18 +203,17 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
         "state": state_event.event_type, "terminal": bool(terminal),
         "start_time": ordered[0].event_time, "end_time": state_event.event_time if terminal else None,
         "last_event_time": last.event_time, "event_count": len(ordered),
-        "parent_run_id": None, "parent_job_name": None, "root_run_id": None, "root_job_name": None,
+        "parent_run_id": None, "parent_job_namespace": None, "parent_job_name": None,
+        "root_run_id": None, "root_job_namespace": None, "root_job_name": None,
         "dag_id": None, "dag_run_id": None, "task_id": None, "logical_date": None, "try_number": None,
-        "nominal_time": None, "error_message": None, "skipped": False,
+        "airflow_from": None, "nominal_time": None, "error_message": None, "skipped": False,
     }
     for event in ordered:
         facets = _facet_map(event.body.get("run"))
         parent = facets.get("parent") if isinstance(facets.get("parent"), dict) else {}
         if parent:
-            row["parent_run_id"] = _dig(parent, "run", "runId") or row["parent_run_id"]
-            row["parent_job_name"] = _dig(parent, "job", "name") or row["parent_job_name"]
-            row["root_run_id"] = _dig(parent, "root", "run", "runId") or row["root_run_id"]
-            row["root_job_name"] = _dig(parent, "root", "job", "name") or row["root_job_name"]
+            for column, path in _PARENT_FIELDS.items():
+                row[column] = _dig(parent, *path) or row[column]
         for column, value in _airflow_info(facets).items():
             if value not in (None, ""):
                 row[column] = value
@@ -200,14 +227,11 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
             row["error_message"] = str(error["message"])
     # Every text column gets text or NULL, whatever a facet held (the validator types these
     # fields; this keeps an event stored before it from failing a rebuild of its run).
-    for column in ("parent_run_id", "parent_job_name", "root_run_id", "root_job_name", "dag_id", "dag_run_id",
-                   "task_id", "logical_date", "nominal_time"):
+    for column in (*_PARENT_FIELDS, "dag_id", "dag_run_id", "task_id", "logical_date", "nominal_time"):
         if row[column] is not None and not isinstance(row[column], str):
             row[column] = None
-    if not row["dag_id"] and row["parent_job_name"] and "." in row["parent_job_name"]:
-        # A job launched by an Airflow task without our airflowDagRun facet: the provider names
-        # task runs "<dag_id>.<task_id>"; the logical date is then the nominal time.
-        row["dag_id"], row["task_id"] = row["parent_job_name"].split(".", 1)
+    if row["dag_id"]:
+        row["airflow_from"] = "facet"
     row["logical_date"] = _date_value(row["logical_date"]) or (
         _date_value(row["nominal_time"]) if row["dag_id"] else None)
     row["nominal_time"] = _date_value(row["nominal_time"])
@@ -219,17 +243,25 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
         row["try_number"] = None
     run_date = row["logical_date"] or row["nominal_time"]
 
-    inputs: dict[tuple[str, str, str], dict] = {}
-    outputs: dict[tuple[str, str, str], dict] = {}
+    inputs: dict[tuple[str, str, str, str], dict] = {}
+    unversioned: dict[tuple[str, str, str], dict] = {}
+    outputs: dict[tuple[str, str, str, str], dict] = {}
     for event in ordered:
         for dataset in event.body.get("inputs") or []:
             if not isinstance(dataset, dict):
                 continue
             name, partition, version, _ = dataset_node(dataset)
-            if name and (name, partition, version) not in inputs:
-                inputs[(name, partition, version)] = {
-                    "run_id": run_id, "dataset": name, "partition": partition, "version": version,
-                    "namespace": _text(dataset.get("namespace")), "first_seen": event.event_time,
+            namespace = _text(dataset.get("namespace")) or ""
+            if not name:
+                continue
+            if not version:
+                unversioned.setdefault((namespace, name, partition), {
+                    "run_id": run_id, "namespace": namespace, "dataset": name, "partition": partition,
+                    "read_time": row["start_time"], "first_seen": event.event_time})
+            elif (namespace, name, partition, version) not in inputs:
+                inputs[(namespace, name, partition, version)] = {
+                    "run_id": run_id, "namespace": namespace, "dataset": name, "partition": partition,
+                    "version": version, "inferred": False, "first_seen": event.event_time,
                 }
         if event.event_type != "COMPLETE":
             continue  # only a COMPLETE event commits outputs
@@ -237,20 +269,37 @@ def summarise_run(run_id: str, parsed: Sequence[ParsedEvent]) -> tuple[dict, lis
             if not isinstance(dataset, dict):
                 continue
             name, partition, version, key = dataset_node(dataset)
+            namespace = _text(dataset.get("namespace")) or ""
             if not name:
                 continue
             manifest = _facet(dataset, "manifest")
             row_count = _dig(dataset, "outputFacets", "outputStatistics", "rowCount")
             skipped = bool(manifest.get("skipped"))
             row["skipped"] = row["skipped"] or skipped
-            found = outputs.setdefault((name, partition, version), {
-                "run_id": run_id, "dataset": name, "partition": partition, "version": version,
-                "namespace": _text(dataset.get("namespace")), "slot": output_slot(partition, key, run_date),
-                "row_count": None, "skipped": skipped, "committed_at": event.event_time,
+            found = outputs.setdefault((namespace, name, partition, version), {
+                "run_id": run_id, "namespace": namespace, "dataset": name, "partition": partition,
+                "version": version or synthetic_version(run_id), "synthetic": not version,
+                "slot": output_slot(partition, key, run_date), "row_count": None, "skipped": skipped,
+                "committed_at": event.event_time,
             })
             if type(row_count) is int and INT64_MIN <= row_count <= INT64_MAX:
                 found["row_count"] = row_count
-    return row, list(inputs.values()), list(outputs.values())
+    versioned_reads = {(ns, name, partition) for ns, name, partition, _ in inputs}
+    versioned_reads |= {(ns, name, "") for ns, name, _, _ in inputs}
+    versioned_writes = {(ns, name, partition) for (ns, name, partition, version) in outputs if version}
+    versioned_writes |= {(ns, name, "") for (ns, name, _, version) in outputs if version}
+    return RunRows(
+        row, list(inputs.values()), [o for (ns, name, partition, version), o in outputs.items()
+                                     if version or (ns, name, partition) not in versioned_writes],
+        [u for key, u in unversioned.items() if key not in versioned_reads])
+
+
+# runs column -> path in the parent facet (OpenLineage's ParentRunFacet).
+_PARENT_FIELDS = {
+    "parent_run_id": ("run", "runId"), "parent_job_namespace": ("job", "namespace"), "parent_job_name": ("job", "name"),
+    "root_run_id": ("root", "run", "runId"), "root_job_namespace": ("root", "job", "namespace"),
+    "root_job_name": ("root", "job", "name"),
+}
 
 
 def _text(value: Any) -> str | None:

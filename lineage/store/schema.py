@@ -3,8 +3,11 @@ over them respect.
 
 Tables: ``events`` (every distinct event, raw), ``runs`` (one row per run: job, state, times,
 parent and Airflow DAG run), ``run_inputs`` / ``run_outputs`` (the dataset versions a run read /
-committed), ``ingest_files`` (offsets), ``ingest_issues`` (malformed lines, duplicates),
-``store_meta`` (the schema version).
+committed), ``unversioned_inputs`` (datasets a run read without naming a version),
+``ingest_files`` (offsets), ``ingest_issues`` (lines set aside), ``store_meta`` (the schema version).
+
+A dataset is an OpenLineage (namespace, name) pair, both kept as the event wrote them
+(``s3://bucket`` and ``raw/events/2026``, ``postgres://db:5432`` and ``shop.public.orders``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Bound parameters per IN list (SQLite allows 32766 per statement; PostgreSQL 65535).
 IN_CHUNK = 900
 
@@ -61,15 +64,23 @@ runs = Table(
     Column("end_time", String),  # the terminal event
     Column("last_event_time", String, nullable=False),
     Column("event_count", Integer, nullable=False),
+    # The parent facet as the spec has it: parent.run.runId, parent.job.{namespace,name}, and its root.
     Column("parent_run_id", String),
+    Column("parent_job_namespace", String),
     Column("parent_job_name", String),
     Column("root_run_id", String),
+    Column("root_job_namespace", String),
     Column("root_job_name", String),
+    # The Airflow task run: from an Airflow facet of the run itself (our ``airflowDagRun``, the
+    # provider's ``airflow`` / ``airflowDagRun``), else taken over from its parent run when that is an
+    # Airflow task run (a Spark job launched by a task); ``airflow_from`` says which ("facet" /
+    # "parent"), NULL without any.
     Column("dag_id", String),
     Column("dag_run_id", String),
     Column("task_id", String),
     Column("logical_date", String),
     Column("try_number", Integer),
+    Column("airflow_from", String),
     Column("nominal_time", String),
     Column("error_message", Text),
     Column("skipped", Boolean, nullable=False),  # a content-addressed skip re-emitted its outputs
@@ -78,26 +89,46 @@ runs = Table(
     Index("ix_runs_dag", "dag_id", "logical_date", "task_id"),
 )
 
-# A dataset version ("node") is (dataset, partition, version): the same content version can occur
-# in two partitions (two identical days), and the partition says which slot a version fills.
+# A dataset version ("node") is (namespace, dataset, partition, version): the same content version
+# can occur in two partitions (two identical days), and the partition says which slot a version fills.
 run_inputs = Table(
     "run_inputs", metadata,
     Column("run_id", String, primary_key=True),
+    Column("namespace", String, primary_key=True),
     Column("dataset", String, primary_key=True),
     Column("partition", String, primary_key=True),  # "ds=2026-01-01", "version=v1", "" if none
-    Column("version", String, primary_key=True),  # "" if the event named no version
-    Column("namespace", String),
+    Column("version", String, primary_key=True),  # never "": see unversioned_inputs
+    # False: the event named this version. True: the event named none, and this is the version of
+    # the dataset that was current when the run started (see unversioned_inputs).
+    Column("inferred", Boolean, nullable=False),
     Column("first_seen", String, nullable=False),  # eventTime of the first event naming it
-    Index("ix_run_inputs_node", "dataset", "version", "partition"),
+    Index("ix_run_inputs_node", "dataset", "namespace", "version", "partition"),
+)
+
+# A dataset a run read without a version facet (dbt, most Spark sources): linked, as inferred
+# run_inputs rows, to the version current in each slot (in its partition if it named one) when the
+# run started; ``read_time`` is that start (the run's earliest event). Never a version of its own.
+unversioned_inputs = Table(
+    "unversioned_inputs", metadata,
+    Column("run_id", String, primary_key=True),
+    Column("namespace", String, primary_key=True),
+    Column("dataset", String, primary_key=True),
+    Column("partition", String, primary_key=True),
+    Column("read_time", String, nullable=False),
+    Column("first_seen", String, nullable=False),
+    Index("ix_unversioned_inputs_dataset", "dataset", "namespace", "read_time"),
 )
 
 run_outputs = Table(
     "run_outputs", metadata,
     Column("run_id", String, primary_key=True),
+    Column("namespace", String, primary_key=True),
     Column("dataset", String, primary_key=True),
     Column("partition", String, primary_key=True),
     Column("version", String, primary_key=True),
-    Column("namespace", String),
+    # True: the event named no version; ``version`` is the synthetic one of the run that wrote it
+    # (``lineage.store.interpret.synthetic_version``).
+    Column("synthetic", Boolean, nullable=False),
     # What a later output of the same dataset replaces: the partition for ds= datasets; for
     # version= datasets (models, reference data) every version is its own partition, so the
     # slot is the logical date of the producing run ("" for runs outside a schedule).
@@ -105,8 +136,8 @@ run_outputs = Table(
     Column("row_count", BigInteger),
     Column("skipped", Boolean, nullable=False),
     Column("committed_at", String, nullable=False),  # eventTime of the COMPLETE event
-    Index("ix_run_outputs_node", "dataset", "version", "partition"),
-    Index("ix_run_outputs_slot", "dataset", "slot", "committed_at"),
+    Index("ix_run_outputs_node", "dataset", "namespace", "version", "partition"),
+    Index("ix_run_outputs_slot", "dataset", "namespace", "slot", "committed_at"),
 )
 
 ingest_files = Table(
@@ -123,7 +154,7 @@ ingest_issues = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("path", String, nullable=False),
     Column("line", BigInteger, nullable=False),
-    Column("kind", String, nullable=False),  # malformed | unsupported | duplicate
+    Column("kind", String, nullable=False),  # malformed | unsupported | unstorable
     Column("detail", Text, nullable=False),
     Column("event_key", String(64)),
     UniqueConstraint("path", "line", "kind", name="uq_ingest_issues_line"),

@@ -199,3 +199,91 @@ def test_ingest_of_a_log_with_poison_lines_stores_the_rest_and_reports_each_with
     check = _json(capsys, "check")
     assert [(i["line"], i["kind"]) for i in check["malformed_lines"]] == [
         (first, "malformed"), (first + 1, "malformed"), (first + 2, "malformed")]
+
+
+# -- OpenLineage naming, other producers, check in the production wiring ------------------------------
+@pytest.fixture
+def mixed_log(cfg) -> tuple[Path, dict[str, str]]:
+    """The story and the other producers' day (test_queries.mixed_events) in the configured log."""
+    from tests.lineage.test_queries import mixed_events
+
+    events, ids = mixed_events()
+    path = Path(cfg.openlineage_log_paths()[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_log(path, events), ids
+
+
+def test_datasets_are_given_as_namespace_slash_name_or_with_namespace(mixed_log, capsys):
+    _, ids = mixed_log
+    # A scheme, a port and a name with dots: the store knows where the namespace ends.
+    impact = _json(capsys, "impact", "postgres://warehouse.internal:5432/analytics.public.events@12")
+    assert [(s["namespace"], s["dataset"], s["version"]) for s in impact["seeds"]] == [
+        ("postgres://warehouse.internal:5432", "analytics.public.events", "12")]
+    model = [a for a in impact["artifacts"] if a["dataset"] == "analytics.public.users_model"]
+    assert [(a["version"], a["synthetic"]) for a in model] == [(f"run:{ids['dbt']}", True)]
+    assert [e["inferred"] for e in impact["edges"] if e["target"] == f"r:{ids['dbt']}"] == [True]
+    same = _json(capsys, "impact", "analytics.public.events@12", "--namespace", "postgres://warehouse.internal:5432")
+    assert same["artifacts"] == impact["artifacts"]
+    # A name with "/" in an s3:// namespace, and the version after the last "@".
+    down = _json(capsys, "downstream", "s3://partner-drops/events/ds=2026-01-02@3", "--depth", "1")
+    assert {a["version"] for a in down["artifacts"]} == {"3", "12"}
+    versions = _json(capsys, "versions", "events/ds=2026-01-02", "--namespace", "s3://partner-drops")
+    assert [(v["namespace"], v["version"], v["external"]) for v in versions] == [("s3://partner-drops", "3", True)]
+    # Tables name the namespace when an answer spans several, and say which reads were inferred.
+    assert main(["impact", "curated.users_clean@C2", "--no-ingest"]) == 0
+    table = capsys.readouterr().out
+    assert "namespace" in table and "postgres://" in table and "(read by time)" in table
+    assert "run:" in table
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["versions", "analytics.public.events", "--namespace", "s3://nowhere"],
+     "unknown dataset 'analytics.public.events' in namespace 's3://nowhere'"),
+    (["impact", "postgres://warehouse.internal:5432/analytics.public.events@99"],
+     "analytics.public.events has no version '99'"),
+    (["as-of", "2026-03-02T00:00:00Z", "--as-of", "2026-03-01T00:00:00Z"], "as-of takes its time as TIME"),
+    (["as-of", "2026-03-02T00:00:00Z", "--namespace", "dbt"], "give --dataset too"),
+    (["check", "--as-of", "not a time"], "not an ISO date/time"),
+    (["backfill", "curated.users_clean@C2", "--dry-run", "--as-of", "2026-03-01"], "--as-of is not supported"),
+])
+def test_bad_namespaces_and_refused_flags_exit_2(mixed_log, capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_check_strict_is_clean_when_every_event_also_reached_the_service(cfg, mixed_log, capsys):
+    """The README's production wiring: a composite transport sends each event to lineage serve
+    (spooled, then indexed into the configured store) and to the JSONL log, which every command
+    ingests; an ingest from the start reads it all again."""
+    from lineage.spool import Spool, index_spool, spool_folder
+    from lineage.store import LineageStore
+
+    log, _ = mixed_log
+    lines = log.read_text().splitlines()
+    store = LineageStore.from_config(cfg)
+    spool = Spool(spool_folder(cfg), cfg.lineage.store_url)
+    for line in lines:
+        spool.append(json.dumps(json.loads(line), sort_keys=True).encode() + b"\n")
+    index_spool(store, Path(spool_folder(cfg)), {})
+    spool.close()
+    assert store.counts()["events"] == len(lines)
+    assert main(["ingest", "--from-start"]) == 0
+    capsys.readouterr()
+    check = _json(capsys, "check", "--strict")
+    assert (check["problems"], check["conflicting_runs"], check["malformed_lines"]) == (0, [], [])
+    assert store.counts()["events"] == len(lines)
+    assert main(["check", "--strict"]) == 0
+    assert "0 problem(s) in the lineage itself" in capsys.readouterr().out
+
+
+def test_check_as_of_reports_the_lineage_as_it_stood_then(log, capsys):
+    # Now: D4's ingest started and never ended; the spam report failed.
+    now = _json(capsys, "check")
+    assert [r["job_name"] for r in now["incomplete_runs"]] == ["beam_jobs.ingest"] and now["as_of"] is None
+    assert [r["job_name"] for r in now["failed_runs"]] == ["beam_jobs.spam_report"]
+    # The story's clock ticks a second per event from 2026-03-01T00:00:00Z: the 33rd event is the
+    # START of D2's de-spam, whose COMPLETE is the 34th; the report had not run yet.
+    before = _json(capsys, "check", "--as-of", "2026-03-01T00:00:33Z")
+    assert before["as_of"] == "2026-03-01T00:00:33.000000Z"
+    assert [(r["job_name"], r["state"]) for r in before["incomplete_runs"]] == [("beam_jobs.despam", "START")]
+    assert before["failed_runs"] == [] and before["problems"] == 0

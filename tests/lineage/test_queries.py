@@ -189,14 +189,15 @@ def test_as_of_sees_the_graph_before_the_fix(story):
     assert snap.runs_by_state["FAIL"] == 1 and [r.job for r in snap.running] == ["beam_jobs.ingest"]
 
 
-def test_check_reports_incomplete_failed_conflicts_duplicates_and_external_inputs(story):
+def test_check_reports_incomplete_failed_conflicts_and_external_inputs(story):
     f = EventFactory()
     extra = f.run("beam_jobs.export", "export", D3, [ds("curated.users_clean", D3, "C3")],
                   [ds("exports.users", D3, "X3", row_count=5)])
     changed = json.loads(json.dumps(extra[-1]))
     changed["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] = 6
     with story.log.open("a") as fh:
-        for event in [*extra, changed, extra[0]]:  # a conflicting COMPLETE and a repeated START
+        # A different COMPLETE at the same eventTime (a conflict), and the START again (the same event).
+        for event in [*extra, changed, extra[0]]:
             fh.write(json.dumps(event) + "\n")
     story.store.ingest_file(story.log)
     report = queries.check(story.store)
@@ -205,8 +206,155 @@ def test_check_reports_incomplete_failed_conflicts_duplicates_and_external_input
     assert "spam share" in report.failed_runs[0]["error_message"]
     assert [c["job"] for c in report.conflicting_runs] == ["beam_jobs.export"]
     assert len(report.conflicting_runs[0]["events"]) == 2
-    assert len(report.duplicate_events) == 1 and report.duplicate_events[0]["line"] == len(story.events) + 4
     external = {(e["dataset"], e["version"]) for e in report.external_inputs}
     assert external == {("reference.spam_labels", "L1"), ("reference.spam_labels", "L2")} | {
         ("raw.users_web", f"rW{n}") for n in "1234"}
-    assert report.problems == 2
+    assert report.problems == 1 and report.malformed_lines == []
+
+
+# -- other producers: Spark-shaped (s3:// and postgres:// namespaces, names with "/", versions) and
+# dbt-shaped (no version facets, reading our curated dataset, its parent run elsewhere) -----------
+EVENTS_TABLE = "analytics.public.events"
+USERS_MODEL = "analytics.public.users_model"
+WAREHOUSE_NS = "postgres://warehouse.internal:5432"
+
+
+@dataclass
+class Mixed:
+    store: LineageStore
+    spark: str  # run id of the Spark run that wrote the events table at version 12
+    dbt: str  # run id of the dbt model run that read curated.users_clean and the events table
+    dbt_later: str  # a later dbt run, after the Spark run that wrote version 13
+
+
+def mixed_events() -> tuple[list[dict], dict[str, str]]:
+    """The story, then a day of other producers: Spark loads partner drops from S3 into the
+    warehouse (versioned: a table format), dbt builds a model from it and from our curated users
+    (no versions), Spark loads again, dbt builds again. Returns the events and the run ids."""
+    from tests.lineage import producers as p
+
+    ids = {"app": p.run_id(), "spark": p.run_id(), "spark_later": p.run_id(), "dbt": p.run_id(),
+           "dbt_later": p.run_id()}
+    app = ("spark", "events_loader.load_events", ids["app"])
+
+    def load(run: str, version: str, day: str, at: str) -> list[dict]:
+        return p.spark_run(
+            "events_loader.load_events.insert_into_events", f"2026-03-02T{at}:00Z", f"2026-03-02T{at}:30Z",
+            [p.dataset(p.SPARK, p.S3, f"events/ds={day}", version="3"),
+             p.dataset(p.SPARK, p.CRM, "crm.public.accounts")],  # a plain JDBC source: no version
+            [p.dataset(p.SPARK, p.WAREHOUSE, EVENTS_TABLE, version=version, rows=1000)], run=run, parent_run=app)
+
+    def model(run: str, at: str) -> list[dict]:
+        return p.dbt_run(USERS_MODEL, f"2026-03-02T{at}:00Z", f"2026-03-02T{at}:40Z",
+                         [p.dataset(p.DBT, "user_pipeline", "curated.users_clean"),
+                          p.dataset(p.DBT, p.WAREHOUSE, EVENTS_TABLE)],
+                         [p.dataset(p.DBT, p.WAREHOUSE, USERS_MODEL)], invocation=p.run_id(), run=run)
+
+    events = (story_events()[0] + load(ids["spark"], "12", D2, "01") + model(ids["dbt"], "02")
+              + load(ids["spark_later"], "13", D3, "03") + model(ids["dbt_later"], "04"))
+    return events, ids
+
+
+@pytest.fixture
+def mixed(tmp_path) -> Mixed:
+    events, ids = mixed_events()
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_file(write_log(tmp_path / "events.jsonl", events))
+    return Mixed(store, ids["spark"], ids["dbt"], ids["dbt_later"])
+
+
+def test_impact_of_our_curated_version_reaches_the_dbt_model_that_read_it_without_a_version(mixed):
+    graph = queries.impact(mixed.store, "curated.users_clean", "C2")
+    model = [a for a in graph.artifacts if a.dataset == USERS_MODEL]
+    # Both dbt runs started while C2 was the current version of its partition.
+    assert sorted(a.version for a in model) == sorted([f"run:{mixed.dbt}", f"run:{mixed.dbt_later}"])
+    assert all(a.namespace == WAREHOUSE_NS and a.synthetic for a in model)
+    # The later run's model replaced the earlier one's (the table has one slot).
+    assert {a.version: a.status for a in model} == {f"run:{mixed.dbt}": "superseded",
+                                                    f"run:{mixed.dbt_later}": "current"}
+    read = [e for e in graph.edges if e.target == f"r:{mixed.dbt}"]
+    assert [(e.source, e.inferred) for e in read] == [("a:user_pipeline|curated.users_clean|ds=2026-01-02|C2", True)]
+    dbt = next(r for r in graph.runs if r.run_id == mixed.dbt)
+    assert dbt.inferred_reads and dbt.job == USERS_MODEL and dbt.namespace == "dbt"
+    # Our own readers named the version: not inferred.
+    assert not next(r for r in graph.runs if r.job == "beam_jobs.preprocess").inferred_reads
+    # C1 was superseded by C1' (the D1 backfill) before dbt ran: dbt never read it.
+    assert USERS_MODEL not in {a.dataset for a in queries.impact(mixed.store, "curated.users_clean", "C1").artifacts}
+
+
+def test_upstream_of_the_dbt_model_reaches_the_spark_run_that_wrote_its_input(mixed):
+    graph = queries.upstream(mixed.store, f"{WAREHOUSE_NS}/{USERS_MODEL}", f"run:{mixed.dbt}")
+    assert graph.seeds == [queries.Node(USERS_MODEL, "", f"run:{mixed.dbt}", WAREHOUSE_NS)]
+    events_table = [a for a in graph.artifacts if a.dataset == EVENTS_TABLE]
+    # Version 12 was current when the dbt run started; 13 came later and is not its input.
+    assert [(a.namespace, a.version, a.producers) for a in events_table] == [(WAREHOUSE_NS, "12", [mixed.spark])]
+    spark = next(r for r in graph.runs if r.run_id == mixed.spark)
+    assert spark.job == "events_loader.load_events.insert_into_events"
+    # The Spark parent's name has dots; it is not an Airflow DAG and task.
+    assert (spark.dag_id, spark.task_id, spark.parent_job) == (None, None, "spark/events_loader.load_events")
+    assert {(a.namespace, a.dataset, a.version, a.external) for a in graph.artifacts if a.namespace == "s3://partner-drops"
+            } == {("s3://partner-drops", "events/ds=2026-01-02", "3", True)}
+    # ... and through our curated versions current then, back to our own runs and raw drops.
+    assert {"C1'", "C2", "C3", "rW1", "rW2", "rW3", "L1", "L2"} <= {a.version for a in graph.artifacts}
+    # The later dbt run read version 13, written by the later Spark run; latest() finds it.
+    later = queries.upstream(mixed.store, USERS_MODEL)
+    assert later.seeds[0].version == f"run:{mixed.dbt_later}"
+    assert {a.version for a in later.artifacts if a.dataset == EVENTS_TABLE} == {"13"}
+
+
+
+def test_no_phantom_versions_and_unversioned_reads_counted_as_readers(mixed):
+    clean = queries.versions(mixed.store, "curated.users_clean")
+    assert "" not in {v.version for v in clean}
+    assert {(v.partition, v.version): v.inferred_readers for v in clean if v.inferred_readers} == {
+        ("ds=2026-01-01", "C1'"): 2, ("ds=2026-01-02", "C2"): 2, ("ds=2026-01-03", "C3"): 2}
+    table = queries.versions(mixed.store, EVENTS_TABLE)
+    assert [(v.namespace, v.version, v.readers, v.current) for v in table] == [
+        (WAREHOUSE_NS, "12", 1, False), (WAREHOUSE_NS, "13", 1, True)]
+    model = queries.versions(mixed.store, f"{WAREHOUSE_NS}/{USERS_MODEL}")
+    assert [(v.version, v.synthetic, v.current) for v in model] == [
+        (f"run:{mixed.dbt}", True, False), (f"run:{mixed.dbt_later}", True, True)]
+    # The JDBC source, which nothing recorded wrote, is a known dataset without any version.
+    accounts = "postgres://crm.internal:5432/crm.public.accounts"
+    assert queries.versions(mixed.store, accounts) == []
+    with pytest.raises(queries.LineageLookupError, match="crm.public.accounts has no recorded version"):
+        queries.resolve(mixed.store, accounts)
+    report = queries.check(mixed.store)
+    assert report.problems == 0
+    assert [(u["namespace"], u["dataset"], u["side"], u["runs"], u["unlinked"]) for u in report.unversioned] == [
+        (WAREHOUSE_NS, EVENTS_TABLE, "input", 2, 0), (WAREHOUSE_NS, USERS_MODEL, "output", 2, 0),
+        ("postgres://crm.internal:5432", "crm.public.accounts", "input", 2, 2),
+        ("user_pipeline", "curated.users_clean", "input", 2, 0)]
+
+
+def test_datasets_are_named_by_namespace_and_name(mixed):
+    # The same name in two namespaces is two datasets; a bare name held by both is refused.
+    from tests.lineage import producers as p
+
+    mixed.store.ingest_events(p.spark_run("copy", "2026-03-03T00:00:00Z", "2026-03-03T00:01:00Z",
+                                          [p.dataset(p.SPARK, p.S3, "events/ds=2026-01-02", version="3")],
+                                          [p.dataset(p.SPARK, "s3://archive", EVENTS_TABLE, version="1")]))
+    with pytest.raises(queries.LineageLookupError, match="names several datasets: "
+                       "postgres://warehouse.internal:5432/analytics.public.events, s3://archive/analytics.public.events"):
+        queries.versions(mixed.store, EVENTS_TABLE)
+    assert [v.version for v in queries.versions(mixed.store, EVENTS_TABLE, namespace="s3://archive")] == ["1"]
+    assert [v.version for v in queries.versions(mixed.store, f"s3://archive/{EVENTS_TABLE}")] == ["1"]
+    graph = queries.downstream(mixed.store, "s3://partner-drops/events/ds=2026-01-02", "3")
+    assert {(a.namespace, a.dataset, a.version) for a in graph.artifacts if a.dataset == EVENTS_TABLE} == {
+        (WAREHOUSE_NS, EVENTS_TABLE, "12"), ("s3://archive", EVENTS_TABLE, "1")}
+    with pytest.raises(queries.LineageLookupError, match="unknown dataset 'events/ds=2026-01-02' in namespace 's3://x'"):
+        queries.versions(mixed.store, "events/ds=2026-01-02", namespace="s3://x")
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("curated.users_clean", ("curated.users_clean", None)),
+    ("curated.users_clean@C1'", ("curated.users_clean", "C1'")),
+    ("s3://bucket/raw/events@3", ("s3://bucket/raw/events", "3")),
+    ("postgres://db:5432/shop.public.orders@run:0190-ab", ("postgres://db:5432/shop.public.orders", "run:0190-ab")),
+    ("abfss://c@acct.dfs.core.windows.net/raw/x", ("abfss://c@acct.dfs.core.windows.net/raw/x", None)),
+    ("abfss://c@acct.dfs.core.windows.net/raw/x@v2", ("abfss://c@acct.dfs.core.windows.net/raw/x", "v2")),
+    ("user@events@", ("user@events", None)),
+    ("user@events@v3", ("user@events", "v3")),
+])
+def test_artifact_syntax(spec, expected):
+    assert queries.parse_artifact(spec) == expected

@@ -13,8 +13,12 @@ from bench.lineage_synth import EventFactory, ds, ver
 from lineage import queries
 from lineage.catalog import Catalog, PartitionRef, Producer
 from lineage.emit import LineageEmitter, ParentRun, step_run
-from lineage.store import LineageStore, run_inputs, run_outputs, runs, schema
+from lineage.spool import Spool, index_spool
+from lineage.store import LineageStore, normalise_time, run_inputs, run_outputs, runs, schema
 from lineage.store import ingest as ingest_module
+from lineage.store.schema import unversioned_inputs
+from tests.lineage import producers as p
+from tests.lineage.test_queries import mixed_events
 
 DAY = "2026-01-01"
 
@@ -41,7 +45,8 @@ def _store(tmp_path: Path, name: str = "lineage.db") -> LineageStore:
 def _rows(store: LineageStore) -> dict[str, list[tuple]]:
     """Every derived row, sorted: what ingest order must not change."""
     with store.connect() as conn:
-        return {t.name: sorted(tuple(r) for r in conn.execute(sa.select(t))) for t in (runs, run_inputs, run_outputs)}
+        return {t.name: sorted(tuple(r) for r in conn.execute(sa.select(t)))
+                for t in (runs, run_inputs, run_outputs, unversioned_inputs)}
 
 
 def test_ingesting_the_same_file_twice_changes_nothing(tmp_path, make_store):
@@ -330,3 +335,162 @@ def test_background_checkpoints_are_sqlite_only(make_store):
         checkpointer.stop()
     else:
         assert store.checkpoint_in_background() is None and store.checkpoint() is None
+
+
+# -- other producers, run semantics, delivery by two routes ----------------------------------------
+def _by_run(events: list[dict]) -> list[list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for event in events:
+        grouped.setdefault(event["run"]["runId"], []).append(event)
+    return list(grouped.values())
+
+
+def test_reads_without_a_version_link_to_the_version_current_then_in_any_ingest_order(tmp_path, make_store):
+    events, ids = mixed_events()
+    in_order = make_store("a.db")
+    in_order.ingest_file(_write(tmp_path / "a.jsonl", events))
+    with in_order.connect() as conn:
+        linked = conn.execute(sa.select(run_inputs.c.namespace, run_inputs.c.dataset, run_inputs.c.partition,
+                                        run_inputs.c.version).where(run_inputs.c.run_id == ids["dbt"],
+                                                                    run_inputs.c.inferred.is_(True))).all()
+        assert sorted(linked) == [("postgres://warehouse.internal:5432", "analytics.public.events", "", "12"),
+                                  ("user_pipeline", "curated.users_clean", "ds=2026-01-01", "C1'"),
+                                  ("user_pipeline", "curated.users_clean", "ds=2026-01-02", "C2"),
+                                  ("user_pipeline", "curated.users_clean", "ds=2026-01-03", "C3")]
+        # No phantom: nothing read or written under an empty version.
+        assert conn.execute(sa.select(sa.func.count()).select_from(run_inputs).where(run_inputs.c.version == "")
+                            ).scalar() == 0
+    # Run by run, last run first, one transaction each: every reader is ingested before the
+    # commits it read, and is linked again as each of them arrives.
+    backwards = make_store("b.db")
+    for group in _by_run(events)[::-1]:
+        backwards.ingest_events(group)
+    assert _rows(backwards) == _rows(in_order)
+
+
+def test_a_version_named_on_complete_only_is_the_run_s_one_read_of_that_dataset(make_store):
+    start, complete = p.spark_run("job", "2026-03-02T01:00:00Z", "2026-03-02T01:01:00Z",
+                                  [p.dataset(p.SPARK, p.S3, "events", version="7")], [])
+    start = json.loads(json.dumps(start))  # its own copy of the input
+    del start["inputs"][0]["facets"]["version"]
+    store = make_store()
+    store.ingest_events([start, complete])
+    rows = _rows(store)
+    assert [(r[1], r[2], r[4], r[5]) for r in rows["run_inputs"]] == [("s3://partner-drops", "events", "7", False)]
+    assert rows["unversioned_inputs"] == []
+
+
+def test_an_output_without_a_version_is_versioned_by_the_run_that_wrote_it(make_store):
+    events = p.dbt_run("model", "2026-03-02T01:00:00Z", "2026-03-02T01:01:00Z", [],
+                       [p.dataset(p.DBT, p.WAREHOUSE, "analytics.public.model")], invocation=p.run_id(), run="r-1")
+    store = make_store()
+    store.ingest_events(events)
+    with store.connect() as conn:
+        row = conn.execute(sa.select(run_outputs)).mappings().one()
+    assert (row["namespace"], row["dataset"], row["version"], row["synthetic"]) == (
+        p.WAREHOUSE, "analytics.public.model", "run:r-1", True)
+
+
+def test_airflow_identity_comes_from_airflow_facets_never_from_a_job_name(make_store):
+    task_run, dag_run = p.run_id(), p.run_id()
+    task = p.airflow_task_run("partner_sync", "load_events", "manual__2026-03-02T00:00:00+00:00",
+                              "2026-03-02T00:59:00Z", "2026-03-02T01:05:00Z", run=task_run, dag_run=dag_run)
+    app = p.spark_run("events_loader.load_events", "2026-03-02T01:00:00Z", "2026-03-02T01:04:00Z", [], [],
+                      parent_run=("default", "partner_sync.load_events", task_run))
+    app_run = app[0]["run"]["runId"]
+    sql = p.spark_run("events_loader.load_events.insert", "2026-03-02T01:01:00Z", "2026-03-02T01:03:00Z", [],
+                      [p.dataset(p.SPARK, p.WAREHOUSE, "analytics.public.events", version="12")],
+                      parent_run=("spark", "events_loader.load_events", app_run))
+    # Outside Airflow: a Spark run whose parent's name has a dot.
+    alone = p.spark_run("events_loader.load_events.insert", "2026-03-02T02:00:00Z", "2026-03-02T02:01:00Z", [], [],
+                        parent_run=("spark", "events_loader.load_events", p.run_id()))
+    store = make_store()
+    # Children first: the task run's identity reaches its job and its job's job when it arrives.
+    for group in (alone, sql, app, task):
+        store.ingest_events(group)
+    with store.connect() as conn:
+        found = {r["job_name"] + ("" if r["run_id"] != alone[0]["run"]["runId"] else " (alone)"): (
+            r["dag_id"], r["task_id"], r["dag_run_id"], r["try_number"], r["airflow_from"], r["parent_job_namespace"],
+            r["parent_job_name"]) for r in conn.execute(sa.select(runs)).mappings()}
+    manual = "manual__2026-03-02T00:00:00+00:00"
+    assert found == {
+        "partner_sync.load_events": ("partner_sync", "load_events", manual, 1, "facet", "default", "partner_sync"),
+        "events_loader.load_events": ("partner_sync", "load_events", manual, 1, "parent", "default",
+                                      "partner_sync.load_events"),
+        "events_loader.load_events.insert": ("partner_sync", "load_events", manual, 1, "parent", "spark",
+                                             "events_loader.load_events"),
+        "events_loader.load_events.insert (alone)": (None, None, None, None, None, "spark",
+                                                     "events_loader.load_events"),
+    }
+    in_order = make_store("in-order.db")
+    in_order.ingest_events(task + app + sql + alone)
+    assert _rows(in_order) == _rows(store)
+
+
+def test_a_run_id_cleared_and_run_again_ends_in_its_last_attempt_s_state_without_a_conflict(make_store):
+    """A task cleared or retried under the same run id (the provider's task runs, our DAG-level
+    runs under dag.test): START, COMPLETE, START, FAIL, START, COMPLETE. OpenLineage's run
+    semantics: the latest terminal event is the run's state; every COMPLETE committed its outputs."""
+    f = EventFactory()
+    run_id, task_run = f.new_run_id(), p.run_id()
+    ingested = ds("staging.users_ingested", DAY, "i")
+    clean = "curated.users_clean"
+    attempts = (f.run("beam_jobs.clean", "clean", DAY, [ingested], [ds(clean, DAY, "c1")], run_id=run_id)
+                + f.run("beam_jobs.clean", "clean", DAY, [ingested], [], run_id=run_id, fail="OSError: disk full")
+                + f.run("beam_jobs.clean", "clean", DAY, [ingested], [ds("curated.users_clean", DAY, "c2")],
+                        run_id=run_id))
+    task = (p.airflow_task_run("partner_sync", "load", "manual__1", "2026-03-02T00:00:00Z", "2026-03-02T00:01:00Z",
+                               run=task_run, dag_run="d", state="FAIL")
+            + p.airflow_task_run("partner_sync", "load", "manual__1", "2026-03-02T00:02:00Z", "2026-03-02T00:03:00Z",
+                                 run=task_run, dag_run="d"))
+    store = make_store()
+    store.ingest_events(attempts + task)
+    with store.connect() as conn:
+        states = dict(conn.execute(sa.select(runs.c.run_id, runs.c.state)).all())
+        committed = conn.execute(sa.select(run_outputs.c.version).order_by(run_outputs.c.version)).scalars().all()
+    assert (states[run_id], states[task_run], committed) == ("COMPLETE", "COMPLETE", ["c1", "c2"])
+    report = queries.check(store)
+    assert report.conflicting_runs == [] and report.problems == 0 and report.incomplete_runs == []
+    assert [r["event_type"] for r in report.failed_runs] == ["FAIL", "FAIL"]  # facts, not problems
+    # As it stood after the second attempt: failed.
+    between = queries.check(store, as_of=attempts[3]["eventTime"])
+    assert [(r["run_id"], r["event_type"]) for r in between.failed_runs] == [(run_id, "FAIL")]
+    with store.connect() as conn:
+        assert queries.load_runs(conn, [run_id], normalise_time(attempts[3]["eventTime"]))[run_id].state == "FAIL"
+
+
+def test_one_event_delivered_by_two_routes_and_read_twice_is_one_event(tmp_path, make_store):
+    """The README's production wiring: a composite transport posts every event to lineage serve
+    (its spool, indexed into the store) and appends it to the JSONL log, which every CLI command
+    ingests; the log is also read again from the start, and a copy of it is read."""
+    events, _ = mixed_events()
+    store = make_store()
+    spool = Spool(tmp_path / "spool", "sqlite:///x")
+    for event in events:  # the HTTP transport's bytes: other whitespace and key order than the file's
+        spool.append(json.dumps(event, indent=1, sort_keys=True).replace("\n", " ").encode() + b"\n")
+    index_spool(store, spool.folder, {})
+    spool.close()
+    log = _write(tmp_path / "events.jsonl", events)
+    reports = [store.ingest_file(log), store.ingest_file(log, from_start=True),
+               store.ingest_file(_write(tmp_path / "copy.jsonl", events))]
+    assert [(r.events_new, r.duplicates, r.issues) for r in reports] == [(0, len(events), [])] * 3
+    assert store.counts()["events"] == len(events) and store.counts()["ingest_issues"] == 0
+    report = queries.check(store)
+    assert (report.problems, report.conflicting_runs, report.malformed_lines) == (0, [], [])
+
+
+def test_a_version_less_read_of_one_partition_links_to_that_partition_s_version(make_store):
+    from tests.lineage.test_queries import story_events
+
+    one_day = p.dataset(p.DBT, "user_pipeline", "curated.users_clean")
+    one_day["facets"]["partition"] = {"_producer": p.DBT, "_schemaURL": "x", "key": "ds", "value": "2026-01-02",
+                                      "uri": "/data/curated/users_clean/ds=2026-01-02"}
+    reader = p.dbt_run("analytics.public.day_model", "2026-03-02T00:00:00Z", "2026-03-02T00:01:00Z", [one_day], [],
+                       invocation=p.run_id(), run="day-reader")
+    store = make_store()
+    store.ingest_events(reader)  # before what it read: linked when the commits arrive
+    store.ingest_events(story_events()[0])
+    with store.connect() as conn:
+        linked = conn.execute(sa.select(run_inputs.c.partition, run_inputs.c.version, run_inputs.c.inferred).where(
+            run_inputs.c.run_id == "day-reader")).all()
+    assert linked == [("ds=2026-01-02", "C2", True)]
