@@ -387,27 +387,27 @@ def dataset_infos(conn: Connection, keys: Iterable[DatasetKey]) -> dict[DatasetK
     wanted = set(keys)
     infos: dict[DatasetKey, _DatasetInfo] = {}
     names = sorted({name for _, name in wanted})
-    for chunk in chunks(names):
-        for row in conn.execute(sa.select(run_outputs_table).where(run_outputs_table.c.dataset.in_(chunk))).mappings():
-            key = (row["namespace"] or "", row["dataset"])
-            if key not in wanted:
-                continue
-            info = infos.setdefault(key, _DatasetInfo())
-            info.see(row["committed_at"])
-            if info.latest_write is None or (row["committed_at"], row["run_id"]) > (
-                    info.latest_write["committed_at"], info.latest_write["run_id"]):
-                info.latest_write = row
-                info.modified = row["committed_at"]
-        query = sa.select(run_inputs).where(run_inputs.c.dataset.in_(chunk))
-        for row in conn.execute(query).mappings():
-            key = (row["namespace"] or "", row["dataset"])
-            if key not in wanted:
-                continue
-            info = infos.setdefault(key, _DatasetInfo())
-            info.see(row["first_seen"])
-            if info.latest_read is None or (row["first_seen"], row["run_id"]) > (
-                    info.latest_read["first_seen"], info.latest_read["run_id"]):
-                info.latest_read = row
+    # Aggregated in SQL: a dataset read every day has as many rows as days.
+    for table, time, latest in ((run_outputs_table, run_outputs_table.c.committed_at, "latest_write"),
+                                (run_inputs, run_inputs.c.first_seen, "latest_read")):
+        for chunk in chunks(names):
+            spans = (sa.select(table.c.namespace, table.c.dataset, sa.func.min(time).label("first"),
+                               sa.func.max(time).label("last")).where(table.c.dataset.in_(chunk))
+                     .group_by(table.c.namespace, table.c.dataset).subquery())
+            query = sa.select(table, spans.c.first, spans.c.last).join(spans, sa.and_(
+                table.c.dataset == spans.c.dataset, table.c.namespace == spans.c.namespace, time == spans.c.last))
+            for row in conn.execute(query).mappings():
+                key = (row["namespace"] or "", row["dataset"])
+                if key not in wanted:
+                    continue
+                info = infos.setdefault(key, _DatasetInfo())
+                info.see(row["first"])
+                info.see(row["last"])
+                held = getattr(info, latest)
+                if held is None or row["run_id"] > held["run_id"]:
+                    setattr(info, latest, row)
+                    if latest == "latest_write":
+                        info.modified = row["last"]
     return infos
 
 
@@ -527,7 +527,8 @@ def _version_docs(conn: Connection, key: DatasetKey, versions: Sequence[_Version
             "id": {"namespace": namespace, "name": name, "version": v.id}, "type": "DB_TABLE", "name": name,
             "physicalName": name, "createdAt": v.created, "version": v.id, "namespace": namespace,
             "sourceName": source if isinstance(source, str) and source else namespace,
-            "fields": _fields(facets), "tags": [],
+            # No tags: the spec types a version's tags as one string, Marquez answers a list.
+            "fields": _fields(facets),
             "description": _description(facets) or "",  # required by the spec, even without one
             "createdByRun": run_doc(conn, view) if v.produced and view else None, "facets": facets,
         }))
@@ -590,14 +591,16 @@ def job_docs(conn: Connection, keys: Sequence[DatasetKey],
              latest_runs: int = LATEST_RUNS) -> dict[DatasetKey, dict[str, Any]]:
     """Marquez's ``Job`` of each of ``keys`` that has runs. Its inputs and outputs are those of its
     latest run (Marquez's current job version) unless ``io`` gives them (the lineage graph's)."""
-    latest = {key: _job_run_ids(conn, key, max(1, latest_runs)) for key in keys}
-    latest = {k: ids for k, ids in latest.items() if ids}
-    views = load_run_views(conn, [i for ids in latest.values() for i in ids])
+    latest: dict[DatasetKey, list[str]] = {}
     spans: dict[DatasetKey, tuple[str, str]] = {}
-    for key in latest:
-        first, last = conn.execute(sa.select(sa.func.min(runs.c.start_time), sa.func.max(runs.c.last_event_time))
-                                   .where(runs.c.job_namespace == key[0], runs.c.job_name == key[1])).one()
-        spans[key] = (first, last)
+    for key in keys:  # one pass over a job's runs: its span and its latest runs
+        rows = conn.execute(sa.select(runs.c.run_id, runs.c.start_time, runs.c.last_event_time).where(
+            runs.c.job_namespace == key[0], runs.c.job_name == key[1])).all()
+        if rows:
+            spans[key] = (min(r.start_time for r in rows), max(r.last_event_time for r in rows))
+            newest = sorted(rows, key=lambda r: (r.start_time, r.run_id), reverse=True)[:max(1, latest_runs)]
+            latest[key] = [r.run_id for r in newest]
+    views = load_run_views(conn, [i for ids in latest.values() for i in ids])
     docs = {}
     for key, ids in latest.items():
         current = views[ids[0]]
@@ -739,7 +742,7 @@ def search(store: LineageStore, q: str, *, filter: str | None = None, sort: str 
     for label, value in (("before", before), ("after", after)):
         if value is not None:
             try:
-                bounds[label] = datetime.strptime(value, "%Y-%m-%d").date().isoformat()
+                bounds[label] = normalise_time(datetime.strptime(value, "%Y-%m-%d").date().isoformat())
             except ValueError:
                 raise LineageUsageError(f"{label} must be a date YYYY-MM-DD, got {value!r}") from None
     pattern = f"%{q.lower()}%"
@@ -765,11 +768,12 @@ def search(store: LineageStore, q: str, *, filter: str | None = None, sort: str 
             if namespace_name is not None:
                 query = query.where(runs.c.job_namespace == namespace_name)
             add("JOB", conn.execute(query))
+    # As Marquez: updated before the start of ``before``'s day, after the start of ``after``'s.
     results = [{"type": k, "name": name, "updatedAt": updated, "namespace": ns,
                 "nodeId": f"{k.lower()}:{ns}:{name}"}
                for (k, ns, name), updated in found.items()
-               if ("before" not in bounds or updated[:10] < bounds["before"])
-               and ("after" not in bounds or updated[:10] > bounds["after"])]
+               if ("before" not in bounds or updated < bounds["before"])
+               and ("after" not in bounds or updated > bounds["after"])]
     if order == "NAME":
         results.sort(key=lambda r: (r["name"], r["namespace"], r["type"]))
     else:
@@ -781,7 +785,7 @@ def search(store: LineageStore, q: str, *, filter: str | None = None, sort: str 
 def lineage_events(store: LineageStore, *, before: str | None = None, after: str | None = None,
                    sort_direction: str = "desc", limit: int = 100, offset: int = 0,
                    namespace_name: str | None = None) -> dict[str, Any]:
-    """Marquez's ``LineageEventList``: the stored events (as sent) with eventTime after ``after`` and
+    """Marquez's ``LineageEventList``: the stored events (as sent) with eventTime from ``after`` on and
     before ``before``, by eventTime (``sort_direction`` asc or desc), of jobs in ``namespace_name``
     if given, with ``totalCount``."""
     page_bounds(limit, offset)
@@ -789,13 +793,13 @@ def lineage_events(store: LineageStore, *, before: str | None = None, after: str
     if direction not in ("asc", "desc"):
         raise LineageUsageError(f"sortDirection must be asc or desc, got {sort_direction!r}")
     conditions = []
-    for label, value, compare in (("before", before, "lt"), ("after", after, "gt")):
+    for label, value, compare in (("before", before, "lt"), ("after", after, "ge")):
         if value:
             try:
                 when = normalise_time(value)
             except ValueError:
                 raise LineageUsageError(f"{label} must be an ISO-8601 date-time, got {value!r}") from None
-            conditions.append(events.c.event_time < when if compare == "lt" else events.c.event_time > when)
+            conditions.append(events.c.event_time < when if compare == "lt" else events.c.event_time >= when)
     if namespace_name is not None:
         conditions.append(events.c.job_namespace == namespace_name)
     where = sa.and_(sa.true(), *conditions)

@@ -130,8 +130,10 @@ def lineage_graph(store: LineageStore, node: str, depth: int) -> list[dict[str, 
             raise LineageLookupError(f"no {kind} {name!r} in namespace {namespace!r}")
         frontier = _jobs_of(conn, {key}) if kind == "dataset" else {key}
         io = _job_io(conn, frontier)
+        walked: set[DatasetKey] = {key} if kind == "dataset" else set()
         for _ in range(depth):
-            shared = {d for j in frontier for side in io[j] for d in side}
+            shared = {d for j in frontier for side in io[j] for d in side} - walked
+            walked |= shared
             frontier = _jobs_of(conn, shared) - set(io)
             if not frontier:
                 break
