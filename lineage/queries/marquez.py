@@ -593,13 +593,13 @@ def job_docs(conn: Connection, keys: Sequence[DatasetKey],
     latest run (Marquez's current job version) unless ``io`` gives them (the lineage graph's)."""
     latest: dict[DatasetKey, list[str]] = {}
     spans: dict[DatasetKey, tuple[str, str]] = {}
-    for key in keys:  # one pass over a job's runs: its span and its latest runs
-        rows = conn.execute(sa.select(runs.c.run_id, runs.c.start_time, runs.c.last_event_time).where(
-            runs.c.job_namespace == key[0], runs.c.job_name == key[1])).all()
-        if rows:
-            spans[key] = (min(r.start_time for r in rows), max(r.last_event_time for r in rows))
-            newest = sorted(rows, key=lambda r: (r.start_time, r.run_id), reverse=True)[:max(1, latest_runs)]
-            latest[key] = [r.run_id for r in newest]
+    for key in keys:  # in SQL: a job that runs every day has as many runs as days
+        ids = _job_run_ids(conn, key, max(1, latest_runs))
+        if ids:
+            latest[key] = ids
+            spans[key] = tuple(conn.execute(
+                sa.select(sa.func.min(runs.c.start_time), sa.func.max(runs.c.last_event_time))
+                .where(runs.c.job_namespace == key[0], runs.c.job_name == key[1])).one())
     views = load_run_views(conn, [i for ids in latest.values() for i in ids])
     docs = {}
     for key, ids in latest.items():
