@@ -30,13 +30,13 @@ An artifact no recorded run committed (a raw drop written by datagen) is **exter
 
 Modules: ``model`` (the answers' types), ``lookup`` (resolving names, loading rows), ``traversal``
 (upstream / downstream / impact), ``currency`` (current or superseded), ``listings`` (versions,
-snapshot, check, run details), ``marquez`` (Marquez's job and dataset graph).
+snapshot, check, run details), ``marquez`` and ``marquez_graph`` (Marquez's API model and its job and
+dataset graph, for Marquez-compatible clients).
 """
 
 from lineage.queries.currency import current_of_slots
 from lineage.queries.listings import CheckReport, RunDetails, Snapshot, check, run_details, snapshot, versions
 from lineage.queries.lookup import find_dataset, known_datasets, latest, load_runs, resolve, rows_for_runs
-from lineage.queries.marquez import job_dataset_graph, job_runs
 from lineage.queries.model import (
     DEFAULT_DEPTH,
     Artifact,
@@ -53,7 +53,6 @@ from lineage.queries.traversal import downstream, impact, impact_of, upstream
 __all__ = [
     "DEFAULT_DEPTH", "Artifact", "CheckReport", "Edge", "LineageGraph", "LineageLookupError", "Node", "Run",
     "RunDetails", "Snapshot", "VersionInfo", "check", "current_of_slots", "downstream", "find_dataset", "impact",
-    "impact_of",
-    "job_dataset_graph", "job_runs", "known_datasets", "latest", "load_runs", "parse_artifact", "resolve",
+    "impact_of", "known_datasets", "latest", "load_runs", "parse_artifact", "resolve",
     "rows_for_runs", "run_details", "snapshot", "upstream", "versions",
 ]

@@ -1,7 +1,9 @@
 """``lineage serve``: the lineage store over HTTP (see ``lineage.service.app``).
 
 - ``writes``: the OpenLineage write endpoints, in front of the app, and the indexer's health;
-- ``api``: the JSON reads, Marquez-compatible and version-aware;
+- ``marquez``: Marquez's API v1 reads (docs/lineage-api.md);
+- ``api``: the version-aware JSON reads;
+- ``paths``: OpenLineage names as percent-encoded path segments in every route;
 - ``pages``: the web pages;
 - ``app``: ``create_app``, which puts them together over a spool and its indexer, and ``serve``.
 """

@@ -22,12 +22,14 @@ integrations can point at it):
   before they arrived is stored (read-your-writes); ``GET /api/v1/health`` says how far behind
   the indexer is.
 
-Read: Marquez-compatible ``GET /api/v1/lineage?nodeId=dataset:NS:NAME&depth=N`` (the job and
-dataset graph), ``GET /api/v1/namespaces/{ns}/datasets/{name}/versions`` and
-``GET /api/v1/namespaces/{ns}/jobs/{job}/runs``; and the version-aware questions Marquez cannot
-answer: ``/api/v1/impact``, ``/upstream``, ``/downstream`` (``?artifact=DATASET@VERSION``),
-``/api/v1/versions/{dataset}``, ``/api/v1/check``, ``/api/v1/backfill/plan`` (dry run).
-Unknown datasets or versions give 404 with the reason.
+Read: Marquez's API v1 (``lineage.service.marquez``: namespaces, datasets and their versions, jobs,
+their versions and runs, run facets, search, ``GET /api/v1/lineage?nodeId=dataset:NS:NAME&depth=N``
+with full node data, the events), so marquez-python and Marquez's web UI can read the store; and
+the version-aware questions Marquez cannot answer: ``/api/v1/impact``, ``/upstream``,
+``/downstream`` (``?artifact=DATASET@VERSION``), ``/api/v1/versions/{dataset}``,
+``/api/v1/check``, ``/api/v1/backfill/plan`` (dry run). What does not exist gives 404 with the
+reason, a bad parameter 400. OpenLineage names (``s3://bucket``, ``postgres://host:5432``,
+names with ``/``) go in paths percent-encoded, one segment each (``lineage.service.paths``).
 
 Web: ``/`` lists datasets with a search box; ``/view?artifact=D@V&query=impact`` draws the graph
 (server-rendered SVG, no script and nothing fetched at view time) with the impact highlighted
@@ -45,11 +47,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from lineage.queries import LineageLookupError
 from lineage.service.api import api_router
+from lineage.service.marquez import marquez_router
 from lineage.service.pages import pages_router
+from lineage.service.paths import EncodedSegments
 from lineage.service.writes import LOOPBACK_NAMES, IngestRoutes, health_router
 from lineage.spool import Indexer, Spool, spool_folder
 from lineage.store import LineageStore, LineageUsageError
@@ -81,6 +86,9 @@ def create_app(store: LineageStore, spool_dir: str | os.PathLike[str], *, max_bo
     app.include_router(health_router(routes))
     app.add_exception_handler(LineageLookupError, _not_found)
     app.add_exception_handler(LineageUsageError, _bad_usage)
+    app.add_exception_handler(RequestValidationError, _bad_parameters)
+    app.add_middleware(EncodedSegments)
+    app.include_router(marquez_router(store))
     app.include_router(api_router(store))
     app.include_router(pages_router(store))
     return routes
@@ -92,6 +100,13 @@ def _not_found(_: Request, exc: LineageLookupError) -> JSONResponse:
 
 def _bad_usage(_: Request, exc: LineageUsageError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+def _bad_parameters(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # 400 as Marquez answers (FastAPI's default is 422), saying which parameter and why.
+    problems = ["{}: {}".format(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg"))
+                for e in exc.errors()]
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
 
 
 def serve(cfg: Any, store: LineageStore, host: str | None = None, port: int | None = None,

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
 from lineage import graph_render, queries
 from lineage.service.api import graph_for
+from lineage.service.paths import segment
 from lineage.store import LineageStore
 
 
@@ -25,7 +27,7 @@ def pages_router(store: LineageStore) -> APIRouter:
             names = [n for n in queries.known_datasets(conn) if q.lower() in n.lower()]
         return home_html(names, q)
 
-    @router.get("/versions/{dataset}", response_class=HTMLResponse)
+    @router.get("/versions/{dataset:segment}", response_class=HTMLResponse)
     def versions_page(dataset: str) -> str:
         return versions_html(dataset, queries.versions(store, dataset))
 
@@ -35,22 +37,27 @@ def pages_router(store: LineageStore) -> APIRouter:
             raise HTTPException(400, "query is impact, upstream or downstream")
         graph = graph_for(store, query, artifact, depth, None)
         page = graph_render.to_html(graph)
-        links = "".join(f"<li><a href='/runs/{html.escape(r.run_id)}'>{html.escape(r.job)} "
+        links = "".join(f"<li><a href='/runs/{html.escape(segment(r.run_id))}'>{html.escape(r.job)} "
                         f"{html.escape(r.logical_date or '')}</a></li>" for r in graph.runs)
         return page.replace("</body>", f"<h2>Run details</h2><ul id='runs'>{links}</ul><p><a href='/'>home</a></p>"
                                        "</body>")
 
-    @router.get("/runs/{run_id}", response_class=HTMLResponse)
+    @router.get("/runs/{run_id:segment}", response_class=HTMLResponse)
     def run_page(run_id: str) -> str:
         return page_html(f"run {run_id}", run_details_html(queries.run_details(store, run_id)))
 
     return router
 
 
+def view_link(artifact: str, query: str) -> str:
+    """The link (HTML-escaped) to the ``query`` graph of ``artifact``: any name, ``/`` and ``&`` too."""
+    return html.escape("/view?" + urlencode({"artifact": artifact, "query": query}))
+
+
 def home_html(names: list[str], q: str) -> str:
     """The home page: the dataset search and the datasets matching ``q``."""
     rows = "".join(
-        f"<li><a href='/versions/{html.escape(n)}'>{html.escape(n)}</a></li>" for n in names)
+        f"<li><a href='/versions/{html.escape(segment(n))}'>{html.escape(n)}</a></li>" for n in names)
     return page_html("lineage", f"""
 <form action="/" method="get"><input name="q" value="{html.escape(q)}" placeholder="dataset name">
 <button>search</button></form>
@@ -66,8 +73,8 @@ def versions_html(dataset: str, versions: list[queries.VersionInfo]) -> str:
         f"<tr class='{'current' if v.current else 'superseded'}'><td>{html.escape(v.partition)}</td>"
         f"<td><code>{html.escape(v.version)}</code></td><td>{'current' if v.current else 'superseded'}</td>"
         f"<td>{html.escape(v.last_committed or v.first_read or '')}</td>"
-        f"<td><a href='/view?artifact={html.escape(dataset)}@{html.escape(v.version)}&query=impact'>impact</a> "
-        f"<a href='/view?artifact={html.escape(dataset)}@{html.escape(v.version)}&query=upstream'>upstream</a>"
+        f"<td><a href='{view_link(f'{dataset}@{v.version}', 'impact')}'>impact</a> "
+        f"<a href='{view_link(f'{dataset}@{v.version}', 'upstream')}'>upstream</a>"
         f"</td></tr>" for v in versions)
     return page_html(dataset, f"<table><tr><th>partition</th><th>version</th><th>status</th><th>committed</th>"
                               f"<th></th></tr>{rows}</table>")
@@ -80,7 +87,7 @@ def run_details_html(details: queries.RunDetails) -> str:
 
     def link(row: Any) -> str:
         artifact = f"{row['dataset']}@{row['version']}"
-        return (f"<tr><td><a href='/view?artifact={html.escape(artifact)}&query=upstream'>{html.escape(row['dataset'])}"
+        return (f"<tr><td><a href='{view_link(artifact, 'upstream')}'>{html.escape(row['dataset'])}"
                 f"</a></td><td>{html.escape(row['partition'])}</td><td><code>{html.escape(row['version'])}</code></td></tr>")
 
     gate_rows = "".join(

@@ -136,12 +136,36 @@ def test_marquez_lineage_graph_of_a_dataset(story):
 
 
 def test_marquez_versions_and_runs(story):
+    """The Marquez reads in full: tests/lineage/test_marquez_api.py."""
     client, _ = story
     versions = client.get("/api/v1/namespaces/user_pipeline/datasets/curated.users_clean/versions").json()
-    assert versions["totalCount"] == len(versions["versions"]) >= 4
-    assert {"C1", "C1'"} <= {v["version"] for v in versions["versions"]}
+    assert versions["totalCount"] == len(versions["versions"]) == 4
+    assert [v["facets"]["version"]["datasetVersion"] for v in versions["versions"]] == ["C1'", "C3", "C2", "C1"]
     job_runs = client.get("/api/v1/namespaces/user_pipeline/jobs/beam_jobs.clean/runs").json()
-    assert job_runs["totalCount"] >= 4 and job_runs["runs"][0]["facets"]["airflow"]["dagId"] == "user_pipeline"
+    assert job_runs["totalCount"] == 4 and [r["state"] for r in job_runs["runs"]] == ["COMPLETED"] * 4
+    assert job_runs["runs"][0]["facets"]["airflowDagRun"]["dagId"] == "user_pipeline"
+    assert client.get("/api/v1/namespaces/user_pipeline/jobs/beam_jobs.nope/runs").status_code == 404
+    assert client.get("/api/v1/namespaces/user_pipeline/jobs/beam_jobs.clean/runs?limit=-1").status_code == 400
+
+
+def test_names_with_slashes_and_schemes_in_our_routes_and_pages(tmp_path, make_store):
+    """OpenLineage names (a namespace with a scheme, a name with ``/`` and ``&``) as path segments and
+    query values, percent-encoded, in the version-aware routes and the pages and their links."""
+    factory = EventFactory(namespace="s3://bucket")
+    name = "raw/events/a&b"
+    produced = factory.run("loader", None, None, [], [ds(name, "2026-01-01", "e1")])
+    with TestClient(create_app(make_store(), tmp_path / "spool"), base_url=BASE) as client:
+        assert client.post("/api/v1/lineage/batch", json=produced).status_code == 201
+        assert [v["version"] for v in client.get("/api/v1/versions/raw%2Fevents%2Fa%26b").json()] == ["e1"]
+        home = client.get("/").text
+        assert "href='/versions/raw%2Fevents%2Fa%26b'" in home
+        page = client.get("/versions/raw%2Fevents%2Fa%26b").text
+        assert "href='/view?artifact=raw%2Fevents%2Fa%26b%40e1&amp;query=impact'" in page
+        view = client.get("/view?artifact=raw%2Fevents%2Fa%26b%40e1&query=upstream")
+        assert view.status_code == 200 and "raw/events/a&amp;b" in view.text
+        versions = client.get("/api/v1/namespaces/s3%3A%2F%2Fbucket/datasets/raw%2Fevents%2Fa%26b/versions").json()
+        assert [v["facets"]["version"]["datasetVersion"] for v in versions["versions"]] == ["e1"]
+        assert client.get("/versions/raw/events/a&b").status_code == 404  # unencoded: other segments
 
 
 def test_version_aware_reads_and_plan(story):
