@@ -16,6 +16,11 @@ def _date(day: str) -> str:
     return f"{day}T00:00:00+00:00"
 
 
+def _run(day: str) -> str:
+    """The DAG run id of the story's scheduled run of ``day`` (bench.lineage_synth's default)."""
+    return f"scheduled__{_date(day)}"
+
+
 def _precision_recall(planned: set, truth: set) -> tuple[float, float]:
     hits = len(planned & truth)
     return hits / len(planned) if planned else 1.0, hits / len(truth) if truth else 1.0
@@ -34,15 +39,16 @@ def test_bad_labels_plan_is_exactly_the_current_tasks_in_dependency_order(tmp_pa
     # Ground truth: D1 was already backfilled; D2 and D3 redo every spam-dependent task, the
     # gates of their clean output included; the spam report that failed on D2's bad de-spammed
     # users runs again; ingest and the raw-only report are unrelated.
-    truth = {(DAG, _date(day), task) for day in (D2, D3) for task in TASKS} | {(DAG, _date(D2), "spam_report")}
+    truth = {(DAG, _run(day), task) for day in (D2, D3) for task in TASKS} | {(DAG, _run(D2), "spam_report")}
     assert _precision_recall(plan.task_set(), truth) == (1.0, 1.0)
-    assert [(dag, date[:10]) for dag, date, _ in plan.airflow_steps()] == [(DAG, D2), (DAG, D3)]
-    d2 = plan.airflow_steps()[0][2]
+    assert [(dag, run, date) for dag, run, date, _ in plan.airflow_steps()] == [
+        (DAG, _run(D2), _date(D2)), (DAG, _run(D3), _date(D3))]
+    d2 = plan.airflow_steps()[0][3]
     assert d2[0] == "train_spam_filter" and d2.index("despam") < d2.index("clean") < d2.index("preprocess")
     _assert_order_respects_dependencies(plan)
     # D3's preprocess read D2's clean output: it must follow it, across DAG runs.
     d3_pre = next(t for t in plan.steps[1].tasks if t.task_id == "preprocess")
-    assert f"{DAG}/{_date(D2)}/clean" in d3_pre.after
+    assert f"{DAG}/{_run(D2)}/clean" in d3_pre.after
     assert {a.version for a in plan.superseded} == {"S1", "C1", "F1", "T1", "J1"}
     assert "J3" in {a.version for a in plan.to_recompute}
     reasons = {t.task_id: t.reason for t in plan.steps[0].tasks}
@@ -58,7 +64,7 @@ def test_fixed_dataset_plans_from_its_superseded_version(tmp_path):
     assert labels.task_set() == backfill.plan_bad_version(story.store, "reference.spam_labels", "L1").task_set()
     clean = backfill.plan_fixed(story.store, "curated.users_clean")
     assert [s.version for s in clean.seeds] == ["C1"]
-    assert clean.task_set() == {(DAG, _date(D2), "preprocess"), (DAG, _date(D2), "train")}  # C1's gate: redone
+    assert clean.task_set() == {(DAG, _run(D2), "preprocess"), (DAG, _run(D2), "train")}  # C1's gate: redone
 
 
 @dataclass
@@ -82,10 +88,10 @@ def test_fixed_raw_drop_known_only_to_the_catalog(tmp_path):
     story = build_story(tmp_path)
     assert backfill.plan_fixed(story.store, "raw.users_web").empty  # lineage alone: nothing is stale
     plan = backfill.plan_fixed(story.store, "raw.users_web", catalog=_Catalog())
-    truth = {(DAG, _date(D3), t) for t in ("ingest", "despam", "clean", "gate_users_clean", "preprocess", "train",
-                                           "report")}
+    truth = {(DAG, _run(D3), t) for t in ("ingest", "despam", "clean", "gate_users_clean", "preprocess", "train",
+                                          "report")}
     assert _precision_recall(plan.task_set(), truth) == (1.0, 1.0)
-    assert plan.airflow_steps()[0][2][0] == "ingest"
+    assert plan.airflow_steps()[0][3][0] == "ingest"
 
 
 def test_executing_the_plan_leaves_nothing_to_recompute(tmp_path):
@@ -95,7 +101,7 @@ def test_executing_the_plan_leaves_nothing_to_recompute(tmp_path):
     f = EventFactory(start=EventFactory().clock.replace(year=2027))
     m2, l2 = ver("models.spam_filter", "M2"), ver("reference.spam_labels", "L2", "v2")
     redo, previous = [], ds("curated.users_clean", D1, "C1'")
-    for dag_id, date, tasks in plan.airflow_steps():
+    for dag_id, _, date, tasks in plan.airflow_steps():
         assert dag_id == DAG
         day = date[:10]
         events, previous = _day(f, day, m2, labels=l2, suffix="'", ingest=False, previous_clean=previous)
@@ -127,8 +133,8 @@ def test_a_model_trained_outside_airflow_is_a_manual_step_before_the_dates_that_
     assert [(s.dag_id, s.task_ids) for s in plan.steps] == [
         (None, ["user_pipeline.training.spam_filter"]), (DAG, ["despam"]), (DAG, ["despam"])]
     assert [t.task_id for t in plan.manual_steps()] == ["user_pipeline.training.spam_filter"]
-    assert [(dag, date[:10], tasks) for dag, date, tasks in plan.airflow_steps()] == [
-        (DAG, D1, ["despam"]), (DAG, D2, ["despam"])]
+    assert [(dag, run, tasks) for dag, run, _, tasks in plan.airflow_steps()] == [
+        (DAG, _run(D1), ["despam"]), (DAG, _run(D2), ["despam"])]
 
 
 def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(tmp_path):
@@ -161,7 +167,7 @@ def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(
     assert graph.artifact("reference.label_corrections", "K2") is None
 
     plan = backfill.plan_bad_version(store, "reference.spam_labels", "L1")
-    d2 = {task for dag, date, task in plan.task_set() if date == _date(D2)}
+    d2 = {task for dag, run, task in plan.task_set() if run == _run(D2)}
     assert {"despam", "clean", "gate_users_clean"}.isdisjoint(d2)
     assert {"preprocess", "train"} <= d2
 
@@ -173,4 +179,4 @@ def test_the_gate_that_checked_a_bad_version_checks_its_replacement(tmp_path):
     assert tasks["clean"] == "produced-bad-version" and tasks["gate_users_clean"] == "checked"
     # C1's gate already ran again after D1 was fixed: not planned again.
     fixed = backfill.plan_fixed(story.store, "curated.users_clean")
-    assert (DAG, _date(D1), "gate_users_clean") not in fixed.task_set()
+    assert (DAG, _run(D1), "gate_users_clean") not in fixed.task_set()
