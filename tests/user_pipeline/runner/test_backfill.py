@@ -152,9 +152,8 @@ def _fake_airflow(calls: list, *, paused: bool = False, known_runs: tuple[str, .
         if path == "/api/v2/dags/spam_filter/clearTaskInstances":
             return httpx.Response(200, json={"task_instances": [], "total_entries": 2})
         if path == f"{run_path}/taskInstances":
-            return httpx.Response(200, json={"task_instances": [
-                {"task_id": "gate_spam_labels", "state": "success"}, {"task_id": "train_spam_filter", "state": "success"},
-                {"task_id": "label_noise", "state": "success"}]})
+            tasks = ("gate_spam_labels", "train_spam_filter", "label_noise")
+            return httpx.Response(200, json={"task_instances": [{"task_id": t, "state": "success"} for t in tasks]})
         if path == run_path and ASSET_RUN in known_runs:
             state = next(states) if any(c[1].endswith("clearTaskInstances") for c in calls) else "success"
             return httpx.Response(200, json={"dag_run_id": ASSET_RUN, "logical_date": None, "state": state})
@@ -204,3 +203,38 @@ def test_airflow_api_errors_are_reported_with_the_call():
     runner = AirflowApiRunner("http://airflow", token="t", client=client)
     with pytest.raises(RuntimeError, match="dagRuns/asset_triggered__2026-03-01.*: 403"):
         runner.run_step(_step())
+
+
+class ReproducingRunner(StepRunner):
+    """D3 after clean's code was fixed: clean recomputes and commits the same content version C3,
+    so everything after it skips."""
+
+    mode = "replay"
+
+    def __init__(self, log: Path):
+        self.log = log
+
+    def run_step(self, step: PlanStep) -> dict[str, str]:
+        f, day = EventFactory(start=datetime.now(UTC)), step.logical_date[:10]
+        c3 = ds("curated.users_clean", day, "C3")
+        features, transform = ds("features.users_transformed", day, "F3"), ver("models.transform_fn", "T3")
+        events = f.run("beam_jobs.clean", "clean", day, [ds("staging.users_despammed", day, "S3")], [c3])
+        events += f.run("expectations.gate", "gate_users_clean", day, [c3], [])
+        events += f.run("beam_jobs.preprocess", "preprocess", day, [ds("curated.users_clean", D2, "C2"), c3],
+                        [features, transform], skipped=True)
+        events += f.run("user_pipeline.training.train", "train", day, [features, transform],
+                        [ver("models.job_seeker", "J3")], skipped=True)
+        with self.log.open("a") as fh:
+            fh.writelines(json.dumps(e) + "\n" for e in events)
+        return {t: "success" for t in step.task_ids}
+
+
+def test_a_backfill_that_reproduces_the_bad_version_unchanged_completes(story):
+    cfg, store, log = story
+    plan = backfill.plan_bad_version(store, "curated.users_clean", "C3")
+    report = execute(plan, cfg, store, ReproducingRunner(log))
+    assert [(t.task_id, t.outcome) for t in report.tasks] == [
+        ("clean", "executed"), ("gate_users_clean", "executed"), ("preprocess", "skipped"), ("train", "skipped")]
+    assert {t.dag_run_id for t in report.tasks} == {f"scheduled__{D3}T00:00:00+00:00"}
+    assert report.still_current == [] and report.complete
+    assert backfill.plan_bad_version(store, "curated.users_clean", "C3").empty
