@@ -12,8 +12,10 @@ planned tasks:
 - **Airflow API** (scheduler + API server): ``POST /api/v2/dags/{dag}/clearTaskInstances`` with
   the exact task ids of the step and its DAG run id (never ``airflow tasks clear -t``, which
   matches substrings), then wait for that DAG run to finish before the next step. The cleared
-  tasks run in their own DAG run again, with its conf and triggering asset events. A paused DAG
-  is refused: its cleared tasks would wait for ever.
+  tasks run in their own DAG run again, with its conf and triggering asset events. Airflow runs a
+  cleared task once its DAG upstream tasks are done, and an uncleared task is done: where the
+  DAG does not order two planned tasks through cleared ones, they are cleared in successive
+  waves (``clear_waves``). A paused DAG is refused: its cleared tasks would wait for ever.
 - **embedded** (the default: SQLite metadata, no scheduler): the DAG run is looked up by its run
   id in the embedded metadata database; ``dag.test`` runs again for its logical date with its
   conf, every task *not* in the step marked success without running (``mark_success_pattern``),
@@ -202,24 +204,75 @@ class AirflowApiRunner(StepRunner):
         return step.dag_run_id
 
     def run_step(self, step: PlanStep) -> dict[str, str]:
+        """Clear the step's tasks in waves (``clear_waves``), each once the one before succeeded;
+        returns the state of every task cleared (a task of a wave never cleared has none)."""
         dag_run_id = self.check_runnable(step)
         run_path = f"/api/v2/dags/{step.dag_id}/dagRuns/{quote(dag_run_id, safe='')}"
-        self._call("POST", f"/api/v2/dags/{step.dag_id}/clearTaskInstances", json={
-            "dry_run": False, "dag_run_id": dag_run_id, "task_ids": step.task_ids,
-            "only_failed": False, "reset_dag_runs": True, "include_upstream": False,
-            "include_downstream": False, "include_future": False, "include_past": False,
-            "run_on_latest_version": True, "note": "lineage backfill",
-        })
+        found = self._call("GET", f"/api/v2/dags/{step.dag_id}/tasks")
+        downstream = {t["task_id"]: list(t.get("downstream_task_ids") or []) for t in found.get("tasks", [])}
+        states: dict[str, str] = {}
+        for wave in clear_waves(step, downstream):
+            self._call("POST", f"/api/v2/dags/{step.dag_id}/clearTaskInstances", json={
+                "dry_run": False, "dag_run_id": dag_run_id, "task_ids": wave,
+                "only_failed": False, "reset_dag_runs": True, "include_upstream": False,
+                "include_downstream": False, "include_future": False, "include_past": False,
+                "run_on_latest_version": True, "note": "lineage backfill",
+            })
+            self._wait(step.dag_id, dag_run_id, run_path)
+            tis = self._call("GET", f"{run_path}/taskInstances", params={"limit": 1000})
+            now = {ti["task_id"]: ti["state"] for ti in tis.get("task_instances", [])}
+            states.update({t: now.get(t) for t in wave})
+            if any(states[t] != "success" for t in wave):
+                break
+        return states
+
+    def _wait(self, dag_id: str, dag_run_id: str, run_path: str) -> None:
+        """Until the DAG run ends (clearing set it to queued, so an earlier end is not seen)."""
         deadline = time.monotonic() + self.timeout_seconds
         while True:
             state = self._call("GET", run_path)["state"]
             if state in ("success", "failed"):
-                break
+                return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{step.dag_id} {dag_run_id} still {state} after {self.timeout_seconds}s")
+                raise TimeoutError(f"{dag_id} {dag_run_id} still {state} after {self.timeout_seconds}s")
             time.sleep(self.poll_seconds)
-        tis = self._call("GET", f"{run_path}/taskInstances", params={"limit": 1000})
-        return {ti["task_id"]: ti["state"] for ti in tis.get("task_instances", [])}
+
+
+def clear_waves(step: PlanStep, downstream: dict[str, list[str]]) -> list[list[str]]:
+    """The step's tasks as the groups to clear one after another in a running Airflow.
+
+    Cleared tasks run as soon as their upstream tasks in the DAG are done, and a task not cleared
+    is done: a planned task that must follow another (``PlannedTask.after``: it reads what the
+    other recomputes) may only be cleared with it when the DAG orders them through cleared tasks
+    alone, else it would run first on the old version (a report beside the step it reports on).
+    Such a task waits for the next wave. Usually the whole step is one wave."""
+    order = step.task_ids
+    in_step = {t.label: t.task_id for t in step.tasks}
+    deps = {t.task_id: {in_step[a] for a in t.after if a in in_step} for t in step.tasks}
+
+    def ordered(first: str, then: str, cleared: set[str]) -> bool:
+        """Whether ``then`` is downstream of ``first`` through cleared tasks only."""
+        seen, todo = set(), [first]
+        while todo:
+            for nxt in downstream.get(todo.pop(), ()):
+                if nxt == then:
+                    return True
+                if nxt in cleared and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    waves: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(order):
+        wave: list[str] = []
+        for task in (t for t in order if t not in done):
+            if all(d in done or d in wave and ordered(d, task, set(wave)) for d in deps[task]):
+                wave.append(task)
+        wave = wave or [next(t for t in order if t not in done)]  # a cycle: in plan order
+        waves.append(wave)
+        done.update(wave)
+    return waves
 
 
 def execute(plan: BackfillPlan, cfg: PipelineConfig, store: LineageStore, runner: StepRunner,

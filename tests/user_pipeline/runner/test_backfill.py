@@ -23,7 +23,7 @@ from lineage.store import LineageStore
 from tests.lineage.test_queries import D2, D3, story_events, write_log
 from user_pipeline.runner import backfill as runner_backfill
 from user_pipeline.runner import lineage_command
-from user_pipeline.runner.backfill import SKIP_REASON, AirflowApiRunner, StepRunner, execute
+from user_pipeline.runner.backfill import SKIP_REASON, AirflowApiRunner, StepRunner, clear_waves, execute
 
 
 class ReplayRunner(StepRunner):
@@ -130,10 +130,10 @@ ASSET_RUN = "asset_triggered__2026-03-01T15:04:05.123456+00:00_Xk2pQ9aB"
 
 def _step(dag_run_id: str | None = ASSET_RUN) -> PlanStep:
     when = "2026-03-01T15:04:05.123456+00:00"  # run_after: what the lineage shows as its date
-    return PlanStep("spam_filter", when, [
-        backfill.PlannedTask("spam_filter", when, "gate_spam_labels", "checked", dag_run_id=dag_run_id),
-        backfill.PlannedTask("spam_filter", when, "train_spam_filter", "derived", dag_run_id=dag_run_id)],
-        dag_run_id)
+    gate = backfill.PlannedTask("spam_filter", when, "gate_spam_labels", "checked", dag_run_id=dag_run_id)
+    train = backfill.PlannedTask("spam_filter", when, "train_spam_filter", "derived", dag_run_id=dag_run_id,
+                                 after=[gate.label])
+    return PlanStep("spam_filter", when, [gate, train], dag_run_id)
 
 
 def _fake_airflow(calls: list, *, paused: bool = False, known_runs: tuple[str, ...] = (ASSET_RUN,)):
@@ -149,6 +149,12 @@ def _fake_airflow(calls: list, *, paused: bool = False, known_runs: tuple[str, .
             return httpx.Response(201, json={"access_token": "jwt"})
         if path == "/api/v2/dags/spam_filter":
             return httpx.Response(200, json={"dag_id": "spam_filter", "is_paused": paused})
+        if path == "/api/v2/dags/spam_filter/tasks":
+            return httpx.Response(200, json={"tasks": [
+                {"task_id": "gate_spam_labels", "downstream_task_ids": ["train_spam_filter"]},
+                {"task_id": "train_spam_filter", "downstream_task_ids": ["label_agreement", "label_noise"]},
+                {"task_id": "label_agreement", "downstream_task_ids": []},
+                {"task_id": "label_noise", "downstream_task_ids": []}]})
         if path == "/api/v2/dags/spam_filter/clearTaskInstances":
             return httpx.Response(200, json={"task_instances": [], "total_entries": 2})
         if path == f"{run_path}/taskInstances":
@@ -168,13 +174,13 @@ def test_airflow_api_runner_clears_the_planned_tasks_of_the_run_the_lineage_name
     calls: list = []
     runner = AirflowApiRunner("http://airflow", username="admin", password="pw", poll_seconds=0,
                               client=_fake_airflow(calls))
-    assert runner.run_step(_step()) == {"gate_spam_labels": "success", "train_spam_filter": "success",
-                                        "label_noise": "success"}
-    token, exists, dag, clear, *polls, tis = calls
+    # The states of the tasks it cleared: the others ran before the backfill.
+    assert runner.run_step(_step()) == {"gate_spam_labels": "success", "train_spam_filter": "success"}
+    token, exists, dag, structure, clear, *polls, tis = calls
     assert token[1] == "/auth/token" and token[3] == {"username": "admin", "password": "pw"}
     # The run is addressed by its id, quoted (run ids hold ":" and "+"); never looked up by a date.
     assert exists[:2] == ("GET", f"/api/v2/dags/spam_filter/dagRuns/{quote(ASSET_RUN, safe='')}")
-    assert dag[:2] == ("GET", "/api/v2/dags/spam_filter")
+    assert dag[:2] == ("GET", "/api/v2/dags/spam_filter") and structure[1] == "/api/v2/dags/spam_filter/tasks"
     body = clear[3]
     assert body["task_ids"] == ["gate_spam_labels", "train_spam_filter"] and body["dag_run_id"] == ASSET_RUN
     assert body["dry_run"] is False and body["only_failed"] is False
@@ -238,3 +244,31 @@ def test_a_backfill_that_reproduces_the_bad_version_unchanged_completes(story):
     assert {t.dag_run_id for t in report.tasks} == {f"scheduled__{D3}T00:00:00+00:00"}
     assert report.still_current == [] and report.complete
     assert backfill.plan_bad_version(store, "curated.users_clean", "C3").empty
+
+
+DAG_ID = "user_pipeline"
+# The tail of the daily DAG (user_pipeline/steps/registry.py): clean -> its gate -> statistics ->
+# preprocess -> its gate -> train -> evaluate -> run_report.
+TAIL = ["clean", "gate_users_clean", "statistics_users_clean", "preprocess", "gate_users_transformed", "train",
+        "evaluate", "run_report"]
+DOWNSTREAM = {a: [b] for a, b in zip(TAIL, TAIL[1:], strict=False)} | {"run_report": []}
+
+
+def _planned(*names: str, follows: dict[str, list[str]]) -> PlanStep:
+    tasks = {n: backfill.PlannedTask(DAG_ID, "2026-01-02", n, "derived", dag_run_id="r") for n in names}
+    for name, before in follows.items():
+        tasks[name].after = [tasks[b].label for b in before]
+    return PlanStep(DAG_ID, "2026-01-02", list(tasks.values()), "r")
+
+
+def test_planned_tasks_the_dag_orders_through_cleared_tasks_are_cleared_together():
+    step = _planned(*TAIL, follows={b: [a] for a, b in zip(TAIL, TAIL[1:], strict=False)})
+    assert clear_waves(step, DOWNSTREAM) == [TAIL]
+
+
+def test_a_task_whose_predecessor_the_dag_does_not_order_waits_for_the_next_wave():
+    """Only clean and the report are planned: cleared together, the report would run at once (its
+    DAG upstream, evaluate, is done) and show the old clean version."""
+    step = _planned("clean", "gate_users_clean", "run_report",
+                    follows={"gate_users_clean": ["clean"], "run_report": ["clean"]})
+    assert clear_waves(step, DOWNSTREAM) == [["clean", "gate_users_clean"], ["run_report"]]
