@@ -30,6 +30,7 @@ class TaskOutcome(Protocol):
     """What became of one planned task."""
 
     dag_id: str | None
+    dag_run_id: str | None  # the DAG run it ran in (lineage.backfill.planner: runs are named by id)
     logical_date: str | None
     task_id: str
     outcome: str  # executed | skipped | failed | not-run | manual

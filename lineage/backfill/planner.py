@@ -2,23 +2,27 @@
 
     plan = plan_bad_version(store, "reference.spam_labels", "v1")     # a version known to be bad
     plan = plan_fixed(store, "raw.users_web", catalog=Catalog(cfg))   # versions older than current
-    for dag_id, logical_date, task_ids in plan.airflow_steps(): ...   # clear / re-run these
+    for dag_id, dag_run_id, logical_date, task_ids in plan.airflow_steps(): ...  # clear / re-run these
 
 From the impact graph of the bad versions (``lineage.queries.impact_of``) the plan takes the
 artifacts that are still **current** — superseded ones were already re-derived — and the runs
 that committed them in the slot where they are current, plus the runs that wrote nothing but
 read one of those artifacts (gates, reports: they checked the bad version and must check the new
-one). Each run maps to the Airflow task that
-launched it (``airflowDagRun``: dag id, logical date, task id); a run outside Airflow (no DAG
-run) becomes a manual step naming its job. Runs that FAILED on an affected input and were not
-re-run successfully since are included too: their task has nothing current, but still has to run.
+one; the per-date run report records what it reads for this reason). Each run maps to the
+Airflow task that launched it (``airflowDagRun``: dag id, **DAG run id**, task id): a DAG run is
+identified by its run id, never by a date, because on Airflow 3 manual and asset-triggered runs
+have no logical date (the lineage then carries the date the run was queued for, ``run_after``,
+which orders and labels the step but does not name the run). A run outside Airflow (no DAG run)
+becomes a manual step naming its job. Runs that FAILED on an affected input and were not re-run
+successfully since are included too: their task has nothing current, but still has to run.
 
 Order: task A precedes task B when B read (directly, or through runs not in the plan) a version A
-wrote. Steps group the tasks of one DAG run (dag id, logical date); a step starts with the
-earliest logical date whose tasks have all their predecessors done, and takes every task of that
-DAG run that becomes ready, so models retrained under one date come before the dates that used
-them. Executing the steps in order and planning again gives an empty plan: nothing derived from
-the bad versions is current any more.
+wrote. Steps group the tasks of one DAG run; a step starts with the earliest (logical) date whose
+tasks have all their predecessors done, and takes every task of that DAG run that becomes ready,
+so models retrained under one date come before the dates that used them. Executing the steps in
+order and planning again gives an empty plan: nothing derived from the bad versions is current
+any more (a bad version re-derived unchanged by its re-run is repaired, see
+``lineage.queries.currency.derived_runs``).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from lineage.queries import (
 )
 from lineage.store import LineageStore, run_outputs, runs
 
-TaskKey = tuple[str | None, str | None, str]  # (dag_id, logical_date, task_id); dag_id None: a manual job
+# (dag_id, DAG run id, task_id): one task instance. dag_id None: a manual job, (None, its date, job).
+TaskKey = tuple[str | None, str | None, str]
 
 
 @dataclass
@@ -52,29 +57,31 @@ class PlannedTask:
     """One Airflow task of one DAG run to re-run (or, with no dag_id, a job to run by hand)."""
 
     dag_id: str | None
-    logical_date: str | None
+    logical_date: str | None  # the run's logical date, else the date it was queued for (run_after)
     task_id: str  # the job name for a manual step
     reason: str  # derived | produced-bad-version | checked (wrote nothing, read a recomputed version) | failed
+    dag_run_id: str | None = None  # the DAG run it belongs to (None: the lineage does not name one)
     runs: list[str] = field(default_factory=list)  # the recorded runs it redoes
     replaces: list[str] = field(default_factory=list)  # current artifacts it recomputes
-    after: list[str] = field(default_factory=list)  # planned tasks it must follow ("dag/date/task")
+    after: list[str] = field(default_factory=list)  # planned tasks it must follow (their labels)
 
     @property
     def key(self) -> TaskKey:
-        return (self.dag_id, self.logical_date, self.task_id)
+        return (self.dag_id, self.dag_run_id or self.logical_date, self.task_id)
 
     @property
     def label(self) -> str:
-        return f"{self.dag_id or 'manual'}/{self.logical_date or '-'}/{self.task_id}"
+        return f"{self.dag_id or 'manual'}/{self.dag_run_id or self.logical_date or '-'}/{self.task_id}"
 
 
 @dataclass
 class PlanStep:
-    """Tasks of one DAG run (dag id, logical date), in dependency order."""
+    """Tasks of one DAG run, in dependency order."""
 
     dag_id: str | None
-    logical_date: str | None
+    logical_date: str | None  # as in PlannedTask: shown and ordered by, not an identity
     tasks: list[PlannedTask]
+    dag_run_id: str | None = None
 
     @property
     def task_ids(self) -> list[str]:
@@ -97,10 +104,10 @@ class BackfillPlan:
     def empty(self) -> bool:
         return not self.steps
 
-    def airflow_steps(self) -> list[tuple[str, str, list[str]]]:
-        """The executable part: ordered (dag_id, logical_date, [task_ids]); manual steps left out
-        (see ``manual_steps``; they are ordered among these in ``steps``)."""
-        return [(s.dag_id, s.logical_date or "", s.task_ids) for s in self.steps if s.dag_id is not None]
+    def airflow_steps(self) -> list[tuple[str, str | None, str, list[str]]]:
+        """The executable part: ordered (dag_id, dag_run_id, logical_date, [task_ids]); manual
+        steps left out (see ``manual_steps``; they are ordered among these in ``steps``)."""
+        return [(s.dag_id, s.dag_run_id, s.logical_date or "", s.task_ids) for s in self.steps if s.dag_id is not None]
 
     def manual_steps(self) -> list[PlannedTask]:
         """Runs outside Airflow to redo by hand (their job names), in order."""
@@ -113,7 +120,8 @@ class BackfillPlan:
         return {
             "mode": self.mode, "empty": self.empty, "truncated": self.truncated, "warnings": self.warnings,
             "seeds": [asdict(s) for s in self.seeds],
-            "steps": [{"dag_id": s.dag_id, "logical_date": s.logical_date, "task_ids": s.task_ids,
+            "steps": [{"dag_id": s.dag_id, "dag_run_id": s.dag_run_id, "logical_date": s.logical_date,
+                       "task_ids": s.task_ids,
                        "tasks": [asdict(t) for t in s.tasks]} for s in self.steps],
             "airflow_steps": [list(step) for step in self.airflow_steps()],
             "to_recompute": [asdict(a) for a in self.to_recompute],
@@ -202,6 +210,10 @@ def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = 
                 task.replaces.append(label)
         _add_checks(conn, graph, written, redo)
         _add_failed(conn, graph, redo, warnings)
+    unnamed = sorted(t.label for t in redo.values() if t.dag_id is not None and t.dag_run_id is None)
+    if unnamed:
+        warnings.append(f"the lineage names no DAG run id for {', '.join(unnamed)}: Airflow cannot re-run "
+                        "them by run id (lineage from a producer whose Airflow facets name no DAG run)")
     for run in graph.runs:
         if not run.terminal:
             warnings.append(f"run {run.run_id} ({run.job}, {run.logical_date or 'no date'}) read an affected "
@@ -222,14 +234,16 @@ def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = 
 
 
 def _task_key(run: Run) -> TaskKey:
+    """The task instance a run belongs to: its DAG run by id (see the module docstring); lineage
+    that names no DAG run id (another producer's) falls back to the run's logical date."""
     if run.dag_id and run.task_id:
-        return (run.dag_id, run.logical_date, run.task_id)
+        return (run.dag_id, run.dag_run_id or run.logical_date, run.task_id)
     return (None, run.logical_date, run.job)
 
 
 def _new_task(run: Run, reason: str) -> PlannedTask:
-    dag_id, logical_date, task_id = _task_key(run)
-    return PlannedTask(dag_id, logical_date, task_id, reason)
+    dag_id, _, task_id = _task_key(run)
+    return PlannedTask(dag_id, run.logical_date, task_id, reason, dag_run_id=run.dag_run_id if dag_id else None)
 
 
 def _add_checks(conn: Any, graph: LineageGraph, written: list[Any], redo: dict[TaskKey, PlannedTask]) -> None:
@@ -258,8 +272,10 @@ def _ran_again(conn: Any, run: Run) -> bool:
     """Whether the Airflow task of ``run`` completed again later (a re-run after the fix)."""
     if run.dag_id is None or run.task_id is None:
         return False
+    same_dag_run = (runs.c.dag_run_id == run.dag_run_id if run.dag_run_id
+                    else runs.c.logical_date == run.logical_date)
     later = sa.select(runs.c.run_id).where(
-        runs.c.dag_id == run.dag_id, runs.c.task_id == run.task_id, runs.c.logical_date == run.logical_date,
+        runs.c.dag_id == run.dag_id, runs.c.task_id == run.task_id, same_dag_run,
         runs.c.job_name == run.job, runs.c.state == "COMPLETE", runs.c.start_time > run.start_time)
     return conn.execute(later.limit(1)).first() is not None
 
@@ -322,8 +338,8 @@ def _order(edges: list[Edge], runs_by_id: dict[str, Run], redo: dict[TaskKey, Pl
         task.after = sorted(redo[d].label for d in deps[key])
     first_seen = {key: min((runs_by_id[r].start_time for r in task.runs), default="") for key, task in redo.items()}
 
-    def sort_key(key: TaskKey) -> tuple[str, str, str, str]:
-        return (key[1] or "", key[0] or "", first_seen[key], key[2])
+    def sort_key(key: TaskKey) -> tuple[str, str, str, str, str]:
+        return (redo[key].logical_date or "", key[0] or "", first_seen[key], key[1] or "", key[2])
 
     remaining = set(redo)
     done: set[TaskKey] = set()
@@ -334,7 +350,7 @@ def _order(edges: list[Edge], runs_by_id: dict[str, Run], redo: dict[TaskKey, Pl
             # A cycle between tasks (two runs of one task on both sides of another): run the
             # earliest anyway, and say so.
             stuck = min(remaining, key=sort_key)
-            warnings.append(f"dependency cycle through {redo[stuck].label}: ordered by logical date")
+            warnings.append(f"dependency cycle through {redo[stuck].label}: ordered by date")
             ready = [stuck]
         group = (ready[0][0], ready[0][1])
         taken: list[TaskKey] = []
@@ -347,5 +363,6 @@ def _order(edges: list[Edge], runs_by_id: dict[str, Run], redo: dict[TaskKey, Pl
                 remaining.discard(key)
                 done.add(key)
                 taken.append(key)
-        steps.append(PlanStep(group[0], group[1], [redo[k] for k in taken]))
+        first = redo[taken[0]]
+        steps.append(PlanStep(group[0], first.logical_date, [redo[k] for k in taken], first.dag_run_id))
     return steps

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lineage import backfill, queries
-from lineage.backfill import BackfillExecutor, ExecutionOptions, ExecutionReport
+from lineage.backfill import BackfillExecutor, ExecutionOptions, ExecutionReport, TaskOutcome
 from lineage.cli.output import print_json
 from lineage.queries import LineageLookupError
 from lineage.store import LineageStore, LineageUsageError
@@ -55,10 +55,10 @@ def backfill_command(store: LineageStore, cfg: Any, args: argparse.Namespace, co
 
 def _print_report(report: ExecutionReport, console: Console, path: Path | None) -> None:
     table = Table(title=f"backfill report ({report.mode})")
-    for column in ("DAG", "logical date", "task", "outcome", "why"):
+    for column in ("DAG", "DAG run", "task", "outcome", "why"):
         table.add_column(column)
     for t in report.tasks:
-        table.add_row(t.dag_id or "manual", t.logical_date or "-", t.task_id, t.outcome, t.reason)
+        table.add_row(t.dag_id or "manual", _dag_run(t), t.task_id, t.outcome, t.reason)
     console.print(table)
     counts = ", ".join(f"{report.count(k)} {k}" for k in ("executed", "skipped", "failed", "not-run", "manual")
                        if report.count(k))
@@ -86,11 +86,15 @@ def _print_plan(plan: backfill.BackfillPlan, console: Console) -> None:
         console.print("nothing to recompute: nothing derived from these versions is current", style="green")
         return
     table = Table(title="steps, in order")
-    for column in ("#", "DAG", "logical date", "tasks (in order)", "replaces"):
+    for column in ("#", "DAG", "DAG run", "tasks (in order)", "replaces"):
         table.add_column(column)
     for number, step in enumerate(plan.steps, start=1):
         tasks = " → ".join(t.task_id + (" (failed before)" if t.reason == "failed" else "") for t in step.tasks)
         replaces = sum(len(t.replaces) for t in step.tasks)
-        table.add_row(str(number), step.dag_id or "manual (outside Airflow)", step.logical_date or "-", tasks,
-                      str(replaces))
+        table.add_row(str(number), step.dag_id or "manual (outside Airflow)", _dag_run(step), tasks, str(replaces))
     console.print(table)
+
+
+def _dag_run(step: backfill.PlanStep | TaskOutcome) -> str:
+    """A plan step's or task's DAG run: its id (what Airflow addresses it by), else its date."""
+    return step.dag_run_id or step.logical_date or "-"

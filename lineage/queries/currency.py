@@ -112,8 +112,9 @@ def external_currency(conn: Connection, nodes: Sequence[Node], as_of: str | None
 
 
 def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidates: dict[str, Run],
-                  as_of: str | None) -> set[str]:
-    """The candidate runs that are really derived from the seeds, at the level of commits.
+                 as_of: str | None) -> tuple[set[str], set[str]]:
+    """The candidate runs that are really derived from the seeds, at the level of commits, and the
+    runs that re-derived a seed unchanged (``(derived, repairs)``).
 
     Versions are content hashes, so one artifact can be committed twice: once by a run derived
     from the bad version and again, unchanged, by its re-run from clean inputs (a backfill whose
@@ -121,6 +122,12 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
     started; it is derived when that commit was made by a derived run, or when it read a seed.
     Readers of the clean re-commit are not derived, so a backfill that changed nothing downstream
     leaves nothing current in the impact.
+
+    A seed itself can be re-derived unchanged: its producer, re-run after the fix (new inputs or
+    new code), computed the same content version. Such a commit (not a content-addressed skip,
+    which reuses and so proves nothing; by a run not derived from the seeds; after an earlier
+    commit of the same version) is a **repair**: its readers are not derived. A skip of the same
+    inputs and code, or a first commit, keeps the seed bad.
 
     The correction of a bad reference version is not derived from it either, though it reads it:
     a run that read a seed of a ``version=`` dataset and committed another ``version=`` of that
@@ -132,11 +139,17 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
              if row["partition"].startswith("version=") and any(
                  (n.namespace, n.dataset) == (row["namespace"], row["dataset"]) and n.partition.startswith("version=")
                  and n.partition != row["partition"] for n in inputs_of[row["run_id"]] & seeds)}
-    read_nodes = {n for ns in inputs_of.values() for n in ns} - seeds
-    commits: dict[Node, list[tuple[str, str]]] = defaultdict(list)
+    read_nodes = {n for ns in inputs_of.values() for n in ns}
+    commits: dict[Node, list[tuple[str, str, bool]]] = defaultdict(list)
     for row in rows_for_nodes(conn, run_outputs, sorted(read_nodes), as_of):
-        commits[Node.of(row)].append((row["committed_at"], row["run_id"]))
+        commits[Node.of(row)].append((row["committed_at"], row["run_id"], bool(row["skipped"])))
+    for made in commits.values():
+        made.sort()
     derived: set[str] = set()
+
+    def repair(node: Node, commit: tuple[str, str, bool]) -> bool:
+        return node in seeds and not commit[2] and commit[1] not in derived and commit != commits[node][0]
+
     ordered = sorted(candidates.values(), key=lambda r: (r.start_time or "", r.run_id))
     changed = True
     while changed:  # a fixpoint, in case event times are not in causal order
@@ -147,27 +160,34 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
             for node in inputs_of.get(run.run_id, ()):
                 made = commits.get(node, [])
                 seen = [c for c in made if c[0] <= (run.start_time or "")] or made
-                if node in seeds or (seen and max(seen)[1] in derived):
+                latest = max(seen) if seen else None
+                if node in seeds and (latest is None or not repair(node, latest)) or (
+                        node not in seeds and latest is not None and latest[1] in derived):
                     derived.add(run.run_id)
                     changed = True
                     break
-    return derived
+    repairs = {c[1] for node, made in commits.items() for c in made if repair(node, c)}
+    return derived, repairs
 
 
 def only_derived_commits_current(conn: Connection, status: dict[Node, dict[str, Any]], seeds: set[Node],
-                                  derived: set[str], as_of: str | None) -> None:
+                                 derived: set[str], repairs: set[str], as_of: str | None) -> None:
     """An affected artifact stays current only where the latest commit of its slot was made by a
-    derived run; re-committed unchanged by a clean run, it counts as superseded."""
-    slots = sorted({(n.namespace, n.dataset, s) for n, e in status.items() if n not in seeds
-                    for s in e["current_slots"]})
+    derived run; re-committed unchanged by a clean run, it counts as superseded. A seed stays
+    current (still to redo) unless the latest commit of its slot is a repair (``derived_runs``)."""
+    slots = sorted({(n.namespace, n.dataset, s) for n, e in status.items() for s in e["current_slots"]})
     latest_of = current_of_slots(conn, slots, as_of)
     for node, entry in status.items():
-        if node in seeds or entry["external"] or not entry["current_slots"]:
+        if entry["external"] or not entry["current_slots"]:
             continue
-        keep = [s for s in entry["current_slots"] if latest_of[(node.namespace, node.dataset, s)][2] in derived]
-        if keep != entry["current_slots"]:
+        if node in seeds:
+            keep = [s for s in entry["current_slots"]
+                    if latest_of[(node.namespace, node.dataset, s)][2] not in repairs]
+            again = f"{node} (re-derived unchanged after the fix: repaired)"
+        else:
+            keep = [s for s in entry["current_slots"] if latest_of[(node.namespace, node.dataset, s)][2] in derived]
             again = f"{node} (re-derived from clean inputs, unchanged)"
+        if keep != entry["current_slots"]:
             entry["replaced_by"] = sorted(set(entry["replaced_by"]) | {again})
             entry["current_slots"] = keep
             entry["status"] = "current" if keep else "superseded"
-

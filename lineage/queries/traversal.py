@@ -106,8 +106,9 @@ def _graph(store: LineageStore, query: str, seeds: list[Node], direction: str, d
             run.depth = run_depth.get(run_id, 0)
             run.inferred_reads = run_id in inferred
         derived: set[str] | None = None
+        repairs: set[str] = set()
         if query == "impact":
-            derived = derived_runs(conn, set(seeds), reads, loaded, as_of)
+            derived, repairs = derived_runs(conn, set(seeds), reads, loaded, as_of)
             reads = [r for r in reads if r["run_id"] in derived]
             writes = [r for r in writes if r["run_id"] in derived]
             loaded = {k: v for k, v in loaded.items() if k in derived}
@@ -116,7 +117,7 @@ def _graph(store: LineageStore, query: str, seeds: list[Node], direction: str, d
             edges = [e for e in edges if e.source[2:] in derived or e.target[2:] in derived]
         status = status_of(conn, list(nodes), as_of)
         if derived is not None:
-            only_derived_commits_current(conn, status, set(seeds), derived, as_of)
+            only_derived_commits_current(conn, status, set(seeds), derived, repairs, as_of)
         truncated = _beyond(conn, [n for n, d in reached.items() if d >= depth], direction, as_of)
     seed_set = set(seeds)
     artifacts = [

@@ -68,14 +68,16 @@ def test_queries_ingest_the_configured_log_first(log, capsys):
 def test_backfill_dry_run_prints_the_ordered_plan(log, capsys):
     plan = _json(capsys, "backfill", "reference.spam_labels@L1", "--dry-run")
     steps = plan["airflow_steps"]
-    assert [(dag, date[:10]) for dag, date, _ in steps] == [("user_pipeline", "2026-01-02"),
-                                                             ("user_pipeline", "2026-01-03")]
-    assert steps[1][2] == ["train_spam_filter", "despam", "clean", "gate_users_clean", "preprocess", "train"]
+    assert [(dag, run, date[:10]) for dag, run, date, _ in steps] == [
+        ("user_pipeline", "scheduled__2026-01-02T00:00:00+00:00", "2026-01-02"),
+        ("user_pipeline", "scheduled__2026-01-03T00:00:00+00:00", "2026-01-03")]
+    assert steps[1][3] == ["train_spam_filter", "despam", "clean", "gate_users_clean", "preprocess", "train"]
     fixed = _json(capsys, "backfill", "--fixed", "reference.spam_labels", "--dry-run", "--no-catalog")
     assert fixed["airflow_steps"] == steps
     assert main(["backfill", "reference.spam_labels@L1", "--dry-run"]) == 0
     table = capsys.readouterr().out
-    assert "train_spam_filter → despam → clean → gate_users_clean" in table and "2026-01-03T00:00:00+00:00" in table
+    assert "train_spam_filter → despam → clean → gate_users_clean" in table
+    assert "scheduled__2026-01-03T00:00:00+00:00" in table  # the DAG run, by its id
 
 
 def test_backfill_without_an_executor_is_refused_unless_dry_run(log, capsys):
@@ -111,8 +113,8 @@ def test_backfill_hands_the_plan_and_the_flags_to_its_executor(log, capsys):
     def executor(plan, cfg, store, options, progress):
         calls.append((plan, options))
         progress("step 1/2")
-        task = SimpleNamespace(dag_id="user_pipeline", logical_date="2026-01-02", task_id="despam",
-                               outcome="failed", reason="Airflow state failed")
+        task = SimpleNamespace(dag_id="user_pipeline", dag_run_id="manual__2026-01-02", logical_date="2026-01-02",
+                               task_id="despam", outcome="failed", reason="Airflow state failed")
         return _Report("fake", [task], "step 1 failed", ["curated.users_clean@C2"]), None
 
     argv = ["backfill", "reference.spam_labels@L1", "--airflow-url", "http://airflow:8080", "--airflow-user", "admin"]

@@ -16,6 +16,11 @@ def _date(day: str) -> str:
     return f"{day}T00:00:00+00:00"
 
 
+def _run(day: str) -> str:
+    """The DAG run id of the story's scheduled run of ``day`` (bench.lineage_synth's default)."""
+    return f"scheduled__{_date(day)}"
+
+
 def _precision_recall(planned: set, truth: set) -> tuple[float, float]:
     hits = len(planned & truth)
     return hits / len(planned) if planned else 1.0, hits / len(truth) if truth else 1.0
@@ -34,15 +39,16 @@ def test_bad_labels_plan_is_exactly_the_current_tasks_in_dependency_order(tmp_pa
     # Ground truth: D1 was already backfilled; D2 and D3 redo every spam-dependent task, the
     # gates of their clean output included; the spam report that failed on D2's bad de-spammed
     # users runs again; ingest and the raw-only report are unrelated.
-    truth = {(DAG, _date(day), task) for day in (D2, D3) for task in TASKS} | {(DAG, _date(D2), "spam_report")}
+    truth = {(DAG, _run(day), task) for day in (D2, D3) for task in TASKS} | {(DAG, _run(D2), "spam_report")}
     assert _precision_recall(plan.task_set(), truth) == (1.0, 1.0)
-    assert [(dag, date[:10]) for dag, date, _ in plan.airflow_steps()] == [(DAG, D2), (DAG, D3)]
-    d2 = plan.airflow_steps()[0][2]
+    assert [(dag, run, date) for dag, run, date, _ in plan.airflow_steps()] == [
+        (DAG, _run(D2), _date(D2)), (DAG, _run(D3), _date(D3))]
+    d2 = plan.airflow_steps()[0][3]
     assert d2[0] == "train_spam_filter" and d2.index("despam") < d2.index("clean") < d2.index("preprocess")
     _assert_order_respects_dependencies(plan)
     # D3's preprocess read D2's clean output: it must follow it, across DAG runs.
     d3_pre = next(t for t in plan.steps[1].tasks if t.task_id == "preprocess")
-    assert f"{DAG}/{_date(D2)}/clean" in d3_pre.after
+    assert f"{DAG}/{_run(D2)}/clean" in d3_pre.after
     assert {a.version for a in plan.superseded} == {"S1", "C1", "F1", "T1", "J1"}
     assert "J3" in {a.version for a in plan.to_recompute}
     reasons = {t.task_id: t.reason for t in plan.steps[0].tasks}
@@ -58,7 +64,7 @@ def test_fixed_dataset_plans_from_its_superseded_version(tmp_path):
     assert labels.task_set() == backfill.plan_bad_version(story.store, "reference.spam_labels", "L1").task_set()
     clean = backfill.plan_fixed(story.store, "curated.users_clean")
     assert [s.version for s in clean.seeds] == ["C1"]
-    assert clean.task_set() == {(DAG, _date(D2), "preprocess"), (DAG, _date(D2), "train")}  # C1's gate: redone
+    assert clean.task_set() == {(DAG, _run(D2), "preprocess"), (DAG, _run(D2), "train")}  # C1's gate: redone
 
 
 @dataclass
@@ -82,10 +88,10 @@ def test_fixed_raw_drop_known_only_to_the_catalog(tmp_path):
     story = build_story(tmp_path)
     assert backfill.plan_fixed(story.store, "raw.users_web").empty  # lineage alone: nothing is stale
     plan = backfill.plan_fixed(story.store, "raw.users_web", catalog=_Catalog())
-    truth = {(DAG, _date(D3), t) for t in ("ingest", "despam", "clean", "gate_users_clean", "preprocess", "train",
-                                           "report")}
+    truth = {(DAG, _run(D3), t) for t in ("ingest", "despam", "clean", "gate_users_clean", "preprocess", "train",
+                                          "report")}
     assert _precision_recall(plan.task_set(), truth) == (1.0, 1.0)
-    assert plan.airflow_steps()[0][2][0] == "ingest"
+    assert plan.airflow_steps()[0][3][0] == "ingest"
 
 
 def test_executing_the_plan_leaves_nothing_to_recompute(tmp_path):
@@ -95,7 +101,7 @@ def test_executing_the_plan_leaves_nothing_to_recompute(tmp_path):
     f = EventFactory(start=EventFactory().clock.replace(year=2027))
     m2, l2 = ver("models.spam_filter", "M2"), ver("reference.spam_labels", "L2", "v2")
     redo, previous = [], ds("curated.users_clean", D1, "C1'")
-    for dag_id, date, tasks in plan.airflow_steps():
+    for dag_id, _, date, tasks in plan.airflow_steps():
         assert dag_id == DAG
         day = date[:10]
         events, previous = _day(f, day, m2, labels=l2, suffix="'", ingest=False, previous_clean=previous)
@@ -127,8 +133,8 @@ def test_a_model_trained_outside_airflow_is_a_manual_step_before_the_dates_that_
     assert [(s.dag_id, s.task_ids) for s in plan.steps] == [
         (None, ["user_pipeline.training.spam_filter"]), (DAG, ["despam"]), (DAG, ["despam"])]
     assert [t.task_id for t in plan.manual_steps()] == ["user_pipeline.training.spam_filter"]
-    assert [(dag, date[:10], tasks) for dag, date, tasks in plan.airflow_steps()] == [
-        (DAG, D1, ["despam"]), (DAG, D2, ["despam"])]
+    assert [(dag, run, tasks) for dag, run, _, tasks in plan.airflow_steps()] == [
+        (DAG, _run(D1), ["despam"]), (DAG, _run(D2), ["despam"])]
 
 
 def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(tmp_path):
@@ -161,7 +167,7 @@ def test_a_version_recommitted_unchanged_from_clean_inputs_is_no_longer_current(
     assert graph.artifact("reference.label_corrections", "K2") is None
 
     plan = backfill.plan_bad_version(store, "reference.spam_labels", "L1")
-    d2 = {task for dag, date, task in plan.task_set() if date == _date(D2)}
+    d2 = {task for dag, run, task in plan.task_set() if run == _run(D2)}
     assert {"despam", "clean", "gate_users_clean"}.isdisjoint(d2)
     assert {"preprocess", "train"} <= d2
 
@@ -173,4 +179,152 @@ def test_the_gate_that_checked_a_bad_version_checks_its_replacement(tmp_path):
     assert tasks["clean"] == "produced-bad-version" and tasks["gate_users_clean"] == "checked"
     # C1's gate already ran again after D1 was fixed: not planned again.
     fixed = backfill.plan_fixed(story.store, "curated.users_clean")
-    assert (DAG, _date(D1), "gate_users_clean") not in fixed.task_set()
+    assert (DAG, _run(D1), "gate_users_clean") not in fixed.task_set()
+
+
+def _without_logical_date(events: list[dict], run_after: str) -> list[dict]:
+    """The events of runs of a DAG run that has no logical date (Airflow 3's manual and
+    asset-triggered runs): ``user_pipeline.runner.launch`` gives the jobs the time the run was
+    queued for (run_after) as its date, and the run id Airflow made up."""
+    for event in events:
+        facet = event["run"]["facets"].get("airflowDagRun")
+        if facet:
+            facet["logicalDate"] = run_after
+    return events
+
+
+def test_manual_and_asset_triggered_runs_without_logical_date_are_planned_by_run_id(tmp_path):
+    """A manual spam_filter run trained on L1 and the asset-triggered one the fix started share a
+    date; two manual user_pipeline runs de-spammed with L1's model. Only the run ids tell the runs
+    apart: the plan names each step by its run id, and leaves the asset-triggered run alone."""
+    f = EventFactory()
+
+    def run(dag_id: str, run_after: str, dag_run_id: str, *args) -> list[dict]:
+        f.dag_id = dag_id
+        return _without_logical_date(f.run(*args, dag_run_id=dag_run_id), run_after)
+
+    l1, l2 = ver("reference.spam_labels", "L1", "v1"), ver("reference.spam_labels", "L2", "v2")
+    m1, m2 = ver("models.spam_filter", "M1"), ver("models.spam_filter", "M2")
+    manual, triggered = "manual__2026-03-01T09:00:00.000001+00:00", "asset_triggered__2026-03-01T15:00:00+00:00_aB3x"
+    days = {"2026-03-02": "manual__2026-03-02T08:00:00+00:00", "2026-03-03": "manual__2026-03-03T08:00:00+00:00"}
+    events = run("spam_filter", manual[8:], manual, "expectations.gate", "gate_spam_labels", "2026-03-01", [l1], [])
+    events += run("spam_filter", manual[8:], manual, "user_pipeline.training.spam_filter", "train_spam_filter",
+                  "2026-03-01", [l1], [m1])
+    for day, run_id in days.items():
+        events += run("user_pipeline", run_id[8:], run_id, "beam_jobs.despam", "despam", day,
+                      [ds("staging.users_ingested", day, f"I{day[-1]}"), m1],
+                      [ds("staging.users_despammed", day, f"S{day[-1]}")])
+    events += run("spam_labels_fix", "2026-03-01T14:00:00+00:00", "manual__2026-03-01T14:00:00+00:00",
+                  "user_pipeline.labels.fix", "fix_spam_labels", "2026-03-01", [l1], [l2])
+    events += run("spam_filter", "2026-03-01T15:00:00+00:00", triggered, "expectations.gate", "gate_spam_labels",
+                  "2026-03-01", [l2], [])
+    events += run("spam_filter", "2026-03-01T15:00:00+00:00", triggered, "user_pipeline.training.spam_filter",
+                  "train_spam_filter", "2026-03-01", [l2], [m2])
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_events(events)
+
+    plan = backfill.plan_fixed(store, "reference.spam_labels")
+    assert [s.version for s in plan.seeds] == ["L1"] and plan.warnings == []
+    assert plan.airflow_steps() == [
+        ("spam_filter", manual, "2026-03-01T09:00:00.000001+00:00", ["gate_spam_labels", "train_spam_filter"]),
+        ("user_pipeline", days["2026-03-02"], "2026-03-02T08:00:00+00:00", ["despam"]),
+        ("user_pipeline", days["2026-03-03"], "2026-03-03T08:00:00+00:00", ["despam"])]
+    assert all(t.dag_run_id == s.dag_run_id for s in plan.steps for t in s.tasks)
+    assert plan.to_json()["steps"][0]["dag_run_id"] == manual
+
+
+def test_lineage_without_a_dag_run_id_is_planned_by_date_with_a_warning(tmp_path):
+    f = EventFactory()
+    events = f.run("beam_jobs.despam", "despam", D1, [ds("staging.users_ingested", D1, "I1"),
+                                                      ver("models.spam_filter", "M1")],
+                   [ds("staging.users_despammed", D1, "S1")])
+    for event in events:
+        # A producer whose Airflow facets name the DAG and task but not the DAG run.
+        event["run"]["facets"]["airflowDagRun"].pop("dagRunId", None)
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_events(events)
+    plan = backfill.plan_bad_version(store, "models.spam_filter", "M1")
+    assert plan.task_set() == {(DAG, _date(D1), "despam")} and plan.steps[0].dag_run_id is None
+    assert plan.warnings == [f"the lineage names no DAG run id for {DAG}/{_date(D1)}/despam: Airflow cannot "
+                             "re-run them by run id (lineage from a producer whose Airflow facets name no DAG run)"]
+
+
+def _redo_clean_of_d3(store: LineageStore, start: datetime, *, recomputed: bool) -> None:
+    """D3 re-run after the bad C3 was reported: clean commits C3 again, recomputed from fixed code
+    (``recomputed``) or reused by a content-addressed skip (same inputs, same code); what reads it
+    skips."""
+    f = EventFactory(start=start)
+    c2, c3 = ds("curated.users_clean", D2, "C2"), ds("curated.users_clean", D3, "C3")
+    features, transform = ds("features.users_transformed", D3, "F3"), ver("models.transform_fn", "T3")
+    events = f.run("beam_jobs.clean", "clean", D3, [ds("staging.users_despammed", D3, "S3")], [c3],
+                   skipped=not recomputed)
+    events += f.run("expectations.gate", "gate_users_clean", D3, [c3], [])
+    events += f.run("beam_jobs.preprocess", "preprocess", D3, [c2, c3], [features, transform], skipped=True)
+    events += f.run("user_pipeline.training.train", "train", D3, [features, transform],
+                    [ver("models.job_seeker", "J3")], skipped=True)
+    store.ingest_events(events)
+
+
+def test_a_bad_version_its_rerun_reproduces_unchanged_is_repaired(tmp_path):
+    """C3 is reported bad; after a fix of clean's code, the backfill recomputes it and gets the
+    same content version. Everything planned executed or skipped, so nothing current derives from
+    the bad version: the check passes and planning again finds nothing to do."""
+    events, _ = story_events()
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_events(events)
+    plan = backfill.plan_bad_version(store, "curated.users_clean", "C3")
+    assert plan.task_set() == {(DAG, _run(D3), t) for t in ("clean", "gate_users_clean", "preprocess", "train")}
+    _redo_clean_of_d3(store, datetime.fromisoformat(events[-1]["eventTime"]) + timedelta(minutes=1), recomputed=True)
+
+    graph = queries.impact_of(store, plan.seeds)
+    assert [str(a.node) for a in graph.affected() if a.status == "current"] == []
+    seed = graph.artifact("curated.users_clean", "C3")
+    assert seed.status == "superseded" and seed.current_slots == []
+    assert seed.replaced_by == ["curated.users_clean@C3 [ds=2026-01-03] (re-derived unchanged after the fix: repaired)"]
+    assert backfill.plan_bad_version(store, "curated.users_clean", "C3").empty
+
+
+def test_a_bad_version_reused_by_a_skip_is_still_bad(tmp_path):
+    """The same re-run, but nothing was fixed: clean skips (same inputs, same code) and re-emits C3.
+    That proves nothing: C3 and what reads it stay to redo."""
+    events, _ = story_events()
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_events(events)
+    plan = backfill.plan_bad_version(store, "curated.users_clean", "C3")
+    _redo_clean_of_d3(store, datetime.fromisoformat(events[-1]["eventTime"]) + timedelta(minutes=1), recomputed=False)
+
+    graph = queries.impact_of(store, plan.seeds)
+    assert {a.version for a in graph.affected() if a.status == "current"} == {"F3", "T3", "J3"}
+    assert graph.artifact("curated.users_clean", "C3").status == "current"
+    assert backfill.plan_bad_version(store, "curated.users_clean", "C3").task_set() == plan.task_set()
+
+
+def test_the_run_report_of_every_touched_date_follows_what_it_shows(tmp_path):
+    """Every date ends with its run report, which reads the versions its page shows: the date's and
+    the previous date's (user_pipeline.reports.run_report). The spam filter M1 fed D1 and D2; D3
+    was de-spammed with M2 already. Each touched date's report is planned after the tasks that
+    recompute what it shows, D3's too: its comparison with D2 changes."""
+    f = EventFactory()
+    shown: dict[str, list] = {}
+    events: list[dict] = []
+    for day, model in ((D1, "M1"), (D2, "M1"), (D3, "M2")):
+        n = day[-1]
+        ingested, despammed = ds("staging.users_ingested", day, f"I{n}"), ds("staging.users_despammed", day, f"S{n}")
+        clean = ds("curated.users_clean", day, f"C{n}")
+        events += f.run("beam_jobs.ingest", "ingest", day, [ds("raw.users_web", day, f"rW{n}")], [ingested])
+        events += f.run("beam_jobs.despam", "despam", day, [ingested, ver("models.spam_filter", model)], [despammed])
+        events += f.run("beam_jobs.clean", "clean", day, [despammed], [clean])
+        shown[day] = [ingested, despammed, clean]
+        previous = shown.get(f"2026-01-0{int(n) - 1}", [])
+        events += f.run("user_pipeline.reports.run_report", "run_report", day, shown[day] + previous, [])
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_events(events)
+
+    plan = backfill.plan_bad_version(store, "models.spam_filter", "M1")
+    assert [(run, tasks) for _, run, _, tasks in plan.airflow_steps()] == [
+        (_run(D1), ["despam", "clean", "run_report"]), (_run(D2), ["despam", "clean", "run_report"]),
+        (_run(D3), ["run_report"])]
+    reports = {t.dag_run_id: t for s in plan.steps for t in s.tasks if t.task_id == "run_report"}
+    assert {t.reason for t in reports.values()} == {"checked"}
+    assert reports[_run(D2)].after == [f"{DAG}/{_run(day)}/{task}" for day in (D1, D2) for task in ("clean", "despam")]
+    assert reports[_run(D3)].after == [f"{DAG}/{_run(D2)}/clean", f"{DAG}/{_run(D2)}/despam"]

@@ -176,7 +176,7 @@ def test_version_aware_reads_and_plan(story):
     upstream = client.get("/api/v1/upstream", params={"artifact": "models.job_seeker@J2"}).json()
     assert {"L1", "rW1"} <= {a["version"] for a in upstream["artifacts"]}
     plan = client.get("/api/v1/backfill/plan", params={"artifact": "reference.spam_labels@L1"}).json()
-    assert [date[:10] for _, date, _ in plan["airflow_steps"]] == ["2026-01-02", "2026-01-03"]
+    assert [date[:10] for _, _, date, _ in plan["airflow_steps"]] == ["2026-01-02", "2026-01-03"]
     unknown = client.get("/api/v1/impact", params={"artifact": "curated.users_clen@C1"})
     assert unknown.status_code == 404 and "unknown dataset" in unknown.json()["detail"]
     assert client.get("/api/v1/check").json()["problems"] == 0

@@ -9,7 +9,14 @@ drift pages; the split report of the features; the worst slices of the evaluatio
 of the date's artifacts drawn from their manifests (each manifest names its producing run and the
 input versions it read), so the page needs neither the lineage store nor the network. A step
 that did not commit is listed as missing, which is why the DAG runs this task whatever happened
-upstream. It writes a report, not a dataset: it emits no lineage of its own.
+upstream.
+
+It writes a report, not a dataset, but its lineage run names as inputs every version the page
+shows (the date's partitions and the previous ones it compares them with). That is what brings
+the page into a backfill: a plan includes every task that read a version it recomputes
+(``lineage.backfill.planner``), so the report of each touched date (and of the date after it,
+whose comparison changes) is rewritten after the recomputed steps, and never names a superseded
+version.
 """
 
 from __future__ import annotations
@@ -230,9 +237,10 @@ tr.warnings{{background:#fef9c3}} tr.missing{{color:#9ca3af}}</style></head><bod
 </body></html>"""
 
 
-def write(cfg: PipelineConfig, ds: str, parent: ParentRun | None = None) -> str:
-    """Write the page and its chart; returns the page's location."""
-    statuses = collect(cfg, ds)
+def write(cfg: PipelineConfig, ds: str, parent: ParentRun | None = None,
+          statuses: Sequence[DatasetStatus] | None = None) -> str:
+    """Write the page and its chart (of ``statuses``, by default collected now); returns the page's location."""
+    statuses = collect(cfg, ds) if statuses is None else statuses
     folder = report_dir(cfg, ds)
     put_atomic(posixpath.join(folder, CHART), rows_chart(statuses))
     page = posixpath.join(folder, PAGE)
@@ -240,12 +248,20 @@ def write(cfg: PipelineConfig, ds: str, parent: ParentRun | None = None) -> str:
     return page
 
 
+def plan(ctx: StepContext) -> Plan:
+    """Reads what the page shows: every committed daily partition of ``--ds`` and the previous
+    partition it is compared with (a dataset not committed reads nothing); commits nothing."""
+    statuses = collect(ctx.cfg, ctx.ds)
+    shown = [m for s in statuses for m in (s.manifest, s.previous) if m is not None]
+    return Plan(shown, [], extra={"statuses": statuses})
+
+
 def compute(ctx: StepContext) -> str:
-    """Write the date's page; its location is the task's answer."""
-    return write(ctx.cfg, ctx.ds, ctx.parent)
+    """Write the date's page from what the plan read; its location is the task's answer."""
+    return write(ctx.cfg, ctx.ds, ctx.parent, ctx.plan.extra["statuses"])
 
 
-JOB = Job(NAME, compute, plan=lambda ctx: Plan([], []), lineage=False)
+JOB = Job(NAME, compute, plan=plan, integration="PYTHON")
 run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":

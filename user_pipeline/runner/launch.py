@@ -107,10 +107,17 @@ def run_module(
     Exit code 2 is reported as ``not_run`` (the step's word for "could not do its work on its
     input", ``Step.not_run``), any other non-zero code as "failed"; both fail the task.
 
-    A run without a logical date (Airflow 3 creates asset-triggered runs without one) works on
-    the date it was queued for (``run_after``)."""
+    A run without a logical date (Airflow 3 creates manual and asset-triggered runs without one)
+    works on the date it was queued for (``run_after``): that is its ``--ds`` partition, and the
+    date its lineage shows (unique per run, so the ``version=`` outputs of two such runs on one
+    day do not replace each other). What names the run is its id, always passed
+    (``--dag_run_id``): a backfill re-runs the task in that run, found by id
+    (``lineage.backfill.planner``), never by a date rebuilt from the lineage."""
     from airflow.providers.openlineage.plugins.macros import lineage_parent_id, lineage_root_parent_id
 
+    dag_run_id = dag_run_id or getattr(dag_run, "run_id", None)
+    if not dag_run_id:
+        raise ValueError(f"{module}: no DAG run id to record: a backfill could not find this run again")
     when = logical_date or getattr(dag_run, "run_after", None)
     if ds is None and when is not None:
         ds = when.date().isoformat()

@@ -47,3 +47,24 @@ def test_the_first_date_has_no_change_figures(cfg):
     statuses = {s.dataset: s for s in run_report.collect(cfg, "2026-01-01")}
     assert statuses[RAW].manifest.row_count == 10 and statuses[RAW].rows_change is None
     assert statuses[CLEAN].manifest is None
+
+
+def test_the_report_job_records_what_the_page_shows_as_its_lineage_inputs(cfg, memory_lineage):
+    """What brings the page into a backfill plan: its run read every version it shows (the date's
+    and the previous partitions'), and wrote nothing."""
+    from lineage.emit import LineageEmitter
+
+    catalog = Catalog(cfg)
+    raw1 = _commit(catalog, RAW, "2026-01-01", 100)
+    raw2 = _commit(catalog, RAW, "2026-01-02", 150)
+    clean2 = _commit(catalog, CLEAN, "2026-01-02", 120, inputs=[raw2.ref])
+    client, transport = memory_lineage
+    outcome = run_report.JOB.run(["--ds", "2026-01-02"], cfg=cfg, emitter=LineageEmitter(cfg, client=client))
+
+    start, complete = transport.events
+    assert (start.eventType.value, complete.eventType.value) == ("START", "COMPLETE")
+    read = {(i.name, i.facets["partition"].value, i.facets["version"].datasetVersion) for i in start.inputs}
+    assert read == {(RAW, "2026-01-02", raw2.version), (RAW, "2026-01-01", raw1.version),
+                    (CLEAN, "2026-01-02", clean2.version)}
+    assert complete.outputs == [] and outcome.outputs == [] and not outcome.skipped
+    assert f"<code>{raw2.version}</code>" in Path(outcome.summary).read_text()  # the page shows what was read

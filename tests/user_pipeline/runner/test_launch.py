@@ -188,3 +188,26 @@ def test_a_job_killed_after_it_reported_its_summary_says_so(caplog):
     assert [r.getMessage().split(" was ", 1)[1] for r in caplog.records if "killed by signal" in r.getMessage()] == [
         "killed by signal 6 after it reported: despam ds=2026-01-01: kept 3, quarantined 1 of 4; launching it again "
         "(attempt 2 of 2)"]
+
+
+def test_a_run_without_logical_date_works_on_its_run_after_date_and_records_its_run_id(monkeypatch, airflow_macros):
+    """Airflow 3's asset-triggered and manual runs have no logical date: the job processes the
+    date the run was queued for, and its lineage names the DAG run by id."""
+    from datetime import UTC, datetime
+
+    from user_pipeline.runner import launch
+
+    launched = []
+    monkeypatch.setattr(launch, "run_child", lambda cmd: launched.append(cmd) or types.SimpleNamespace(
+        returncode=0, stdout="done\n", stderr=""))
+    ti = types.SimpleNamespace(dag_id="spam_filter", task_id="train_spam_filter", try_number=2)
+    run_id = "asset_triggered__2026-03-01T15:04:05.123456+00:00_Xk2pQ9aB"
+    dag_run = types.SimpleNamespace(run_id=run_id, run_after=datetime(2026, 3, 1, 15, 4, 5, 123456, tzinfo=UTC))
+    assert run_module("some.job", ds=None, ti=ti, dag_run_id=None, logical_date=None, dag_run=dag_run,
+                      config="conf.yaml") == "done"
+    (cmd,) = launched
+    assert cmd[1:] == ["-m", "some.job", "--ds=2026-03-01", "--config=conf.yaml",
+                       "--ol_parent_id=ns/spam_filter.train_spam_filter/run", "--ol_root_parent_id=ns/spam_filter/run",
+                       f"--dag_run_id={run_id}", "--logical_date=2026-03-01T15:04:05.123456+00:00", "--try_number=2"]
+    with pytest.raises(ValueError, match="no DAG run id"):
+        run_module("some.job", ds="2026-03-01", ti=ti, dag_run_id=None, logical_date=None, config="conf.yaml")
