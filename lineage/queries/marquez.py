@@ -271,8 +271,9 @@ def row_version_id(row: Any) -> str:
     return dataset_version_id(row["namespace"] or "", row["dataset"], row["partition"], row["version"])
 
 
-def run_doc(conn: Connection, view: RunView) -> dict[str, Any]:
-    """Marquez's ``Run``."""
+def run_doc(view: RunView) -> dict[str, Any]:
+    """Marquez's ``Run`` of a run loaded by ``load_run_views`` (nothing more to read: its inputs are the
+    versions the store linked it to)."""
     row = view.row
     namespace, name = view.job
     facets = view.run_facets()
@@ -313,7 +314,7 @@ def run(store: LineageStore, run_id: str) -> dict[str, Any]:
         view = load_run_views(conn, [run_id]).get(run_id)
         if view is None:
             raise LineageLookupError(f"no run {run_id!r}")
-        return run_doc(conn, view)
+        return run_doc(view)
 
 
 def run_facets(store: LineageStore, run_id: str, kind: str) -> dict[str, Any]:
@@ -552,7 +553,7 @@ def _version_docs(conn: Connection, key: DatasetKey, versions: Sequence[_Version
             # No tags: the spec types a version's tags as one string, Marquez answers a list.
             "fields": _fields(facets),
             "description": _description(facets) or "",  # required by the spec, even without one
-            "createdByRun": run_doc(conn, view) if v.produced and view else None, "facets": facets,
+            "createdByRun": run_doc(view) if v.produced and view else None, "facets": facets,
         }))
     return docs
 
@@ -636,7 +637,7 @@ def job_docs(conn: Connection, keys: Sequence[DatasetKey],
         parent = current.row["parent_job_name"]
         simple = name[len(parent) + 1:] if parent and name.startswith(parent + ".") else name
         processing = (facets.get("jobType") or {}).get("processingType")
-        run_docs = [run_doc(conn, views[i]) for i in ids[:latest_runs]] if latest_runs else []
+        run_docs = [run_doc(views[i]) for i in ids[:latest_runs]] if latest_runs else []
         docs[key] = _compact({
             "id": {"namespace": namespace, "name": name}, "type": "STREAM" if processing == "STREAMING" else "BATCH",
             "name": name, "simpleName": simple, "parentJobName": parent,
@@ -644,7 +645,7 @@ def job_docs(conn: Connection, keys: Sequence[DatasetKey],
             "inputs": [{"namespace": ns, "name": n} for ns, n in sorted(inputs)],
             "outputs": [{"namespace": ns, "name": n} for ns, n in sorted(outputs)],
             "location": current.location(), "description": _description(facets),
-            "latestRun": run_docs[0] if run_docs else run_doc(conn, current), "latestRuns": run_docs or None,
+            "latestRun": run_docs[0] if run_docs else run_doc(current), "latestRuns": run_docs or None,
             "facets": facets, "currentVersion": current.job_version(), "tags": [], "labels": [],
         })
     return docs
@@ -689,7 +690,7 @@ def job_runs(store: LineageStore, namespace_name: str, name: str, *, limit: int 
             runs.c.job_namespace == namespace_name, runs.c.job_name == name)).scalar_one()
         ids = _job_run_ids(conn, key, limit, offset)
         views = load_run_views(conn, ids)
-        return {"runs": [run_doc(conn, views[i]) for i in ids], "totalCount": total}
+        return {"runs": [run_doc(views[i]) for i in ids], "totalCount": total}
 
 
 def _job_versions(conn: Connection, key: DatasetKey) -> list[tuple[str, list[RunView]]]:
@@ -713,7 +714,7 @@ def _job_version_doc(conn: Connection, key: DatasetKey, vid: str, members: list[
         "createdAt": min(v.row["start_time"] for v in members), "namespace": namespace,
         "inputs": [{"namespace": ns, "name": n} for ns, n in sorted(_declared(latest.events, "in"))],
         "outputs": [{"namespace": ns, "name": n} for ns, n in sorted(_declared(latest.events, "out"))],
-        "location": latest.location(), "latestRun": run_doc(conn, latest), "facets": latest.job_facets(),
+        "location": latest.location(), "latestRun": run_doc(latest), "facets": latest.job_facets(),
     })
 
 
