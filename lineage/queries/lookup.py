@@ -63,13 +63,14 @@ def node_in(table: Any, nodes: Sequence[Node]) -> sa.ColumnElement[bool]:
                             table.c.partition == n.partition, table.c.version == n.version) for n in nodes))
 
 
-_DATASET_TABLES = (run_outputs, run_inputs, unversioned_inputs)
+# Where a dataset is recorded: committed, read with a version (named or linked), read without one.
+DATASET_TABLES = (run_outputs, run_inputs, unversioned_inputs)
 
 
 def known_datasets(conn: Connection) -> list[str]:
     """Every dataset name the store has seen, read or written."""
     names: set[str] = set()
-    for table in _DATASET_TABLES:
+    for table in DATASET_TABLES:
         names |= set(conn.execute(sa.select(table.c.dataset).distinct()).scalars())
     return sorted(names)
 
@@ -77,7 +78,7 @@ def known_datasets(conn: Connection) -> list[str]:
 def _namespaces_of(conn: Connection, name: str) -> set[str]:
     """The namespaces holding a dataset called ``name`` (read or written, with a version or not)."""
     found: set[str] = set()
-    for table in _DATASET_TABLES:
+    for table in DATASET_TABLES:
         found |= set(conn.execute(sa.select(table.c.namespace).distinct().where(table.c.dataset == name)).scalars())
     return found
 
@@ -111,7 +112,7 @@ def find_dataset(conn: Connection, dataset: str, namespace: str | None = None) -
 def dataset_exists(conn: Connection, dataset: str) -> bool:
     """Whether any recorded run read or wrote a dataset called ``dataset`` (in any namespace)."""
     return any(conn.execute(sa.select(table.c.run_id).where(table.c.dataset == dataset).limit(1)).first()
-               for table in _DATASET_TABLES)
+               for table in DATASET_TABLES)
 
 
 def unknown_dataset(conn: Connection, dataset: str, namespace: str | None = None) -> LineageLookupError:

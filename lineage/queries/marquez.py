@@ -7,13 +7,18 @@ How the store maps onto Marquez's model:
 
 - a **namespace** is every job or dataset namespace an event named, its owner ``anonymous`` (what
   Marquez gives namespaces that events create);
-- a **dataset** is a ``(namespace, name)`` a run read or wrote; its facets and fields are those of
-  its latest write (else its latest read), its ``currentVersion`` the version last committed;
+- a **dataset** is a ``(namespace, name)`` a run read or wrote, with a version or without one
+  (``lineage.queries.lookup.DATASET_TABLES``); its facets and fields are those of its latest write
+  (else its latest read), its ``currentVersion`` the version last committed (else the one last
+  read by name; none for a dataset only ever read without a version);
 - a **dataset version** is one artifact of the dataset, ``(partition, version)`` in that namespace
   (lineage.queries), with a UUID computed from them (``dataset_version_id``: the same artifact has
   the same id in every store); an output without a version facet is a version of its own per
-  writing run, as in Marquez; an input without a version facet is no version (it reads the one
-  current then, ``version_as_of``);
+  writing run (the store's ``run:<runId>``), as in Marquez. An input without a version facet is no
+  version: the store links it to the versions current when its run started (inferred
+  ``run_inputs`` rows), and a run's ``inputDatasetVersions`` names those; read before anything of
+  the dataset was committed, it names none. (Marquez makes up a version at such a read, created
+  by no run; a version here is always one somebody named or committed.);
 - a **job** is a ``(namespace, name)`` of runs; a **job version** a UUID of its namespace, name,
   the datasets its events name as inputs and outputs and its source code location (Marquez's
   recipe, not its digits);
@@ -39,9 +44,18 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lineage.queries.lookup import rows_for_runs
+from lineage.queries.lookup import DATASET_TABLES, rows_for_runs
 from lineage.queries.model import LineageLookupError
-from lineage.store import TERMINAL_STATES, LineageStore, LineageUsageError, events, normalise_time, run_inputs, runs
+from lineage.store import (
+    TERMINAL_STATES,
+    LineageStore,
+    LineageUsageError,
+    events,
+    normalise_time,
+    run_inputs,
+    runs,
+    unversioned_inputs,
+)
 from lineage.store import run_outputs as run_outputs_table
 from lineage.store.schema import chunks
 
@@ -55,11 +69,16 @@ _SIDES = {"in": ("inputs", "inputFacets"), "out": ("outputs", "outputFacets")}
 DatasetKey = tuple[str, str]  # (namespace, name)
 
 
-def dataset_version_id(namespace: str, name: str, partition: str, version: str, run_id: str | None = None) -> str:
+def dataset_version_id(namespace: str, name: str, partition: str, version: str) -> str:
     """The Marquez version id of an artifact: a UUIDv5 of its namespace, name, partition and
-    version (and, for an output without a version, of the run that wrote it)."""
-    parts = ["dataset", namespace, name, partition, version] + ([run_id] if not version and run_id else [])
+    version (an output without a version facet has its run's synthetic version)."""
+    parts = ["dataset", namespace, name, partition, version]
     return str(uuid.uuid5(ID_NAMESPACE, orjson.dumps(parts).decode()))
+
+
+def seen_at(table: sa.Table) -> sa.Column:
+    """The time a row of one of ``DATASET_TABLES`` records: a commit's, else the read's first event."""
+    return table.c.committed_at if "committed_at" in table.c else table.c.first_seen
 
 
 def job_version_id(namespace: str, name: str, inputs: Iterable[DatasetKey], outputs: Iterable[DatasetKey],
@@ -195,12 +214,14 @@ def _description(facets: dict[str, Any]) -> str | None:
 # -- runs ----------------------------------------------------------------------------------------
 @dataclass
 class RunView:
-    """A run with everything Marquez's ``Run`` shows: its row, events, inputs and outputs."""
+    """A run with everything Marquez's ``Run`` shows: its row, events, inputs (``run_inputs``: the
+    versions it read, named or inferred), outputs and the datasets it read without a version."""
 
     row: Any
     events: list[_Event]
     inputs: list[Any] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
+    unversioned: list[Any] = field(default_factory=list)
 
     @property
     def job(self) -> DatasetKey:
@@ -240,28 +261,19 @@ def load_run_views(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunVie
         views[row["run_id"]].inputs.append(row)
     for row in rows_for_runs(conn, run_outputs_table, views, None):
         views[row["run_id"]].outputs.append(row)
+    for row in rows_for_runs(conn, unversioned_inputs, views, None):
+        views[row["run_id"]].unversioned.append(row)
     return views
 
 
-def output_version_id(row: Any) -> str:
-    """The dataset version id of a run_outputs row."""
-    return dataset_version_id(row["namespace"] or "", row["dataset"], row["partition"], row["version"], row["run_id"])
+def row_version_id(row: Any) -> str:
+    """The dataset version id of a run_inputs or run_outputs row."""
+    return dataset_version_id(row["namespace"] or "", row["dataset"], row["partition"], row["version"])
 
 
-def version_as_of(conn: Connection, key: DatasetKey, time: str) -> Any | None:
-    """The run_outputs row of the version of ``key`` last committed at or before ``time`` (what a
-    read without a version facet read), or None."""
-    namespace, name = key
-    return conn.execute(
-        sa.select(run_outputs_table).where(run_outputs_table.c.dataset == name,
-                                           run_outputs_table.c.namespace == namespace,
-                                           run_outputs_table.c.committed_at <= time)
-        .order_by(run_outputs_table.c.committed_at.desc(), run_outputs_table.c.run_id.desc()).limit(1)
-    ).mappings().first()
-
-
-def run_doc(conn: Connection, view: RunView) -> dict[str, Any]:
-    """Marquez's ``Run``."""
+def run_doc(view: RunView) -> dict[str, Any]:
+    """Marquez's ``Run`` of a run loaded by ``load_run_views`` (nothing more to read: its inputs are the
+    versions the store linked it to)."""
     row = view.row
     namespace, name = view.job
     facets = view.run_facets()
@@ -271,20 +283,15 @@ def run_doc(conn: Connection, view: RunView) -> dict[str, Any]:
     duration = None
     if started and ended:
         duration = int((_parse(ended) - _parse(started)).total_seconds() * 1000)
-    inputs = []
-    for r in sorted(view.inputs, key=lambda r: (r["namespace"] or "", r["dataset"], r["partition"], r["version"])):
-        key = (r["namespace"] or "", r["dataset"])
-        if r["version"]:
-            version = dataset_version_id(*key, r["partition"], r["version"])
-        else:
-            read = version_as_of(conn, key, r["first_seen"])
-            if read is None:
-                continue  # nothing of it was committed before the read: no version to name
-            version = output_version_id(read)
-        inputs.append({"datasetVersionId": {"namespace": key[0], "name": key[1], "version": version},
-                       "facets": dataset_facets(view.events, "in", key)[1]})
+    # The versions it read, named or linked by the store (a read without a version is linked to
+    # the versions current when the run started; one made before any commit is linked to none).
+    inputs = [{"datasetVersionId": {"namespace": r["namespace"] or "", "name": r["dataset"],
+                                    "version": row_version_id(r)},
+               "facets": dataset_facets(view.events, "in", (r["namespace"] or "", r["dataset"]))[1]}
+              for r in sorted(view.inputs, key=lambda r: (r["namespace"] or "", r["dataset"], r["partition"],
+                                                          r["version"]))]
     outputs = [{"datasetVersionId": {"namespace": r["namespace"] or "", "name": r["dataset"],
-                                     "version": output_version_id(r)},
+                                     "version": row_version_id(r)},
                 "facets": dataset_facets(view.events, "out", (r["namespace"] or "", r["dataset"]))[1]}
                for r in sorted(view.outputs, key=lambda r: (r["namespace"] or "", r["dataset"], r["partition"]))]
     return _compact({
@@ -307,7 +314,7 @@ def run(store: LineageStore, run_id: str) -> dict[str, Any]:
         view = load_run_views(conn, [run_id]).get(run_id)
         if view is None:
             raise LineageLookupError(f"no run {run_id!r}")
-        return run_doc(conn, view)
+        return run_doc(view)
 
 
 def run_facets(store: LineageStore, run_id: str, kind: str) -> dict[str, Any]:
@@ -326,8 +333,7 @@ def _namespace_times(conn: Connection, name: str | None = None) -> dict[str, tup
     """namespace -> (first, last) time anything in it was seen."""
     spans: dict[str, list[str]] = defaultdict(list)
     sources = ((runs.c.job_namespace, runs.c.start_time, runs.c.last_event_time),
-               (run_inputs.c.namespace, run_inputs.c.first_seen, run_inputs.c.first_seen),
-               (run_outputs_table.c.namespace, run_outputs_table.c.committed_at, run_outputs_table.c.committed_at))
+               *((t.c.namespace, seen_at(t), seen_at(t)) for t in DATASET_TABLES))
     for column, first, last in sources:
         query = sa.select(column, sa.func.min(first), sa.func.max(last)).where(column.is_not(None)).group_by(column)
         if name is not None:
@@ -362,7 +368,7 @@ def namespace(store: LineageStore, name: str) -> dict[str, Any]:
 
 def require_namespace(conn: Connection, name: str) -> None:
     """LineageLookupError unless some job or dataset is in namespace ``name``."""
-    for column in (runs.c.job_namespace, run_outputs_table.c.namespace, run_inputs.c.namespace):
+    for column in (runs.c.job_namespace, *(t.c.namespace for t in DATASET_TABLES)):
         if conn.execute(sa.select(sa.literal(1)).where(column == name).limit(1)).first():
             return
     raise LineageLookupError(f"no namespace {name!r}")
@@ -375,21 +381,38 @@ class _DatasetInfo:
     updated: str | None = None
     modified: str | None = None  # last commit
     latest_write: Any = None  # run_outputs row of the last commit
-    latest_read: Any = None  # run_inputs row of the last read
+    latest_read: Any = None  # run_inputs row of the last read of a version (named or inferred)
+    latest_unversioned: Any = None  # unversioned_inputs row of the last read without a version
+
+    def source(self) -> tuple[str, Any]:
+        """(side, row) whose event's facets describe the dataset: its last commit, else its last read."""
+        if self.latest_write is not None:
+            return "out", self.latest_write
+        reads = [r for r in (self.latest_read, self.latest_unversioned) if r is not None]
+        return "in", max(reads, key=lambda r: (r["first_seen"], r["run_id"]))
 
     def see(self, time: str) -> None:
         self.created = time if self.created is None else min(self.created, time)
         self.updated = time if self.updated is None else max(self.updated, time)
 
 
+_LATEST = {run_outputs_table.name: "latest_write", run_inputs.name: "latest_read",
+           unversioned_inputs.name: "latest_unversioned"}
+
+
+def _tie_order(row: Any) -> tuple[str, str, str]:
+    return row["run_id"], row["partition"], row.get("version", "")
+
+
 def dataset_infos(conn: Connection, keys: Iterable[DatasetKey]) -> dict[DatasetKey, _DatasetInfo]:
-    """Times and latest write / read of each dataset of ``keys`` that a run read or wrote."""
+    """Times and latest write / reads of each dataset of ``keys`` that a run read (with a version
+    or without) or wrote."""
     wanted = set(keys)
     infos: dict[DatasetKey, _DatasetInfo] = {}
     names = sorted({name for _, name in wanted})
     # Aggregated in SQL: a dataset read every day has as many rows as days.
-    for table, time, latest in ((run_outputs_table, run_outputs_table.c.committed_at, "latest_write"),
-                                (run_inputs, run_inputs.c.first_seen, "latest_read")):
+    for table in DATASET_TABLES:
+        time, latest = seen_at(table), _LATEST[table.name]
         for chunk in chunks(names):
             spans = (sa.select(table.c.namespace, table.c.dataset, sa.func.min(time).label("first"),
                                sa.func.max(time).label("last")).where(table.c.dataset.in_(chunk))
@@ -404,7 +427,8 @@ def dataset_infos(conn: Connection, keys: Iterable[DatasetKey]) -> dict[DatasetK
                 info.see(row["first"])
                 info.see(row["last"])
                 held = getattr(info, latest)
-                if held is None or row["run_id"] > held["run_id"]:
+                # Among rows of the same time, the same one every time (the SQL's order is none).
+                if held is None or _tie_order(row) > _tie_order(held):
                     setattr(info, latest, row)
                     if latest == "latest_write":
                         info.modified = row["last"]
@@ -414,18 +438,15 @@ def dataset_infos(conn: Connection, keys: Iterable[DatasetKey]) -> dict[DatasetK
 def dataset_docs(conn: Connection, keys: Sequence[DatasetKey]) -> dict[DatasetKey, dict[str, Any]]:
     """Marquez's ``Dataset`` of each of ``keys`` that a run read or wrote."""
     infos = dataset_infos(conn, keys)
-    source = {k: (i.latest_write or i.latest_read)["run_id"] for k, i in infos.items()}
-    loaded = events_of_runs(conn, source.values())
+    sources = {k: i.source() for k, i in infos.items()}
+    loaded = events_of_runs(conn, (row["run_id"] for _, row in sources.values()))
     docs = {}
     for key, info in infos.items():
-        side = "out" if info.latest_write is not None else "in"
-        facets, _ = dataset_facets(loaded.get(source[key], []), side, key)
-        current = None
-        if info.latest_write is not None:
-            current = output_version_id(info.latest_write)
-        elif info.latest_read["version"]:
-            r = info.latest_read
-            current = dataset_version_id(*key, r["partition"], r["version"])
+        side, row = sources[key]
+        facets, _ = dataset_facets(loaded.get(row["run_id"], []), side, key)
+        # Only ever read without a version: no current version (see the module docstring).
+        latest = info.latest_write if info.latest_write is not None else info.latest_read
+        current = row_version_id(latest) if latest is not None else None
         docs[key] = _dataset_doc(key, facets, info.created, info.updated, info.modified, current)
     return docs
 
@@ -445,7 +466,7 @@ def _dataset_doc(key: DatasetKey, facets: dict[str, Any], created: str | None, u
 
 def _dataset_keys(conn: Connection, namespace: str | None = None, name: str | None = None) -> list[DatasetKey]:
     keys: set[DatasetKey] = set()
-    for table in (run_outputs_table, run_inputs):
+    for table in DATASET_TABLES:
         query = sa.select(table.c.namespace, table.c.dataset).distinct()
         if namespace is not None:
             query = query.where(table.c.namespace == namespace)
@@ -490,7 +511,7 @@ class _Version:
     version: str
     created: str
     produced: list[Any] = field(default_factory=list)  # run_outputs rows, first commit first
-    first_read: Any = None  # run_inputs row (versions no recorded run committed)
+    first_read: Any = None  # run_inputs row naming it (versions no recorded run committed)
 
 
 def _versions_of(conn: Connection, key: DatasetKey) -> list[_Version]:
@@ -500,11 +521,13 @@ def _versions_of(conn: Connection, key: DatasetKey) -> list[_Version]:
     query = sa.select(run_outputs_table).where(run_outputs_table.c.dataset == name,
                                                run_outputs_table.c.namespace == namespace)
     for row in sorted(conn.execute(query).mappings(), key=lambda r: (r["committed_at"], r["run_id"])):
-        vid = output_version_id(row)
+        vid = row_version_id(row)
         version = found.setdefault(vid, _Version(vid, row["partition"], row["version"], row["committed_at"]))
         version.produced.append(row)
+    # Reads naming a version nobody recorded committing (a raw drop). An inferred read names a
+    # committed version, and a read without a version is none.
     query = sa.select(run_inputs).where(run_inputs.c.dataset == name, run_inputs.c.namespace == namespace,
-                                        run_inputs.c.version != "")
+                                        run_inputs.c.inferred.is_(False))
     for row in sorted(conn.execute(query).mappings(), key=lambda r: (r["first_seen"], r["run_id"])):
         vid = dataset_version_id(namespace, name, row["partition"], row["version"])
         if vid not in found:
@@ -530,14 +553,14 @@ def _version_docs(conn: Connection, key: DatasetKey, versions: Sequence[_Version
             # No tags: the spec types a version's tags as one string, Marquez answers a list.
             "fields": _fields(facets),
             "description": _description(facets) or "",  # required by the spec, even without one
-            "createdByRun": run_doc(conn, view) if v.produced and view else None, "facets": facets,
+            "createdByRun": run_doc(view) if v.produced and view else None, "facets": facets,
         }))
     return docs
 
 
 def _require_dataset(conn: Connection, key: DatasetKey) -> None:
     require_namespace(conn, key[0])
-    for table in (run_outputs_table, run_inputs):
+    for table in DATASET_TABLES:
         if conn.execute(sa.select(sa.literal(1)).where(table.c.dataset == key[1], table.c.namespace == key[0])
                         .limit(1)).first():
             return
@@ -609,12 +632,12 @@ def job_docs(conn: Connection, keys: Sequence[DatasetKey],
         if io is not None and key in io:
             inputs, outputs = io[key]
         else:
-            inputs = {(r["namespace"] or "", r["dataset"]) for r in current.inputs}
+            inputs = {(r["namespace"] or "", r["dataset"]) for r in current.inputs + current.unversioned}
             outputs = {(r["namespace"] or "", r["dataset"]) for r in current.outputs}
         parent = current.row["parent_job_name"]
         simple = name[len(parent) + 1:] if parent and name.startswith(parent + ".") else name
         processing = (facets.get("jobType") or {}).get("processingType")
-        run_docs = [run_doc(conn, views[i]) for i in ids[:latest_runs]] if latest_runs else []
+        run_docs = [run_doc(views[i]) for i in ids[:latest_runs]] if latest_runs else []
         docs[key] = _compact({
             "id": {"namespace": namespace, "name": name}, "type": "STREAM" if processing == "STREAMING" else "BATCH",
             "name": name, "simpleName": simple, "parentJobName": parent,
@@ -622,7 +645,7 @@ def job_docs(conn: Connection, keys: Sequence[DatasetKey],
             "inputs": [{"namespace": ns, "name": n} for ns, n in sorted(inputs)],
             "outputs": [{"namespace": ns, "name": n} for ns, n in sorted(outputs)],
             "location": current.location(), "description": _description(facets),
-            "latestRun": run_docs[0] if run_docs else run_doc(conn, current), "latestRuns": run_docs or None,
+            "latestRun": run_docs[0] if run_docs else run_doc(current), "latestRuns": run_docs or None,
             "facets": facets, "currentVersion": current.job_version(), "tags": [], "labels": [],
         })
     return docs
@@ -667,7 +690,7 @@ def job_runs(store: LineageStore, namespace_name: str, name: str, *, limit: int 
             runs.c.job_namespace == namespace_name, runs.c.job_name == name)).scalar_one()
         ids = _job_run_ids(conn, key, limit, offset)
         views = load_run_views(conn, ids)
-        return {"runs": [run_doc(conn, views[i]) for i in ids], "totalCount": total}
+        return {"runs": [run_doc(views[i]) for i in ids], "totalCount": total}
 
 
 def _job_versions(conn: Connection, key: DatasetKey) -> list[tuple[str, list[RunView]]]:
@@ -691,7 +714,7 @@ def _job_version_doc(conn: Connection, key: DatasetKey, vid: str, members: list[
         "createdAt": min(v.row["start_time"] for v in members), "namespace": namespace,
         "inputs": [{"namespace": ns, "name": n} for ns, n in sorted(_declared(latest.events, "in"))],
         "outputs": [{"namespace": ns, "name": n} for ns, n in sorted(_declared(latest.events, "out"))],
-        "location": latest.location(), "latestRun": run_doc(conn, latest), "facets": latest.job_facets(),
+        "location": latest.location(), "latestRun": run_doc(latest), "facets": latest.job_facets(),
     })
 
 
@@ -755,9 +778,8 @@ def search(store: LineageStore, q: str, *, filter: str | None = None, sort: str 
 
     with store.connect() as conn:
         if kind in (None, "DATASET"):
-            for table, time in ((run_outputs_table, run_outputs_table.c.committed_at),
-                                (run_inputs, run_inputs.c.first_seen)):
-                query = sa.select(table.c.namespace, table.c.dataset, sa.func.max(time)).where(
+            for table in DATASET_TABLES:
+                query = sa.select(table.c.namespace, table.c.dataset, sa.func.max(seen_at(table))).where(
                     sa.func.lower(table.c.dataset).like(pattern)).group_by(table.c.namespace, table.c.dataset)
                 if namespace_name is not None:
                     query = query.where(table.c.namespace == namespace_name)

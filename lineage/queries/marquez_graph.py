@@ -9,7 +9,9 @@ followed by ``//`` or a digit).
 
 The graph is Marquez's: the jobs within ``depth`` hops of the node, one hop joining two jobs that
 share a dataset (either reading or writing it), with every dataset those jobs read or wrote;
-edges go from a dataset to each job that read it and from a job to each dataset it wrote. From a
+edges go from a dataset to each job that read it and from a job to each dataset it wrote. A read
+without a version is an edge like any other, also one made before anything of the dataset was
+committed, or of a dataset only ever read so (a dbt source). From a
 dataset the walk starts at every job that read or wrote it (Marquez starts at one of them). A
 job's datasets are those of all its runs (Marquez takes those of its current version only: the
 jobs of this pipeline run once per partition, and their history is what lineage is about). A job
@@ -25,9 +27,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from lineage.queries.lookup import DATASET_TABLES
 from lineage.queries.marquez import DatasetKey, dataset_docs, job_docs
 from lineage.queries.model import LineageLookupError
-from lineage.store import LineageStore, LineageUsageError, run_inputs, run_outputs, runs
+from lineage.store import LineageStore, LineageUsageError, run_outputs, runs
 from lineage.store.schema import chunks
 
 KINDS = ("dataset", "job")
@@ -49,7 +52,7 @@ def _exists(conn: Connection, kind: str, namespace: str, name: str) -> bool:
     if kind == "job":
         tables = [(runs.c.job_namespace, runs.c.job_name)]
     else:
-        tables = [(t.c.namespace, t.c.dataset) for t in (run_outputs, run_inputs)]
+        tables = [(t.c.namespace, t.c.dataset) for t in DATASET_TABLES]
     return any(conn.execute(sa.select(sa.literal(1)).where(n == name, ns == namespace).limit(1)).first()
                for ns, n in tables)
 
@@ -88,10 +91,11 @@ def parse_node_id(conn: Connection, value: str) -> tuple[str, str, str]:
 
 
 def _job_io(conn: Connection, jobs: set[DatasetKey]) -> dict[DatasetKey, tuple[set, set]]:
-    """job -> (datasets its runs read, datasets its runs committed)."""
+    """job -> (datasets its runs read, with a version or without, datasets its runs committed)."""
     io: dict[DatasetKey, tuple[set, set]] = {j: (set(), set()) for j in jobs}
     names = sorted({name for _, name in jobs})
-    for side, table in enumerate((run_inputs, run_outputs)):
+    for table in DATASET_TABLES:
+        side = 1 if table is run_outputs else 0
         for chunk in chunks(names):
             query = (sa.select(runs.c.job_namespace, runs.c.job_name, table.c.namespace, table.c.dataset).distinct()
                      .select_from(runs.join(table, table.c.run_id == runs.c.run_id))
@@ -104,10 +108,10 @@ def _job_io(conn: Connection, jobs: set[DatasetKey]) -> dict[DatasetKey, tuple[s
 
 
 def _jobs_of(conn: Connection, datasets: set[DatasetKey]) -> set[DatasetKey]:
-    """The jobs whose runs read or committed any of ``datasets``."""
+    """The jobs whose runs read (with a version or without) or committed any of ``datasets``."""
     found = set()
     names = sorted({name for _, name in datasets})
-    for table in (run_inputs, run_outputs):
+    for table in DATASET_TABLES:
         for chunk in chunks(names):
             query = (sa.select(table.c.namespace, table.c.dataset, runs.c.job_namespace, runs.c.job_name).distinct()
                      .select_from(table.join(runs, runs.c.run_id == table.c.run_id))

@@ -6,7 +6,9 @@ provider: a job with no datasets) and other producers' events: Spark-shaped (nam
 ``s3://bucket``, ``postgres://host:5432`` and ``postgres://replica:5432``, dataset names with
 ``/``, version facets, a parent application run with no datasets, a facet without
 ``_producer``/``_schemaURL``) and dbt-shaped (reads of our curated dataset and of Spark's table
-without version facets, an output without one, a parent run never reported).
+without version facets, an output without one, a parent run never reported); a source table in
+``postgres://crm:5432`` that dbt and Spark only ever read without a version, its name also held by
+the copy Spark writes (with a version) to ``postgres://replica:5432``.
 
 marquez-python 0.50 has no method for a run's facets, job versions, search or the lineage graph:
 those reads go through the client's own request helper (``_url`` / ``_get``: its URL encoding,
@@ -45,7 +47,8 @@ SPARK = "https://github.com/OpenLineage/OpenLineage/tree/1.23.0/integration/spar
 DBT = "https://github.com/OpenLineage/OpenLineage/tree/1.23.0/integration/dbt"
 OL = "https://openlineage.io/spec"
 RUN_EVENT = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-S3, PG, REPLICA = "s3://bucket", "postgres://host:5432", "postgres://replica:5432"
+S3, PG, REPLICA, CRM = "s3://bucket", "postgres://host:5432", "postgres://replica:5432", "postgres://crm:5432"
+CUSTOMERS = "crm.public.customers"  # in CRM only ever read without a version; in REPLICA written with one
 
 
 # -- the spec --------------------------------------------------------------------------------------
@@ -180,18 +183,21 @@ def spark_events(day: str, at: str, *, raw_version: str, table_version: str) -> 
 
 
 def replica_events(at: str) -> tuple[list[dict], str]:
-    """A Spark job copying Spark's table to a replica: the same name in another namespace."""
+    """A Spark job copying Spark's table and the CRM's customers (a JDBC source: no version facet)
+    to a replica: the same names in another namespace."""
     run = _run_id()
-    source = _dataset(SPARK, PG, "warehouse.public.events", "pg-2")
-    copy_ = _dataset(SPARK, REPLICA, "warehouse.public.events", "replica-1", fields=(("user_id", "varchar"),))
-    return [_event("START", f"{at}T00:00:00Z", run, "spark", "events_replicator.copy", SPARK, inputs=[source]),
-            _event("COMPLETE", f"{at}T00:00:05Z", run, "spark", "events_replicator.copy", SPARK, inputs=[source],
-                   outputs=[copy_])], run
+    sources = [_dataset(SPARK, PG, "warehouse.public.events", "pg-2"), _dataset(SPARK, CRM, CUSTOMERS)]
+    copies = [_dataset(SPARK, REPLICA, "warehouse.public.events", "replica-1", fields=(("user_id", "varchar"),)),
+              _dataset(SPARK, REPLICA, CUSTOMERS, "replica-c1", fields=(("customer_id", "varchar"),))]
+    return [_event("START", f"{at}T00:00:00Z", run, "spark", "events_replicator.copy", SPARK, inputs=sources),
+            _event("COMPLETE", f"{at}T00:00:05Z", run, "spark", "events_replicator.copy", SPARK, inputs=sources,
+                   outputs=copies)], run
 
 
 def dbt_events(time: str, *, spark_table: bool = True) -> tuple[list[dict], str]:
-    """A dbt model joining our curated users with Spark's events (if ``spark_table``), none of them
-    with a version facet, under a parent run (``dbt-run-analytics``) never reported."""
+    """A dbt model joining our curated users, the CRM's customers (a dbt source) and Spark's events
+    (if ``spark_table``), none of them with a version facet, under a parent run
+    (``dbt-run-analytics``) never reported."""
     run = _run_id()
     job_facets = {
         "jobType": _facet(DBT, f"{OL}/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet", integration="DBT",
@@ -200,7 +206,8 @@ def dbt_events(time: str, *, spark_table: bool = True) -> tuple[list[dict], str]
                                           "SourceCodeLocationJobFacet", type="git",
                                      url="https://github.com/acme/analytics/blob/4f2a/models/users_model.sql"),
     }
-    inputs = [_dataset(DBT, "user_pipeline", "curated.users_clean")]
+    inputs = [_dataset(DBT, "user_pipeline", "curated.users_clean"),
+              _dataset(DBT, CRM, CUSTOMERS, fields=(("customer_id", "varchar"), ("email", "varchar")))]
     if spark_table:
         inputs.append(_dataset(DBT, PG, "warehouse.public.events"))
     model = _dataset(DBT, PG, "analytics.public.users_model", fields=(("user_id", "varchar"), ("events", "bigint")),
@@ -277,8 +284,8 @@ def test_namespaces_with_schemes_and_ports(served, spec):
     listed = client.list_namespaces()
     spec.check(listed, "/namespaces")
     names = [n["name"] for n in listed["namespaces"]]
-    assert names == sorted(["user_pipeline", "spark", "dbt", S3, PG, REPLICA])
-    assert listed["totalCount"] == 6
+    assert names == sorted(["user_pipeline", "spark", "dbt", S3, PG, REPLICA, CRM])
+    assert listed["totalCount"] == 7
     s3 = client.get_namespace(S3)
     spec.check(s3, "/namespaces/{namespace}")
     assert (s3["name"], s3["ownerName"], s3["createdAt"]) == (S3, "anonymous", "2026-03-02T00:00:01.000000Z")
@@ -437,9 +444,76 @@ def test_reads_without_a_version_name_the_version_current_then(served, spec, wor
                 if i["datasetVersionId"]["name"] == "curated.users_clean"}
         assert versions[expected] in read and versions[unseen] not in read
     late = client.get_job_run(world.dbt_late)
-    assert {i["datasetVersionId"]["name"]: i["datasetVersionId"]["version"]
-            for i in late["inputDatasetVersions"]}["warehouse.public.events"] == dataset_version_id(
-        PG, "warehouse.public.events", "", "pg-2")
+    read = {(i["datasetVersionId"]["namespace"], i["datasetVersionId"]["name"]): i["datasetVersionId"]["version"]
+            for i in late["inputDatasetVersions"]}
+    assert read[(PG, "warehouse.public.events")] == dataset_version_id(PG, "warehouse.public.events", "", "pg-2")
+    # CRM's customers were never written: there is no version to name (nor the replica's, of the
+    # same name in another namespace, written before the read).
+    assert {name for _, name in read} == {"curated.users_clean", "warehouse.public.events"}
+    # Each version named is one of the dataset's versions, as listed and fetched, once.
+    for run_id in (world.dbt_early, world.dbt_late):
+        named = [i["datasetVersionId"] for i in client.get_job_run(run_id)["inputDatasetVersions"]]
+        assert len(named) == len({(v["namespace"], v["name"], v["version"]) for v in named})
+        for v in named:
+            fetched = client.get_dataset_version(v["namespace"], v["name"], v["version"])
+            assert fetched["createdByRun"]["state"] == "COMPLETED" and fetched["id"] == v
+
+
+def test_a_dataset_only_read_without_a_version(served, spec, world):
+    url, client = served
+    listed = client.list_datasets(CRM)
+    spec.check(listed, "/namespaces/{namespace}/datasets")
+    assert [d["name"] for d in listed["datasets"]] == [CUSTOMERS] and listed["totalCount"] == 1
+    customers = client.get_dataset(CRM, CUSTOMERS)
+    spec.check(customers, "/namespaces/{namespace}/datasets/{dataset}")
+    assert customers == listed["datasets"][0]
+    assert customers["id"] == {"namespace": CRM, "name": CUSTOMERS} and customers["sourceName"] == CRM
+    # The facets of its latest read (dbt's, the day after Spark's), first and last read times.
+    assert [f["name"] for f in customers["fields"]] == ["customer_id", "email"]
+    early = client.get_job_run(world.dbt_early)["createdAt"]
+    assert (customers["createdAt"], customers["updatedAt"]) == (early, "2026-03-05T00:00:00.000000Z")
+    # No version: nobody named or committed one (Marquez would make one up at the first read).
+    assert "currentVersion" not in customers and "lastModifiedAt" not in customers
+    versions = client.list_dataset_versions(CRM, CUSTOMERS)
+    spec.check(versions, "/namespaces/{namespace}/datasets/{dataset}/versions")
+    assert versions == {"versions": [], "totalCount": 0}
+    crm = client.get_namespace(CRM)
+    spec.check(crm, "/namespaces/{namespace}")
+    assert (crm["createdAt"], crm["updatedAt"]) == (early, "2026-03-05T00:00:00.000000Z")
+    # The job that reads it lists it among its inputs.
+    model = client.get_job("dbt", "analytics.public.users_model.build.run")
+    assert {"namespace": CRM, "name": CUSTOMERS} in model["inputs"]
+    # A graph node, with an edge to each job that read it.
+    node = f"dataset:{CRM}:{CUSTOMERS}"
+    nodes = _check_graph(spec, client_get(client, "/lineage", nodeId=node, depth=0))
+    assert nodes[node]["data"]["namespace"] == CRM and "currentVersion" not in nodes[node]["data"]
+    assert nodes[node]["inEdges"] == []
+    assert [e["destination"] for e in nodes[node]["outEdges"]] == [
+        "job:dbt:analytics.public.users_model.build.run", "job:spark:events_replicator.copy"]
+    assert {"origin": node, "destination": "job:spark:events_replicator.copy"} in nodes[
+        "job:spark:events_replicator.copy"]["inEdges"]
+    search = client_get(client, "/search", q="customers")
+    spec.check(search, "/search")
+    assert [r["nodeId"] for r in search["results"]] == [f"dataset:{CRM}:{CUSTOMERS}", f"dataset:{REPLICA}:{CUSTOMERS}"]
+    with pytest.raises(APIError):
+        client.get_dataset_version(CRM, CUSTOMERS, str(uuid.uuid4()))
+
+
+def test_one_name_in_two_namespaces_one_only_read_without_a_version(served, spec, world):
+    url, client = served
+    replica = client.get_dataset(REPLICA, CUSTOMERS)
+    assert replica["currentVersion"] == dataset_version_id(REPLICA, CUSTOMERS, "", "replica-c1")
+    assert [f["name"] for f in replica["fields"]] == ["customer_id"]
+    assert "currentVersion" not in client.get_dataset(CRM, CUSTOMERS)
+    assert [v["facets"]["version"]["datasetVersion"] for v in
+            client.list_dataset_versions(REPLICA, CUSTOMERS)["versions"]] == ["replica-c1"]
+    node = f"dataset:{REPLICA}:{CUSTOMERS}"
+    nodes = _check_graph(spec, client_get(client, "/lineage", nodeId=node, depth=0))
+    assert [e["origin"] for e in nodes[node]["inEdges"]] == ["job:spark:events_replicator.copy"]
+    assert nodes[node]["outEdges"] == []  # dbt read the CRM's, not this one
+    assert "job:dbt:analytics.public.users_model.build.run" not in nodes
+    answer = status(url, f"/namespaces/user_pipeline/datasets/{CUSTOMERS}")
+    assert answer.status_code == 404 and f"'{CRM}', '{REPLICA}'" in answer.json()["detail"]
 
 
 def test_search(served, spec):
@@ -509,7 +583,12 @@ def test_the_lineage_graph_across_producers_and_namespaces(served, spec, world):
     # depth 0: the jobs that wrote or read it, and their datasets: our curated dataset (read by
     # dbt) is there, the jobs that wrote it one hop further.
     assert "dataset:user_pipeline:curated.users_clean" in nodes and "job:user_pipeline:beam_jobs.clean" not in nodes
-    assert len(nodes) == 9  # 3 jobs; the 2 S3 drops, the table, its replica, the model, curated.users_clean
+    # dbt's reads without a version are edges like any other (the store's inferred links, and
+    # CRM's customers, linked to nothing: never written).
+    assert [e["destination"] for e in nodes["dataset:user_pipeline:curated.users_clean"]["outEdges"]] == [
+        "job:dbt:analytics.public.users_model.build.run"]
+    # 3 jobs; the 2 S3 drops, the table and its replica, the customers and theirs, the model, curated.users_clean
+    assert len(nodes) == 11
     deeper = _check_graph(spec, client_get(client, "/lineage", nodeId=node, depth=1))
     assert "job:user_pipeline:beam_jobs.clean" in deeper and "job:user_pipeline:beam_jobs.despam" not in deeper
     # As Marquez's web UI sends it: each name encodeURIComponent'ed inside the id.
