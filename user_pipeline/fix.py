@@ -45,9 +45,9 @@ from transforms.schema import declared_schema
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps.code import config_part
 from user_pipeline.steps.harness import Job, Plan, StepContext, StepCouldNotRun, StepRefused
-from user_pipeline.steps.registry import FIX_JOB, steps, upstream_datasets
+from user_pipeline.steps.registry import steps, upstream_datasets
 
-NAME = FIX_JOB
+NAME = "user_pipeline.fix"  # registry.FIX_JOB
 log = logging.getLogger(NAME)
 
 
@@ -169,7 +169,8 @@ def gate(ctx: StepContext, replaced: Manifest, staged: StagedPartition, manifest
 
     # The row-count checks compare with the previous partition: the replaced version for
     # reference data, the date before for a drop (what the daily gate compares it with).
-    previous = (replaced if manifest.ref.key == "version" else ctx.catalog.previous(manifest.dataset, manifest.ref.value))
+    previous = (replaced if manifest.ref.key == "version"
+                else ctx.catalog.previous(manifest.dataset, manifest.ref.value))
     result = validate_staged(ctx.cfg, manifest, ctx.catalog.read_staged(staged), previous, run_id=ctx.run_id)
     if result.not_validated is not None:
         raise StepCouldNotRun(f"fix not committed: {result.summary()}")

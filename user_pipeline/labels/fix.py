@@ -33,8 +33,8 @@ from transforms.labels import (
     validate_labels,
 )
 from transforms.schema import CORRECTIONS
-from user_pipeline.labels.common import LABELS, label_arguments, read_reviews_csv
 from user_pipeline.fix import commit_fix, replaced_partition
+from user_pipeline.labels.common import LABELS, label_arguments, read_reviews_csv
 from user_pipeline.labels.noise import REVIEWS
 from user_pipeline.steps.harness import Job, Plan, StepContext
 

@@ -149,7 +149,8 @@ def steps_of_job(job: str) -> list[Step]:
 
 def writer_of(dataset: str) -> Step:
     """The step that computes ``dataset`` (fixes of upstream datasets aside: ``upstream_datasets``)."""
-    found = [s for s in steps() if dataset in s.writes and s.job not in FIX_JOBS]
+    fixed = dataset in upstream_datasets()
+    found = [s for s in steps() if dataset in s.writes and not (fixed and s.job in FIX_JOBS)]
     if len(found) != 1:
         raise KeyError(f"{dataset!r} is written by {[s.name for s in found] or 'no step'}")
     return found[0]
