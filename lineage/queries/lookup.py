@@ -106,7 +106,7 @@ def resolve(store: LineageStore, dataset: str, version: str | None = None, *, pa
             else:
                 found |= {Node(*row) for row in conn.execute(query)}
         if version is not None and not found:
-            found = resolve_label(conn, dataset, version, partition=partition, as_of=as_of)
+            found = set(resolve_label(conn, dataset, version, partition=partition, as_of=as_of))
         if version is not None and not found:
             escaped = version.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             for table in (run_outputs, run_inputs):

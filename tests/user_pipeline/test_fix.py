@@ -124,7 +124,7 @@ def test_a_file_that_is_not_the_dataset_or_a_dataset_that_is_not_upstream_is_ref
     with pytest.raises(user_pipeline.fix.FixError, match=r"missing \['is_match'\]"):
         user_pipeline.fix.run(["--dataset", PAIRS, "--file", str(tmp_path / "short.parquet"), "--new-version", "v2"])
     with pytest.raises(LookupError, match="not an upstream dataset"):
-        user_pipeline.fix.run(["--dataset", "curated.users_clean", "--ds", D1, "--file", str(tmp_path / "short.parquet")])
+        user_pipeline.fix.run(["--dataset", "curated.users_clean", "--ds", D1, "--file", str(tmp_path / "x.csv")])
     assert Catalog(cfg).manifest(PAIRS, "v2") is None
 
 
