@@ -75,6 +75,18 @@ def validate_partition(cfg: PipelineConfig, dataset: str, value: str, *, store_r
                      store_results=store_results, run_id=run_id)
 
 
+def validate_staged(cfg: PipelineConfig, manifest: Manifest, table, previous: Manifest | None, *,
+                    run_id: str = "") -> GateResult:
+    """Validate a sealed, not yet committed partition (``manifest``, its rows ``table``) against its
+    dataset's suite, storing nothing: a fix is gated before its commit, so a refused one commits
+    nothing. KeyError when the dataset has no suite."""
+    if manifest.dataset not in SUITES:
+        raise KeyError(f"no expectation suite for {manifest.dataset!r}")
+    result = _validate(cfg, Catalog(cfg), manifest, previous, store_results=False, run_id=run_id, table=table)
+    result.results_uri = result.report_uri = ""  # nothing stored: the summary names no file
+    return result
+
+
 def fingerprint(cfg: PipelineConfig, manifest: Manifest, previous: Manifest | None) -> str:
     """What a gate result depends on besides the data: the gate's code version (the suites it
     imports, the ``gates`` config), the partition, and the previous partition's version (row-count
@@ -85,13 +97,14 @@ def fingerprint(cfg: PipelineConfig, manifest: Manifest, previous: Manifest | No
 
 
 def _validate(cfg: PipelineConfig, catalog: Catalog, manifest: Manifest, previous: Manifest | None, *,
-              store_results: bool, run_id: str) -> GateResult:
+              store_results: bool, run_id: str, table=None) -> GateResult:
     started = time.perf_counter()
     dataset, value = manifest.dataset, manifest.ref.value
     results, metrics, not_validated = [], {}, None
     try:
         checks = build_checks(SuiteContext(cfg, dataset, value, manifest, previous))
-        table = catalog.read_table(dataset, value)
+        if table is None:
+            table = catalog.read_table(dataset, value)
         results = run_checks(table, checks, examples=cfg.gates.examples, id_column=id_column(dataset))
         metrics = column_metrics(table)
     except Exception as exc:  # noqa: BLE001 - whatever stops validation is the gate's answer, not a crash

@@ -74,6 +74,24 @@ class ContentAddressedSkipRunFacet(RunFacet):
         return f"{SCHEMA_BASE}/ContentAddressedSkipRunFacet.json"
 
 
+@attr.define
+class ReplacesRunFacet(RunFacet):
+    """The run committed a corrected version of an upstream dataset (``user_pipeline.fix``): its
+    output ``dataset@version [partition]`` replaces its input ``replaces`` of the same dataset, which
+    is the bad version a backfill recomputes from (``lineage backfill --fixed DATASET``)."""
+
+    dataset: str
+    partition: str
+    version: str
+    replaces: str  # the content version replaced
+    replacesPartition: str  # noqa: N815 - its partition (version=v1 for v2; the same ds for a drop)
+    reason: str = ""
+
+    @staticmethod
+    def _get_schema() -> str:
+        return f"{SCHEMA_BASE}/ReplacesRunFacet.json"
+
+
 def job_name(module: str) -> str:
     """OpenLineage job name of a step, its module path (``beam_jobs.ingest``): distinct from the
     Airflow task's own job (``user_pipeline.ingest``), which is its parent."""

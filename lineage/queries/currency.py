@@ -131,14 +131,14 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
 
     The correction of a bad reference version is not derived from it either, though it reads it:
     a run that read a seed of a ``version=`` dataset and committed another ``version=`` of that
-    same dataset (``user_pipeline.labels.fix`` writing spam labels v2 from v1) is the fix."""
+    same dataset (``user_pipeline.labels.fix`` writing spam labels v2 from v1), or read a seed and
+    committed another version of that same partition (``user_pipeline.fix`` replacing a raw drop),
+    is the fix."""
     inputs_of: dict[str, set[Node]] = defaultdict(set)
     for row in reads:
         inputs_of[row["run_id"]].add(Node.of(row))
     fixes = {row["run_id"] for row in rows_for_runs(conn, run_outputs, inputs_of, as_of)
-             if row["partition"].startswith("version=") and any(
-                 (n.namespace, n.dataset) == (row["namespace"], row["dataset"]) and n.partition.startswith("version=")
-                 and n.partition != row["partition"] for n in inputs_of[row["run_id"]] & seeds)}
+             if any(_replaces(n, row) for n in inputs_of[row["run_id"]] & seeds)}
     read_nodes = {n for ns in inputs_of.values() for n in ns}
     commits: dict[Node, list[tuple[str, str, bool]]] = defaultdict(list)
     for row in rows_for_nodes(conn, run_outputs, sorted(read_nodes), as_of):
@@ -168,6 +168,16 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
                     break
     repairs = {c[1] for node, made in commits.items() for c in made if repair(node, c)}
     return derived, repairs
+
+
+def _replaces(read: Node, written: Any) -> bool:
+    """Whether a run that read ``read`` and committed the ``run_outputs`` row ``written`` replaced it:
+    the same dataset, at another ``version=`` or at another version of the same partition."""
+    if (read.namespace, read.dataset) != (written["namespace"], written["dataset"]):
+        return False
+    if read.partition.startswith("version="):
+        return written["partition"].startswith("version=") and written["partition"] != read.partition
+    return written["partition"] == read.partition and written["version"] != read.version
 
 
 def only_derived_commits_current(conn: Connection, status: dict[Node, dict[str, Any]], seeds: set[Node],

@@ -144,6 +144,9 @@ def resolve(store: LineageStore, dataset: str, version: str | None = None, *, pa
             else:
                 found |= {Node(*row) for row in conn.execute(query)}
         if version is not None and not found:
+            found = set(resolve_label(conn, dataset, version, partition=partition, as_of=as_of,
+                                       namespace=namespace))
+        if version is not None and not found:
             escaped = version.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             for table in (run_outputs, run_inputs):
                 query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct(
@@ -168,6 +171,36 @@ def resolve(store: LineageStore, dataset: str, version: str | None = None, *, pa
             hint = "; latest: " + ", ".join(f"{v} [{p}]" for v, p in recent) if recent else ""
             raise LineageLookupError(f"{dataset} has no version {version!r}{where}{when}{hint}")
         return sorted(found)
+
+
+def resolve_label(conn: Connection, dataset: str, label: str, *, partition: str | None = None,
+                  as_of: str | None = None, namespace: str = "") -> list[Node]:
+    """The artifact a partition label names, the name users know: ``v1`` or ``version=v1`` (a
+    reference version), ``ds=2026-01-02`` or ``2026-01-02`` (a daily partition). [] when no
+    partition of ``dataset`` has that label. LineageLookupError, listing the candidates, when the
+    label is ambiguous: its partition holds several content versions (a fixed drop, a re-derived
+    date), or it is also the prefix of a content version."""
+    def matches(name: str) -> bool:
+        return name == label or ("=" not in label and name.split("=", 1)[-1] == label)
+
+    found: set[Node] = set()
+    for table in (run_outputs, run_inputs):
+        query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct().where(
+            table.c.dataset == dataset, table.c.namespace == namespace, time_ok(table, as_of))
+        if partition is not None:
+            query = query.where(table.c.partition == partition)
+        found |= {Node(*row) for row in conn.execute(query) if matches(row[1])}
+    if not found:
+        return []
+    candidates = sorted(found)
+    prefixed = conn.execute(sa.select(run_outputs.c.version).where(
+        run_outputs.c.dataset == dataset, run_outputs.c.namespace == namespace,
+        run_outputs.c.version.startswith(label, autoescape=True)).limit(1)).first()
+    if len(candidates) > 1 or prefixed is not None:
+        listed = ", ".join(f"{dataset}@{n.version} [{n.partition}]" for n in candidates)
+        also = f"; it is also the prefix of version {prefixed[0]}" if prefixed is not None else ""
+        raise LineageLookupError(f"{dataset}@{label} is ambiguous: {listed}{also}; give one content version")
+    return candidates
 
 
 def latest(store: LineageStore, dataset: str, *, partition: str | None = None, as_of: str | None = None,

@@ -14,6 +14,7 @@ dag = bag.dags["user_pipeline"]
 spam = bag.dags["spam_filter"]
 fix = bag.dags["spam_labels_fix"]
 matcher = bag.dags["id_matcher"]
+fixes = {d: bag.dags[d] for d in bag.dags if d.startswith("fix_")}
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "order": [t.task_id for t in dag.topological_sort()],
@@ -24,6 +25,11 @@ print(json.dumps({
     "matcher_schedule": str(matcher.schedule),
     "fix_outlets": [str(o) for t in fix.tasks for o in t.outlets],
     "fix_params": sorted(fix.params),
+    "upstream_fixes": {d: {"outlets": [o.name for t in f.tasks for o in t.outlets], "params": sorted(f.params),
+                           "tasks": [t.task_id for t in f.tasks], "schedule": str(f.schedule)}
+                       for d, f in fixes.items()},
+    "matcher_asset": [a.name for a in matcher.schedule.iter_assets()] if hasattr(matcher.schedule, "iter_assets")
+                     else str(matcher.schedule),
     "heavy": [m for m in ("apache_beam", "tensorflow", "tensorflow_transform") if m in sys.modules],
     "catchup": dag.catchup,
     "teardowns": [t.task_id for t in dag.tasks if t.is_teardown],
@@ -69,5 +75,14 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
     # The labels fix announces the new version on the asset the spam filter is scheduled on.
     assert len(parsed["fix_outlets"]) == 1 and "reference.spam_labels" in parsed["fix_outlets"][0]
     assert parsed["fix_params"] == ["accept_top", "labels_version", "new_version", "reviews"]
+    # One hand-triggered fix DAG per upstream dataset, announcing it on the asset DAGs are scheduled on.
+    fixes = parsed["upstream_fixes"]
+    assert sorted(fixes) == ["fix_raw_job_outcomes", "fix_raw_users_mobile", "fix_raw_users_partner",
+                             "fix_raw_users_web", "fix_reference_id_pairs", "fix_reference_spam_labels"]
+    assert fixes["fix_reference_id_pairs"] == {"outlets": ["reference.id_pairs"], "tasks": ["fix"], "schedule": "None",
+                                               "params": ["file", "new_version", "reason", "replaces"]}
+    assert fixes["fix_raw_users_partner"] == {"outlets": ["raw.users_partner"], "tasks": ["fix"], "schedule": "None",
+                                              "params": ["ds", "file", "reason"]}
+    assert "reference.id_pairs" in str(parsed["matcher_asset"])
     assert parsed["heavy"] == []
     assert parsed["catchup"] is False

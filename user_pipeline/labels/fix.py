@@ -12,6 +12,10 @@ version=<new version>, then ``reference.spam_labels`` version=<new version> (sam
 corrected labels) with inputs: the old labels, the reviews and the corrections. That commit is
 the upstream fix: bump ``spam.labels_version``, retrain (``user_pipeline.training.spam_filter``) and
 backfill de-spam. Versions are immutable: an existing new version with other content is an error.
+
+This is ``user_pipeline.fix`` (gate, one commit, lineage naming the replaced version) with the
+corrected labels computed from reviews instead of read from a file; ``python -m user_pipeline.fix
+--dataset reference.spam_labels --file labels.parquet --new-version v2`` commits labels corrected elsewhere.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import logging
 
 import pyarrow as pa
 
-from lineage.versioning import table_version
 from transforms.labels import (
     LabelError,
     apply_corrections,
@@ -30,6 +33,7 @@ from transforms.labels import (
     validate_labels,
 )
 from transforms.schema import CORRECTIONS
+from user_pipeline.fix import commit_fix, replaced_partition
 from user_pipeline.labels.common import LABELS, label_arguments, read_reviews_csv
 from user_pipeline.labels.noise import REVIEWS
 from user_pipeline.steps.harness import Job, Plan, StepContext
@@ -50,12 +54,10 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def plan(ctx: StepContext) -> Plan:
     """The labels version and its review candidates (which must be of those very labels)."""
     args = ctx.args
-    version = args.labels_version or ctx.cfg.spam.labels_version
-    if args.new_version == version:
-        raise SystemExit(f"--new-version must differ from the labels version {version!r}")
     if args.accept_top is not None and args.accept_top < 1:
         raise SystemExit("--accept-top must be at least 1")
-    labels = ctx.catalog.require(LABELS, version)
+    labels, _ = replaced_partition(ctx, LABELS, args.labels_version, args.new_version)
+    version = labels.ref.value
     reviews = ctx.catalog.manifest(REVIEWS, version)
     if reviews is None or reviews.inputs != [labels.ref.to_json()]:
         raise FileNotFoundError(f"no {REVIEWS} version={version} for the committed labels: run "
@@ -64,7 +66,8 @@ def plan(ctx: StepContext) -> Plan:
 
 
 def compute(ctx: StepContext) -> str:
-    """Apply reviewed corrections (or the top K) and commit the new labels version.
+    """Apply reviewed corrections (or the top K) and commit the new labels version as the fix of
+    the old one (``user_pipeline.fix.commit_fix``).
 
     Not a content-addressed skip on inputs: the same new version with exactly these labels is
     reused, the same version with other labels is refused (versions are immutable)."""
@@ -85,28 +88,21 @@ def compute(ctx: StepContext) -> str:
     validate_labels(fixed)  # the new version must pass the same checks as any labels version
     corrections_table = pa.Table.from_pandas(corrections, schema=CORRECTIONS, preserve_index=False)
 
-    existing = ctx.catalog.manifest(LABELS, args.new_version)
-    if existing is not None:
-        if existing.version == table_version(fixed):
-            ctx.run.skipped = True
-            ctx.output(existing)
-            return f"{LABELS} version={args.new_version} already holds exactly these labels: nothing to do"
-        raise FileExistsError(f"{LABELS} version={args.new_version} exists with other labels; "
-                              "versions are immutable: choose a new --new-version")
-
     summary = {"derived_from": version, "corrections": len(corrections),
                "decided_by": corrections["decided_by"].iloc[0],
                "changes": {f"{a}->{b}": int(n) for (a, b), n in
                            corrections.groupby(["old_label", "new_label"]).size().items()}}
-    corrections_staged, corrections_manifest = ctx.seal_table(CORRECTIONS_DATASET, args.new_version,
-                                                              corrections_table, extra=summary)
-    labels_staged, labels = ctx.seal_table(LABELS, args.new_version, fixed,
-                                           inputs=[*ctx.inputs, corrections_manifest.ref],
-                                           extra={"source": labels_manifest.extra.get("source"), **summary})
-    # One commit: a labels version is never visible without its corrections.
-    ctx.publish_together((corrections_staged, corrections_manifest), (labels_staged, labels))
-    return (f"{LABELS} version={args.new_version}: {len(corrections)} label(s) corrected from version={version} "
-            f"({summary['changes']}); next: set spam.labels_version: {args.new_version}, then "
+    corrections_sealed = ctx.seal_table(CORRECTIONS_DATASET, args.new_version, corrections_table, extra=summary)
+    labels_sealed = ctx.seal_table(LABELS, args.new_version, fixed, inputs=[*ctx.inputs, corrections_sealed[1].ref],
+                                   extra={"source": labels_manifest.extra.get("source"), **summary})
+    # The fix of any upstream dataset (gate, one commit with its corrections, lineage naming the
+    # version it replaces); the labels are never visible without their corrections.
+    done = commit_fix(ctx, labels_manifest, labels_sealed, corrections_sealed,
+                      reason=f"{len(corrections)} label(s) corrected ({summary['decided_by']})")
+    if ctx.run.skipped:
+        return done
+    return (f"{done}: {len(corrections)} label(s) corrected ({summary['changes']}); next: set "
+            f"spam.labels_version: {args.new_version}, then "
             f"python -m user_pipeline.training.spam_filter --labels-version {args.new_version}")
 
 

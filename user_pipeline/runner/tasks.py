@@ -18,11 +18,12 @@ def asset(dataset: str) -> Asset:
     return Asset(name=dataset, uri=f"pipeline://{dataset.replace('.', '/')}")
 
 
-def asset_version(pinned: str, dag_run: Any = None, triggering_asset_events: Any = None) -> str:
+def asset_version(pinned: str, dag_run: Any = None, triggering_asset_events: Any = None,
+                  conf_key: str = "labels_version") -> str:
     """The version a run of an asset-scheduled DAG works on: the one the triggering asset event
     names (scheduler), else the one an asset event in the run conf names (embedded runner, which
-    has no scheduler: user_pipeline.runner.local), else ``labels_version`` of a manual trigger's
-    conf, else the ``pinned`` version of the config."""
+    has no scheduler: user_pipeline.runner.local), else ``conf_key`` of a manual trigger's conf
+    (the pin's own name: ``labels_version``, ``pairs_version``), else the ``pinned`` version of the config."""
     for events in (triggering_asset_events or {}).values():
         named = [e for e in events if (e.extra or {}).get("version")]
         if named:
@@ -31,12 +32,36 @@ def asset_version(pinned: str, dag_run: Any = None, triggering_asset_events: Any
     for event in reversed(conf.get("asset_events") or []):
         if (event.get("extra") or {}).get("version"):
             return str(event["extra"]["version"])
-    return str(conf.get("labels_version") or pinned)
+    return str(conf.get(conf_key) or pinned)
 
 
 def pinned_version(cfg: PipelineConfig, step: Step) -> str:
     """The reference version a version-taking step works on by default (its ``version_pin``)."""
     return str(config_part(cfg, (step.version_pin,))[step.version_pin])
+
+
+def fix_event_extra(cfg: PipelineConfig, dataset: str, value: str) -> dict[str, Any]:
+    """The extra of the asset event of a fix (``user_pipeline.fix``) that committed ``dataset``'s
+    partition ``value``: ``version`` is what a version-taking step is given (``v2``; a drop's date),
+    with the content version and the version it replaces, from the committed manifest."""
+    from lineage.catalog import Catalog
+
+    manifest = Catalog(cfg).require(dataset, value)
+    replaced = manifest.extra.get("replaces") or {}
+    return {"version": value, "partition": manifest.partition, "content_version": manifest.version,
+            "replaces": replaced.get("version"), "replaces_partition": replaced.get("partition")}
+
+
+def task_arguments(cfg: PipelineConfig, step: Step, dag_run: Any = None, triggering_asset_events: Any = None
+                   ) -> list[str]:
+    """The job arguments of ``step``'s task in this DAG run (besides --ds and the lineage parent):
+    a version-taking step gets the version the triggering asset event names, else its pin."""
+    args = step.command()
+    if step.version_flag:
+        key = step.version_pin.rsplit(".", 1)[-1]
+        args += [step.version_flag,
+                 asset_version(pinned_version(cfg, step), dag_run, triggering_asset_events, conf_key=key)]
+    return args
 
 
 def launch_task(cfg: PipelineConfig, step: Step):
@@ -48,9 +73,7 @@ def launch_task(cfg: PipelineConfig, step: Step):
                triggering_asset_events=None) -> str:
         from user_pipeline.runner.launch import run_module
 
-        args = step.command()
-        if step.version_flag:
-            args += [step.version_flag, asset_version(pinned_version(cfg, step), dag_run, triggering_asset_events)]
+        args = task_arguments(cfg, step, dag_run, triggering_asset_events)
         return run_module(step.job, ds=ds, ti=ti, dag_run_id=run_id, logical_date=logical_date, dag_run=dag_run,
                           config=cfg.source_path, extra_args=args, not_run=step.not_run)
 

@@ -13,6 +13,9 @@ DAILY = "user_pipeline"  # the daily DAG's id is cfg.airflow.dag_id; steps name 
 SPAM_FILTER = "spam_filter"
 ID_MATCHER = "id_matcher"
 LABELS_FIX = "spam_labels_fix"
+# The fix of an upstream dataset (user_pipeline.fix): one job, one hand-triggered DAG per dataset.
+FIX_JOB = "user_pipeline.fix"
+FIX_JOBS = (FIX_JOB, "user_pipeline.labels.fix")
 RAW_USERS = ("raw.users_web", "raw.users_mobile", "raw.users_partner")
 
 
@@ -85,6 +88,27 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+
+
+def upstream_datasets() -> list[str]:
+    """The datasets the pipeline reads and no step of it computes: raw drops and reference data,
+    committed from outside. These are what a fix (``user_pipeline.fix``) commits corrected
+    versions of."""
+    computed = {d for s in STEPS for d in s.writes if s.job not in FIX_JOBS}
+    return sorted({d for s in STEPS for d in s.reads} - computed)
+
+
+def fix_dag(dataset: str) -> str:
+    """The id of the hand-triggered DAG that commits a fix of ``dataset`` (``fix_raw_users_partner``)."""
+    return "fix_" + dataset.replace(".", "_")
+
+
+# One fix step per upstream dataset, each in its own DAG: its task's outlet is that dataset's
+# asset, so the DAGs scheduled on it (spam_filter, id_matcher) run on the version it commits.
+STEPS += tuple(Step("fix", FIX_JOB, fix_dag(d), reads=(d,), writes=(d,), outlets=(d,), dataset=d)
+               for d in upstream_datasets())
+
+
 # Steps declared outside this file (a deployment's own DAG): see ``register``.
 _REGISTERED: list[Step] = []
 
@@ -124,8 +148,9 @@ def steps_of_job(job: str) -> list[Step]:
 
 
 def writer_of(dataset: str) -> Step:
-    """The step that commits ``dataset``."""
-    found = [s for s in steps() if dataset in s.writes]
+    """The step that computes ``dataset`` (fixes of upstream datasets aside: ``upstream_datasets``)."""
+    fixed = dataset in upstream_datasets()
+    found = [s for s in steps() if dataset in s.writes and not (fixed and s.job in FIX_JOBS)]
     if len(found) != 1:
         raise KeyError(f"{dataset!r} is written by {[s.name for s in found] or 'no step'}")
     return found[0]

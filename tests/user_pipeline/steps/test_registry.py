@@ -29,8 +29,18 @@ def test_every_step_names_datasets_of_the_config_and_steps_of_its_own_dag(cfg):
 def test_step_names_are_unique_per_dag_and_each_dataset_has_one_writing_step():
     keys = [(s.dag, s.name) for s in registry.STEPS]
     assert len(keys) == len(set(keys))
-    for dataset in {d for s in registry.STEPS for d in s.writes}:
+    for dataset in {d for s in registry.STEPS for d in s.writes} - set(registry.upstream_datasets()):
         registry.writer_of(dataset)
+
+
+def test_upstream_datasets_are_what_the_pipeline_reads_and_never_computes_each_with_its_fix_dag():
+    assert registry.upstream_datasets() == ["raw.job_outcomes", "raw.users_mobile", "raw.users_partner",
+                                            "raw.users_web", "reference.id_pairs", "reference.spam_labels"]
+    fixes = {s.dag: s for s in registry.STEPS if s.job == registry.FIX_JOB}
+    assert sorted(fixes) == [registry.fix_dag(d) for d in registry.upstream_datasets()]
+    assert fixes["fix_reference_id_pairs"].outlets == ("reference.id_pairs",)
+    with pytest.raises(KeyError, match="no step"):
+        registry.writer_of("raw.users_partner")
 
 
 def test_every_job_module_declares_the_harness_job_of_its_own_name():
