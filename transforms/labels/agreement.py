@@ -43,20 +43,27 @@ def specific_agreement(counts: np.ndarray) -> np.ndarray:
 
 
 def cohen_kappa(a, b, classes=CLASSES) -> float:
-    """Cohen's kappa of two raters' labels on the same items: (p_o - p_e) / (1 - p_e).
-    1.0 when both raters use one and the same class only (perfect, no chance to correct)."""
+    """Cohen's kappa of two raters' labels on the same items (``sklearn.metrics.cohen_kappa_score``).
+    1.0 when both raters use one and the same class only (perfect agreement, nothing for chance
+    to explain; scikit-learn answers nan there); nan for no items."""
+    from sklearn.metrics import cohen_kappa_score
+
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     if len(a) != len(b):
         raise ValueError("cohen_kappa needs two label sequences of the same length")
     if len(a) == 0:
         return float("nan")
-    p_o = float(np.mean(a == b))
-    p_e = float(sum(np.mean(a == c) * np.mean(b == c) for c in classes))
-    return 1.0 if p_e == 1 else (p_o - p_e) / (1 - p_e)
+    if len(set(a) | set(b)) == 1:
+        return 1.0
+    return float(cohen_kappa_score(a, b, labels=list(classes)))
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:
-    """Fleiss' kappa; every row (item) must hold the same number of ratings (>= 2)."""
+    """Fleiss' kappa; every row (item) must hold the same number of ratings (>= 2).
+
+    Written here rather than taken from ``statsmodels.stats.inter_rater.fleiss_kappa``, which gives
+    the same values (the tests check both examples against it by hand) but would add statsmodels
+    (65 MB, plus patsy, formulaic and interface-meta; 1.1 s to import) for these eight lines."""
     counts = np.asarray(counts, dtype=np.float64)
     m = counts.sum(axis=1)
     if len(counts) == 0 or m.min() < 2 or m.min() != m.max():
@@ -70,26 +77,19 @@ def fleiss_kappa(counts: np.ndarray) -> float:
 
 
 def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
-    """Krippendorff's alpha for nominal data from per-item category counts (any number of
-    ratings per item; items with fewer than two are not pairable and left out).
+    """Krippendorff's alpha for nominal data from per-item category counts (``krippendorff.alpha``;
+    any number of ratings per item; items with fewer than two are not pairable and left out).
+    nan without a pairable item; 1.0 when a single category is used throughout (no disagreement
+    observed or expected; the library answers nan there)."""
+    import krippendorff
 
-    Coincidences ``o_ck = sum_u n_uc (n_uk - [c == k]) / (m_u - 1)``, ``n_c = sum_k o_ck``,
-    ``alpha = 1 - (n - 1) * sum_{c != k} o_ck / sum_{c != k} n_c n_k``.
-    """
     counts = np.asarray(counts, dtype=np.float64)
-    m = counts.sum(axis=1)
-    counts, m = counts[m >= 2], m[m >= 2]
+    counts = counts[counts.sum(axis=1) >= 2]
     if len(counts) == 0:
         return float("nan")
-    coincidence = np.einsum("uc,uk->ck", counts / (m - 1)[:, None], counts)
-    coincidence -= np.diag((counts / (m - 1)[:, None]).sum(axis=0))
-    n_c = coincidence.sum(axis=1)
-    n = n_c.sum()
-    disagree_observed = coincidence.sum() - np.trace(coincidence)
-    disagree_expected = (np.outer(n_c, n_c).sum() - (n_c * n_c).sum())
-    if disagree_expected == 0:
+    if (counts.sum(axis=0) > 0).sum() < 2:
         return 1.0
-    return float(1 - (n - 1) * disagree_observed / disagree_expected)
+    return float(krippendorff.alpha(value_counts=counts, level_of_measurement="nominal"))
 
 
 # -- per labeler, per pair -------------------------------------------------------------------
