@@ -257,14 +257,15 @@ ID_PAIRS = declare([
 
 # reference.spam_label_agreement: the agreement report of a labels version (transforms.labels).
 AGREEMENT_STATS = declare([
-    ("section", pa.string(), IDENTIFIER),        # overall | class | labeler | pair | confusion | disagreement
+    # overall | class | labeler | pair | confusion | disagreement | posterior (Dawid-Skene, per message)
+    ("section", pa.string(), IDENTIFIER),
     ("subject", pa.string(), IDENTIFIER),        # all | <class> | <labeler> | <labeler a>~<labeler b> | <message_id>
     ("metric", pa.string(), IDENTIFIER),
     ("value", pa.float64(), FEATURE),
     ("n", pa.int64(), FEATURE),
     ("below_min_agreement", pa.bool_(), FEATURE),
     ("text", pa.string(), FREE_TEXT),            # disagreements only
-    ("labels", pa.string(), LABEL),              # disagreements only: labeler=label;...
+    ("labels", pa.string(), LABEL),              # disagreements: labeler=label;...  posterior: its argmax
 ])
 
 # reference.spam_label_reviews: label rows confident learning flags, ranked (transforms.labels).

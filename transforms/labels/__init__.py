@@ -24,6 +24,11 @@ message; the ``krippendorff`` package), per-labeler agreement and kappa with the
 leave-one-out majority: with two labels per message, the other labeler's label; messages whose
 other labels tie are not counted).
 
+**Labeler performance and label confidence** (``dawid_skene``, ``transforms.labels.labelers``):
+the Dawid–Skene model fitted by EM to all labels: each labeler's confusion matrix and expected
+accuracy, each message's posterior over the classes, the expected accuracy of the set, and the
+labeler whose errors in one direction stand out against the others' (z-test).
+
 **Confident learning** (``confident_learning``; Northcutt et al. 2021, computed by cleanlab): given out-of-fold
 predicted probabilities, class thresholds ``t_j`` = the mean probability of class ``j`` over
 the examples labelled ``j``; an example is *confidently* of class ``j`` when ``p_j >= t_j``
@@ -51,6 +56,7 @@ from transforms.labels.agreement import (
     specific_agreement,
 )
 from transforms.labels.corrections import apply_corrections, reviewed_corrections, top_k_corrections
+from transforms.labels.labelers import LabelerModel, dawid_skene
 from transforms.labels.noise import ConfidentLearning, confident_learning, review_candidates, text_groups
 from transforms.labels.resolve import resolve_labels
 from transforms.labels.validate import CLASSES, REQUIRED_COLUMNS, LabelError, normalise_labels, validate_labels
@@ -60,11 +66,13 @@ __all__ = [
     "CLASSES",
     "ConfidentLearning",
     "LabelError",
+    "LabelerModel",
     "REQUIRED_COLUMNS",
     "agreement_report",
     "apply_corrections",
     "cohen_kappa",
     "confident_learning",
+    "dawid_skene",
     "disagreements",
     "fleiss_kappa",
     "krippendorff_alpha_nominal",

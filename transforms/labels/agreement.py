@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,9 @@ import pyarrow as pa
 
 from transforms.labels.validate import CLASSES
 from transforms.schema import AGREEMENT_STATS
+
+if TYPE_CHECKING:
+    from transforms.labels.labelers import LabelerModel
 
 
 def label_counts(labels: pd.DataFrame, min_labels: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +198,7 @@ class AgreementReport:
     pairs: pd.DataFrame
     disagreements: pd.DataFrame
     min_agreement: float
+    model: LabelerModel               # Dawid-Skene: each labeler's accuracy, each message's posterior
 
     @property
     def flags(self) -> list[str]:
@@ -204,6 +209,9 @@ class AgreementReport:
                 for r in self.labelers.itertuples() if r.below_min_agreement]
         out += [f"pair {r.labeler_a}~{r.labeler_b}: Cohen's kappa {r.cohen_kappa:.3f} on {r.n} messages"
                 for r in self.pairs.itertuples() if r.below_min_agreement]
+        out += [f"labeler {r.labeler_id}: {r.worst_error} rate {r.error_rate:.3f} against {r.others_error_rate:.3f} "
+                f"for the others (z {r.z:+.1f}; Dawid-Skene estimates, accuracy {r.accuracy:.3f})"
+                for r in self.model.labelers.itertuples() if r.outlier]
         return out
 
     def to_table(self) -> pa.Table:
@@ -237,6 +245,16 @@ class AgreementReport:
             for ca in CLASSES:
                 for cb in CLASSES:
                     add("confusion", subject, f"a_{ca}_b_{cb}", getattr(r, f"a_{ca}_b_{cb}"), r.n)
+        add("overall", "all", "expected_accuracy", self.model.expected_accuracy, len(self.model.messages))
+        for r in self.model.labelers.itertuples():
+            add("labeler", r.labeler_id, "estimated_accuracy", r.accuracy, r.labels)
+            add("labeler", r.labeler_id, f"error_rate_{r.worst_error}", r.error_rate, r.labels, r.outlier)
+            add("labeler", r.labeler_id, f"error_rate_z_{r.worst_error}", r.z, r.labels, r.outlier)
+            for true in CLASSES:
+                for said in CLASSES:
+                    add("labeler", r.labeler_id, f"p_{true}_{said}", getattr(r, f"p_{true}_{said}"), r.labels)
+        for r in self.model.messages.itertuples():
+            add("posterior", r.message_id, "p_spam", r.p_spam, r.n_labels, labels=r.label)
         for r in self.disagreements.itertuples():
             add("disagreement", r.message_id, "labels", None, len(r.labels.split(";")), False, r.text, r.labels)
         return pa.Table.from_pylist([dict(zip(AGREEMENT_STATS.names, row, strict=True)) for row in rows],
@@ -265,4 +283,7 @@ def agreement_report(labels: pd.DataFrame, min_agreement: float) -> AgreementRep
     labelers["below_min_agreement"] = labelers["kappa_with_others"] < min_agreement
     pairs = pair_stats(labels)
     pairs["below_min_agreement"] = pairs["cohen_kappa"] < min_agreement
-    return AgreementReport(overall, classes, labelers, pairs, disagreements(labels), min_agreement)
+    from transforms.labels.labelers import dawid_skene  # labelers uses this module's z-test
+
+    return AgreementReport(overall, classes, labelers, pairs, disagreements(labels), min_agreement,
+                           dawid_skene(labels))

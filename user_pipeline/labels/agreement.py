@@ -5,7 +5,9 @@
 From the messages labelled more than once: observed agreement, specific agreement per class,
 Cohen's kappa and the confusion of every labeler pair, Krippendorff's alpha (and Fleiss' kappa
 when every such message has the same number of labels), each labeler's agreement and kappa
-with the others, and the messages they disagree on; classes, labelers and pairs below
+with the others, and the messages they disagree on; from all labels, the Dawid-Skene estimates
+of each labeler's confusion matrix and accuracy, each message's posterior label and the
+expected accuracy of the set (``transforms.labels.labelers``); classes, labelers and pairs below
 ``spam.min_agreement`` are flagged (measures: ``transforms.labels``).
 
 Commits ``reference.spam_label_agreement`` version=<labels version> (one long table,
@@ -58,8 +60,24 @@ specific agreement (classes). Flagged rows are shaded.</p>
 <h2>Per class</h2>{table(report.classes)}
 <h2>Per labeler (against the leave-one-out majority of the other labels)</h2>{table(report.labelers)}
 <h2>Per labeler pair (Cohen's kappa; confusion a_X_b_Y = a said X where b said Y)</h2>{table(report.pairs)}
+<h2>Labeler performance and label confidence (Dawid&ndash;Skene, no gold labels)</h2>
+<p>Each labeler's confusion matrix (p_X_Y: the chance they say Y when the message is X) and expected accuracy
+on their own labels; the error cell where they differ most from the others, with its z-test (shaded: singled
+out). Expected accuracy of the labels resolved by the posterior: {_fmt(report.model.expected_accuracy)} over
+{len(report.model.messages)} messages ({report.model.iterations} EM iterations{'' if report.model.converged
+else ', not converged'}).</p>
+{table(report.model.labelers, "outlier")}
+<h3>Least confident messages (lowest posterior of their most likely class)</h3>
+{table(_least_confident(report), None)}
 <h2>Disagreements ({len(report.disagreements)})</h2>{table(report.disagreements, None)}
 </body></html>"""
+
+
+def _least_confident(report: AgreementReport, limit: int = 20) -> pd.DataFrame:
+    """The ``limit`` messages whose posterior label is least certain, with their labels."""
+    labels = report.disagreements.set_index("message_id")["labels"]
+    low = report.model.messages.nsmallest(limit, "confidence")
+    return low.assign(labels=[labels.get(m, "") for m in low["message_id"]])
 
 
 def _fmt(value) -> str:
@@ -100,6 +118,11 @@ def _print_summary(report: AgreementReport, version: str, uri: str) -> str:
               f"kappa {r.kappa_with_others:.3f} ({r.n_compared} compared; said spam where others said ham "
               f"{r.spam_where_others_ham}, the reverse {r.ham_where_others_spam}), spam share {r.spam_share:.3f} "
               f"(z {r.spam_share_z:+.2f}, p {r.spam_share_p:.3f} against the other labelers)")
+    for r in report.model.labelers.itertuples():
+        print(f"  {r.labeler_id}: estimated accuracy {r.accuracy:.3f} (Dawid-Skene); {r.worst_error} rate "
+              f"{r.error_rate:.3f} against {r.others_error_rate:.3f} for the others (z {r.z:+.2f})"
+              + (" <- singled out" if r.outlier else ""))
+    print(f"  expected accuracy of the labels resolved by the posterior: {report.model.expected_accuracy:.3f}")
     for r in report.classes.itertuples():
         print(f"  class {r.label}: specific agreement {r.specific_agreement:.3f} ({r.labels} labels)")
     print("  flags: " + ("; ".join(report.flags) or "none"))

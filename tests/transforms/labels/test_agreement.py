@@ -109,7 +109,7 @@ def test_agreement_report_flags_pairs_labelers_and_classes_below_the_minimum():
     assert any("pair l1~l3" in f for f in report.flags)
     assert any("class spam" in f for f in report.flags)
     table = report.to_table()
-    assert set(table.column("section").to_pylist()) == {"overall", "class", "labeler", "pair", "confusion",
+    assert set(table.column("section").to_pylist()) == {"overall", "class", "labeler", "pair", "confusion", "posterior",
                                                         "disagreement"}
     disagreements = table.filter(pa.compute.equal(table.column("section"), "disagreement"))
     assert disagreements.num_rows == report.overall["messages_in_disagreement"] == len(report.disagreements)

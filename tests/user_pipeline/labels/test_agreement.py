@@ -24,8 +24,14 @@ def test_agreement_commits_stats_and_renders_a_report(cfg):
     disagreements = table.filter(pc.equal(table.column("section"), "disagreement"))
     assert disagreements.num_rows == overall["messages_in_disagreement"]
     assert all("=" in labels for labels in disagreements.column("labels").to_pylist())
+    # Dawid-Skene: every labeler's estimated accuracy, every message's posterior, the biased labeler flagged.
+    accuracy = table.filter(pc.equal(table.column("metric"), "estimated_accuracy"))
+    assert accuracy.num_rows == 4 and all(0.9 < v < 1 for v in accuracy.column("value").to_pylist())
+    posteriors = table.filter(pc.equal(table.column("section"), "posterior"))
+    assert posteriors.num_rows == overall["messages"]
+    assert [f for f in manifest.extra["flags"] if "Dawid-Skene" in f][0].startswith("labeler labeler_03: ham->spam")
     html = Path(f"{cfg.data_root}/reports/labels/spam_label_agreement_v1.html").read_text()
-    assert "Cohen's kappa" in html and "labeler_03" in html
+    assert "Cohen's kappa" in html and "labeler_03" in html and "Dawid&ndash;Skene" in html
     again = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
     assert again.producer["run_id"] == manifest.producer["run_id"]
 
