@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from transforms.labels.spec import compare_rounds, round_figures, spec_coverage
 from transforms.labels.validate import CLASSES
 from transforms.schema import AGREEMENT_STATS
 
@@ -199,6 +200,15 @@ class AgreementReport:
     disagreements: pd.DataFrame
     min_agreement: float
     model: LabelerModel               # Dawid-Skene: each labeler's accuracy, each message's posterior
+    spec_version: str | None = None   # the label spec the labels were labelled under (the latest, if several)
+    coverage: pd.DataFrame | None = None    # per spec item: the disagreements it leaves (transforms.labels.spec)
+    before_version: str | None = None       # the labels version under an earlier spec, compared with
+    comparison: pd.DataFrame | None = None  # metric, before, after, change
+
+    def figures(self) -> dict[str, float]:
+        """The figures a before/after comparison sets side by side."""
+        return round_figures({**self.overall, "expected_accuracy": self.model.expected_accuracy},
+                             self.model.labelers, self.coverage)
 
     @property
     def flags(self) -> list[str]:
@@ -255,15 +265,24 @@ class AgreementReport:
                     add("labeler", r.labeler_id, f"p_{true}_{said}", getattr(r, f"p_{true}_{said}"), r.labels)
         for r in self.model.messages.itertuples():
             add("posterior", r.message_id, "p_spam", r.p_spam, r.n_labels, labels=r.label)
+        for r in (self.coverage.itertuples() if self.coverage is not None else ()):
+            add("spec", r.item_id, "disagreements", r.disagreements, r.disagreements, not r.settled, r.text, r.label)
+        for r in (self.comparison.itertuples() if self.comparison is not None else ()):
+            for side in ("before", "after"):
+                add("comparison", f"{side}:{self.before_version if side == 'before' else 'this'}", r.metric,
+                    getattr(r, side), 0)
         for r in self.disagreements.itertuples():
             add("disagreement", r.message_id, "labels", None, len(r.labels.split(";")), False, r.text, r.labels)
         return pa.Table.from_pylist([dict(zip(AGREEMENT_STATS.names, row, strict=True)) for row in rows],
                                     schema=AGREEMENT_STATS)
 
 
-def agreement_report(labels: pd.DataFrame, min_agreement: float) -> AgreementReport:
+def agreement_report(labels: pd.DataFrame, min_agreement: float, spec: pd.DataFrame | None = None,
+                     before: tuple[str, AgreementReport] | None = None) -> AgreementReport:
     """Agreement of a validated labels table (see the module docstring), flagged against
-    ``min_agreement`` (kappa per labeler and pair, specific agreement per class)."""
+    ``min_agreement`` (kappa per labeler and pair, specific agreement per class). With the label
+    ``spec`` (``transforms.labels.spec.validate_spec``) the disagreements it leaves per item; with
+    ``before`` (a labels version and its report under an earlier spec), the two side by side."""
     ids, counts = label_counts(labels, min_labels=2)
     sizes = counts.sum(axis=1)
     same_size = len(counts) > 0 and sizes.min() == sizes.max()
@@ -285,5 +304,12 @@ def agreement_report(labels: pd.DataFrame, min_agreement: float) -> AgreementRep
     pairs["below_min_agreement"] = pairs["cohen_kappa"] < min_agreement
     from transforms.labels.labelers import dawid_skene  # labelers uses this module's z-test
 
-    return AgreementReport(overall, classes, labelers, pairs, disagreements(labels), min_agreement,
-                           dawid_skene(labels))
+    found = disagreements(labels)
+    versions = sorted({v for v in labels.get("spec_version", pd.Series(dtype=object)) if v})
+    report = AgreementReport(overall, classes, labelers, pairs, found, min_agreement, dawid_skene(labels),
+                             versions[-1] if versions else None,
+                             spec_coverage(spec, found) if spec is not None else None)
+    if before is not None:
+        report.before_version = before[0]
+        report.comparison = compare_rounds(before[1].figures(), report.figures())
+    return report
