@@ -245,7 +245,18 @@ SPAM_LABELS = declare([
     ("label", pa.string(), LABEL),
     ("labeler_id", pa.string(), IDENTIFIER),
     ("is_double_labelled", pa.bool_(), METADATA),
+    ("spec_version", pa.string(), METADATA),     # the reference.spam_label_spec version it was labelled under
 ], key=["message_id", "labeler_id"])
+
+# reference.spam_label_spec: the labeling instructions, one row per item; a revision is a new version.
+LABEL_SPEC = declare([
+    ("item_id", pa.string(), IDENTIFIER),        # <class>.<kind>.<n>, e.g. ham.rule.2
+    ("label", pa.string(), LABEL),               # the class the item is about
+    ("kind", pa.string(), METADATA),             # definition | rule | positive_example | negative_example | edge_case
+    ("text", pa.string(), FREE_TEXT),
+    ("pattern", pa.string(), METADATA),          # regex of the messages a rule or edge case is about (or null)
+    ("settled_by", pa.string(), METADATA),       # edge cases: the rule that decides them; null: still open
+], key=["item_id"])
 
 # reference.id_pairs: labelled record pairs for the ID matcher, each side's fields as text.
 ID_PAIR_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "postcode")
@@ -257,14 +268,15 @@ ID_PAIRS = declare([
 
 # reference.spam_label_agreement: the agreement report of a labels version (transforms.labels).
 AGREEMENT_STATS = declare([
-    ("section", pa.string(), IDENTIFIER),        # overall | class | labeler | pair | confusion | disagreement
+    # overall | class | labeler | pair | confusion | disagreement | posterior (Dawid-Skene, per message)
+    ("section", pa.string(), IDENTIFIER),
     ("subject", pa.string(), IDENTIFIER),        # all | <class> | <labeler> | <labeler a>~<labeler b> | <message_id>
     ("metric", pa.string(), IDENTIFIER),
     ("value", pa.float64(), FEATURE),
     ("n", pa.int64(), FEATURE),
     ("below_min_agreement", pa.bool_(), FEATURE),
     ("text", pa.string(), FREE_TEXT),            # disagreements only
-    ("labels", pa.string(), LABEL),              # disagreements only: labeler=label;...
+    ("labels", pa.string(), LABEL),              # disagreements: labeler=label;...  posterior: its argmax
 ])
 
 # reference.spam_label_reviews: label rows confident learning flags, ranked (transforms.labels).
@@ -298,6 +310,7 @@ CORRECTIONS = declare([
 DATASET_SCHEMAS: dict[str, pa.Schema] = {
     "raw.job_outcomes": JOB_OUTCOMES,
     "reference.spam_labels": SPAM_LABELS,
+    "reference.spam_label_spec": LABEL_SPEC,
     "reference.id_pairs": ID_PAIRS,
     "reference.spam_label_agreement": AGREEMENT_STATS,
     "reference.spam_label_reviews": REVIEWS,

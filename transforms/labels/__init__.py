@@ -17,13 +17,19 @@ same in production, and it stops one biased labeler from winning half the ties.
 
 **Agreement** (over messages with two or more labels): observed agreement, specific
 agreement per class (the generalisation of positive/negative agreement to many raters:
-``sum_i n_ic (n_ic - 1) / sum_i n_ic (m_i - 1)``), Cohen's kappa per labeler pair, Fleiss'
-kappa (when every message has the same number of labels) and Krippendorff's alpha (nominal,
-any number of labels per message), per-labeler agreement and kappa with the others (the
+``sum_i n_ic (n_ic - 1) / sum_i n_ic (m_i - 1)``), Cohen's kappa per labeler pair
+(scikit-learn), Fleiss' kappa (when every message has the same number of labels; our eight
+lines, see ``fleiss_kappa``) and Krippendorff's alpha (nominal, any number of labels per
+message; the ``krippendorff`` package), per-labeler agreement and kappa with the others (the
 leave-one-out majority: with two labels per message, the other labeler's label; messages whose
 other labels tie are not counted).
 
-**Confident learning** (``confident_learning``; Northcutt et al. 2021): given out-of-fold
+**Labeler performance and label confidence** (``dawid_skene``, ``transforms.labels.labelers``):
+the Dawid–Skene model fitted by EM to all labels: each labeler's confusion matrix and expected
+accuracy, each message's posterior over the classes, the expected accuracy of the set, and the
+labeler whose errors in one direction stand out against the others' (z-test).
+
+**Confident learning** (``confident_learning``; Northcutt et al. 2021, computed by cleanlab): given out-of-fold
 predicted probabilities, class thresholds ``t_j`` = the mean probability of class ``j`` over
 the examples labelled ``j``; an example is *confidently* of class ``j`` when ``p_j >= t_j``
 (argmax among such classes); the confident joint counts (given label, confident class); the
@@ -50,6 +56,7 @@ from transforms.labels.agreement import (
     specific_agreement,
 )
 from transforms.labels.corrections import apply_corrections, reviewed_corrections, top_k_corrections
+from transforms.labels.labelers import LabelerModel, dawid_skene
 from transforms.labels.noise import ConfidentLearning, confident_learning, review_candidates, text_groups
 from transforms.labels.resolve import resolve_labels
 from transforms.labels.validate import CLASSES, REQUIRED_COLUMNS, LabelError, normalise_labels, validate_labels
@@ -59,11 +66,13 @@ __all__ = [
     "CLASSES",
     "ConfidentLearning",
     "LabelError",
+    "LabelerModel",
     "REQUIRED_COLUMNS",
     "agreement_report",
     "apply_corrections",
     "cohen_kappa",
     "confident_learning",
+    "dawid_skene",
     "disagreements",
     "fleiss_kappa",
     "krippendorff_alpha_nominal",

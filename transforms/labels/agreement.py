@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from transforms.labels.spec import compare_rounds, round_figures, spec_coverage
 from transforms.labels.validate import CLASSES
 from transforms.schema import AGREEMENT_STATS
+
+if TYPE_CHECKING:
+    from transforms.labels.labelers import LabelerModel
 
 
 def label_counts(labels: pd.DataFrame, min_labels: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -43,20 +48,27 @@ def specific_agreement(counts: np.ndarray) -> np.ndarray:
 
 
 def cohen_kappa(a, b, classes=CLASSES) -> float:
-    """Cohen's kappa of two raters' labels on the same items: (p_o - p_e) / (1 - p_e).
-    1.0 when both raters use one and the same class only (perfect, no chance to correct)."""
+    """Cohen's kappa of two raters' labels on the same items (``sklearn.metrics.cohen_kappa_score``).
+    1.0 when both raters use one and the same class only (perfect agreement, nothing for chance
+    to explain; scikit-learn answers nan there); nan for no items."""
+    from sklearn.metrics import cohen_kappa_score
+
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     if len(a) != len(b):
         raise ValueError("cohen_kappa needs two label sequences of the same length")
     if len(a) == 0:
         return float("nan")
-    p_o = float(np.mean(a == b))
-    p_e = float(sum(np.mean(a == c) * np.mean(b == c) for c in classes))
-    return 1.0 if p_e == 1 else (p_o - p_e) / (1 - p_e)
+    if len(set(a) | set(b)) == 1:
+        return 1.0
+    return float(cohen_kappa_score(a, b, labels=list(classes)))
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:
-    """Fleiss' kappa; every row (item) must hold the same number of ratings (>= 2)."""
+    """Fleiss' kappa; every row (item) must hold the same number of ratings (>= 2).
+
+    Written here rather than taken from ``statsmodels.stats.inter_rater.fleiss_kappa``, which gives
+    the same values (the tests check both examples against it by hand) but would add statsmodels
+    (65 MB, plus patsy, formulaic and interface-meta; 1.1 s to import) for these eight lines."""
     counts = np.asarray(counts, dtype=np.float64)
     m = counts.sum(axis=1)
     if len(counts) == 0 or m.min() < 2 or m.min() != m.max():
@@ -70,26 +82,19 @@ def fleiss_kappa(counts: np.ndarray) -> float:
 
 
 def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
-    """Krippendorff's alpha for nominal data from per-item category counts (any number of
-    ratings per item; items with fewer than two are not pairable and left out).
+    """Krippendorff's alpha for nominal data from per-item category counts (``krippendorff.alpha``;
+    any number of ratings per item; items with fewer than two are not pairable and left out).
+    nan without a pairable item; 1.0 when a single category is used throughout (no disagreement
+    observed or expected; the library answers nan there)."""
+    import krippendorff
 
-    Coincidences ``o_ck = sum_u n_uc (n_uk - [c == k]) / (m_u - 1)``, ``n_c = sum_k o_ck``,
-    ``alpha = 1 - (n - 1) * sum_{c != k} o_ck / sum_{c != k} n_c n_k``.
-    """
     counts = np.asarray(counts, dtype=np.float64)
-    m = counts.sum(axis=1)
-    counts, m = counts[m >= 2], m[m >= 2]
+    counts = counts[counts.sum(axis=1) >= 2]
     if len(counts) == 0:
         return float("nan")
-    coincidence = np.einsum("uc,uk->ck", counts / (m - 1)[:, None], counts)
-    coincidence -= np.diag((counts / (m - 1)[:, None]).sum(axis=0))
-    n_c = coincidence.sum(axis=1)
-    n = n_c.sum()
-    disagree_observed = coincidence.sum() - np.trace(coincidence)
-    disagree_expected = (np.outer(n_c, n_c).sum() - (n_c * n_c).sum())
-    if disagree_expected == 0:
+    if (counts.sum(axis=0) > 0).sum() < 2:
         return 1.0
-    return float(1 - (n - 1) * disagree_observed / disagree_expected)
+    return float(krippendorff.alpha(value_counts=counts, level_of_measurement="nominal"))
 
 
 # -- per labeler, per pair -------------------------------------------------------------------
@@ -194,6 +199,16 @@ class AgreementReport:
     pairs: pd.DataFrame
     disagreements: pd.DataFrame
     min_agreement: float
+    model: LabelerModel               # Dawid-Skene: each labeler's accuracy, each message's posterior
+    spec_version: str | None = None   # the label spec the labels were labelled under (the latest, if several)
+    coverage: pd.DataFrame | None = None    # per spec item: the disagreements it leaves (transforms.labels.spec)
+    before_version: str | None = None       # the labels version under an earlier spec, compared with
+    comparison: pd.DataFrame | None = None  # metric, before, after, change
+
+    def figures(self) -> dict[str, float]:
+        """The figures a before/after comparison sets side by side."""
+        return round_figures({**self.overall, "expected_accuracy": self.model.expected_accuracy},
+                             self.model.labelers, self.coverage)
 
     @property
     def flags(self) -> list[str]:
@@ -204,6 +219,9 @@ class AgreementReport:
                 for r in self.labelers.itertuples() if r.below_min_agreement]
         out += [f"pair {r.labeler_a}~{r.labeler_b}: Cohen's kappa {r.cohen_kappa:.3f} on {r.n} messages"
                 for r in self.pairs.itertuples() if r.below_min_agreement]
+        out += [f"labeler {r.labeler_id}: {r.worst_error} rate {r.error_rate:.3f} against {r.others_error_rate:.3f} "
+                f"for the others (z {r.z:+.1f}; Dawid-Skene estimates, accuracy {r.accuracy:.3f})"
+                for r in self.model.labelers.itertuples() if r.outlier]
         return out
 
     def to_table(self) -> pa.Table:
@@ -237,15 +255,34 @@ class AgreementReport:
             for ca in CLASSES:
                 for cb in CLASSES:
                     add("confusion", subject, f"a_{ca}_b_{cb}", getattr(r, f"a_{ca}_b_{cb}"), r.n)
+        add("overall", "all", "expected_accuracy", self.model.expected_accuracy, len(self.model.messages))
+        for r in self.model.labelers.itertuples():
+            add("labeler", r.labeler_id, "estimated_accuracy", r.accuracy, r.labels)
+            add("labeler", r.labeler_id, f"error_rate_{r.worst_error}", r.error_rate, r.labels, r.outlier)
+            add("labeler", r.labeler_id, f"error_rate_z_{r.worst_error}", r.z, r.labels, r.outlier)
+            for true in CLASSES:
+                for said in CLASSES:
+                    add("labeler", r.labeler_id, f"p_{true}_{said}", getattr(r, f"p_{true}_{said}"), r.labels)
+        for r in self.model.messages.itertuples():
+            add("posterior", r.message_id, "p_spam", r.p_spam, r.n_labels, labels=r.label)
+        for r in (self.coverage.itertuples() if self.coverage is not None else ()):
+            add("spec", r.item_id, "disagreements", r.disagreements, r.disagreements, not r.settled, r.text, r.label)
+        for r in (self.comparison.itertuples() if self.comparison is not None else ()):
+            for side in ("before", "after"):
+                add("comparison", f"{side}:{self.before_version if side == 'before' else 'this'}", r.metric,
+                    getattr(r, side), 0)
         for r in self.disagreements.itertuples():
             add("disagreement", r.message_id, "labels", None, len(r.labels.split(";")), False, r.text, r.labels)
         return pa.Table.from_pylist([dict(zip(AGREEMENT_STATS.names, row, strict=True)) for row in rows],
                                     schema=AGREEMENT_STATS)
 
 
-def agreement_report(labels: pd.DataFrame, min_agreement: float) -> AgreementReport:
+def agreement_report(labels: pd.DataFrame, min_agreement: float, spec: pd.DataFrame | None = None,
+                     before: tuple[str, AgreementReport] | None = None) -> AgreementReport:
     """Agreement of a validated labels table (see the module docstring), flagged against
-    ``min_agreement`` (kappa per labeler and pair, specific agreement per class)."""
+    ``min_agreement`` (kappa per labeler and pair, specific agreement per class). With the label
+    ``spec`` (``transforms.labels.spec.validate_spec``) the disagreements it leaves per item; with
+    ``before`` (a labels version and its report under an earlier spec), the two side by side."""
     ids, counts = label_counts(labels, min_labels=2)
     sizes = counts.sum(axis=1)
     same_size = len(counts) > 0 and sizes.min() == sizes.max()
@@ -265,4 +302,14 @@ def agreement_report(labels: pd.DataFrame, min_agreement: float) -> AgreementRep
     labelers["below_min_agreement"] = labelers["kappa_with_others"] < min_agreement
     pairs = pair_stats(labels)
     pairs["below_min_agreement"] = pairs["cohen_kappa"] < min_agreement
-    return AgreementReport(overall, classes, labelers, pairs, disagreements(labels), min_agreement)
+    from transforms.labels.labelers import dawid_skene  # labelers uses this module's z-test
+
+    found = disagreements(labels)
+    versions = sorted({v for v in labels.get("spec_version", pd.Series(dtype=object)) if v})
+    report = AgreementReport(overall, classes, labelers, pairs, found, min_agreement, dawid_skene(labels),
+                             versions[-1] if versions else None,
+                             spec_coverage(spec, found) if spec is not None else None)
+    if before is not None:
+        report.before_version = before[0]
+        report.comparison = compare_rounds(before[1].figures(), report.figures())
+    return report

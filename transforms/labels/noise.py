@@ -17,8 +17,8 @@ from transforms.schema import REVIEWS
 class ConfidentLearning:
     """Result of ``confident_learning`` (indices refer to the input rows)."""
 
-    thresholds: np.ndarray          # per class: mean p_j over rows labelled j
-    confident_joint: np.ndarray     # [given label, confident class] counts
+    thresholds: np.ndarray          # per class: mean p_j over rows labelled j (above 1 for an absent class)
+    confident_joint: np.ndarray     # [given label, confident class] counts (each diagonal cell at least 1)
     suggested: np.ndarray           # confident class per row (-1: confident in none)
     self_confidence: np.ndarray     # p of the given label
     issues: np.ndarray              # row indices off the diagonal, lowest self-confidence first
@@ -26,24 +26,29 @@ class ConfidentLearning:
 
 def confident_learning(given: np.ndarray, probabilities: np.ndarray) -> ConfidentLearning:
     """Confident learning on integer labels ``given`` and out-of-fold ``probabilities``
-    ([n, k], rows sum to 1); see the module docstring."""
+    ([n, k], rows sum to 1), by cleanlab (``cleanlab.count.compute_confident_joint``, not
+    calibrated: the counts themselves); see the module docstring. cleanlab counts a row as
+    confidently of class ``j`` at ``p_j >= t_j - 1e-6`` and keeps every diagonal cell at least 1."""
+    from cleanlab.count import compute_confident_joint, get_confident_thresholds
+
     given = np.asarray(given, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     n, k = probabilities.shape
     if len(given) != n:
         raise ValueError("given labels and probabilities differ in length")
-    thresholds = np.array([probabilities[given == j, j].mean() if (given == j).any() else np.inf
-                           for j in range(k)])
-    above = probabilities >= thresholds[None, :]
-    masked = np.where(above, probabilities, -np.inf)
-    suggested = np.where(above.any(axis=1), masked.argmax(axis=1), -1)
-    joint = np.zeros((k, k), dtype=np.int64)
-    confident = suggested >= 0
-    np.add.at(joint, (given[confident], suggested[confident]), 1)
     self_confidence = probabilities[np.arange(n), given]
-    off = np.flatnonzero(confident & (suggested != given))
+    if n == 0:
+        return ConfidentLearning(np.full(k, np.inf), np.zeros((k, k), dtype=np.int64),
+                                 np.zeros(0, dtype=np.int64), self_confidence, np.zeros(0, dtype=np.int64))
+    thresholds = get_confident_thresholds(given, probabilities)
+    joint, off = compute_confident_joint(given, probabilities, calibrate=False,
+                                         return_indices_of_off_diagonals=True)
+    # The class cleanlab counted each row under: the most probable of those above their threshold.
+    above = probabilities >= thresholds[None, :] - 1e-6
+    suggested = np.where(above.any(axis=1), np.where(above, probabilities, -np.inf).argmax(axis=1), -1)
+    off = np.asarray(off, dtype=np.int64)
     order = off[np.lexsort((off, self_confidence[off]))]  # lowest self-confidence, then row order
-    return ConfidentLearning(thresholds, joint, suggested, self_confidence, order)
+    return ConfidentLearning(thresholds, np.asarray(joint, dtype=np.int64), suggested, self_confidence, order)
 
 
 def text_groups(texts: pd.Series) -> np.ndarray:

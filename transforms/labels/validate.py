@@ -8,6 +8,7 @@ import pyarrow as pa
 
 CLASSES = ("ham", "spam")
 REQUIRED_COLUMNS = ("message_id", "text", "label", "labeler_id")
+SPEC_VERSION = "spec_version"  # optional: the label spec version a row was labelled under
 
 
 class LabelError(ValueError):
@@ -36,12 +37,15 @@ def normalise_labels(labels: pd.Series, what: str = "label") -> pd.Series:
 
 def validate_labels(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
     """Check a ``reference.spam_labels`` table (see the module docstring) and return
-    ``message_id, text, label, labeler_id`` as plain strings, sorted by message and labeler."""
+    ``message_id, text, label, labeler_id`` as plain strings, sorted by message and labeler (and
+    ``spec_version`` when the table has it; a missing one is the empty string: labelled under no spec)."""
     frame = table.to_pandas() if isinstance(table, pa.Table) else table.copy()
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise LabelError(f"labels lack column(s) {missing}; found {list(frame.columns)}")
-    frame = frame[list(REQUIRED_COLUMNS)].copy()
+    frame = frame[[*REQUIRED_COLUMNS, *([SPEC_VERSION] if SPEC_VERSION in frame.columns else [])]].copy()
+    if SPEC_VERSION in frame.columns:
+        frame[SPEC_VERSION] = frame[SPEC_VERSION].astype("string").fillna("").astype(object)
     for column in ("message_id", "labeler_id"):
         null = frame[column].isna() | (frame[column].astype("string").str.strip() == "")
         if null.any():

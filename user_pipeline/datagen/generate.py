@@ -2,14 +2,16 @@
 
     python -m user_pipeline.datagen.generate [--config PATH] [--data-root URI] [--start-date 2026-01-01] [--days 3]
         [--users-per-day N] [--seed S] [--bad-drop KIND [--bad-drop-date YYYY-MM-DD]]
-        [--reference-version v1]
+        [--reference-version v1] [--spec-version v1]
 
 Defaults come from the ``datagen:`` section of the config; flags override. Per date it commits
 ``raw.users_web``, ``raw.users_mobile``, ``raw.users_partner`` (one raw file each, formats in
 ``user_pipeline.datagen.sources``) and ``raw.job_outcomes`` (Parquet, ``transforms.schema.JOB_OUTCOMES``), and
 writes ground truth (not a pipeline dataset) to ``<data_root>/ground_truth/ds=<date>/records.parquet``.
-Once per call it commits ``reference.spam_labels`` and ``reference.id_pairs`` at
-``version=<reference version>`` (skipped when already committed by the same code and settings)
+Once per call it commits ``reference.spam_labels`` (labelled under the label spec
+``--spec-version``) and ``reference.id_pairs`` at ``version=<reference version>``, and every
+``reference.spam_label_spec`` version the generator knows (each skipped when already committed
+by the same code and settings)
 and writes ``ground_truth/spam_holdout.parquet`` and ``ground_truth/spam_labels_gold.parquet``.
 
 Day D's data depends only on (seed, D, sizes and rates), never on the range it was generated in.
@@ -48,6 +50,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 RAW_DATASETS = {"web": "raw.users_web", "mobile": "raw.users_mobile", "partner": "raw.users_partner"}
 OUTCOMES = "raw.job_outcomes"
 SPAM_LABELS = "reference.spam_labels"
+LABEL_SPEC = "reference.spam_label_spec"
 ID_PAIRS = "reference.id_pairs"
 GROUND_TRUTH_DIR = "ground_truth"
 
@@ -62,6 +65,7 @@ def generate(
     reference_version: str = "v1",
     *,
     bad_drop_date: str | None = None,
+    spec_version: str = "v1",
 ) -> dict[str, dict[str, Any]]:
     """Generate and commit ``days`` days of sample data from ``start_date``, plus reference data.
 
@@ -86,7 +90,8 @@ def generate(
     written: dict[str, dict[str, Any]] = {GROUND_TRUTH_DIR: {}}
 
     sms = reference.sms_path(cfg.datagen.sms_path)
-    written.update(_write_reference(cat, producer, seed, reference_version, written[GROUND_TRUTH_DIR], sms))
+    written.update(_write_reference(cat, producer, seed, reference_version, written[GROUND_TRUTH_DIR], sms,
+                                    spec_version))
     spam_texts = reference.spam_texts(sms)
     for day in dates:
         kind = bad_drop if bad_drop is not None and day == broken_day else None
@@ -147,22 +152,25 @@ def _write_day(cat: Catalog, producer: Producer, seed: int, params: DayParams, d
 
 
 def _write_reference(cat: Catalog, producer: Producer, seed: int, version: str,
-                     truth_files: dict[str, str], sms: Path) -> dict[str, dict[str, Manifest]]:
+                     truth_files: dict[str, str], sms: Path, spec_version: str) -> dict[str, dict[str, Manifest]]:
     sms_digest = hashlib.sha256(sms.read_bytes()).hexdigest()[:16]
     code = code_version(str(PACKAGE_DIR), config={"seed": seed, "sms": sms_digest})
+    labels_code = code_version(str(PACKAGE_DIR), config={"seed": seed, "sms": sms_digest, "spec": spec_version})
     extra = {"source": "UCI SMS Spam Collection v.1 (Almeida & Gómez Hidalgo), CC BY 4.0",
              "biased_labeler": reference.BIASED_LABELER}
     out: dict[str, dict[str, Manifest]] = {}
-    for dataset, build, more in ((SPAM_LABELS, lambda: reference.spam_labels(seed, sms), extra),
-                                 (ID_PAIRS, lambda: reference.id_pairs(seed), {})):
-        existing = cat.manifest(dataset, version)
-        if existing is not None and existing.code_version == code:
-            out[dataset] = {version: existing}
+    builds = [(SPAM_LABELS, version, lambda: reference.spam_labels(seed, sms, spec_version), extra, labels_code),
+              (ID_PAIRS, version, lambda: reference.id_pairs(seed), {}, code)]
+    builds += [(LABEL_SPEC, v, lambda v=v: reference.spam_label_spec(v), {}, code) for v in reference.LABEL_SPECS]
+    for dataset, value, build, more, code_of in builds:
+        existing = cat.manifest(dataset, value)
+        if existing is not None and existing.code_version == code_of:
+            out.setdefault(dataset, {})[value] = existing
             _summary(existing, "unchanged, kept")
             continue
-        manifest = cat.write_table(dataset, version, build(), producer=producer, inputs=[],
-                                   code_version=code, extra=more)
-        out[dataset] = {version: manifest}
+        manifest = cat.write_table(dataset, value, build(), producer=producer, inputs=[],
+                                   code_version=code_of, extra=more)
+        out.setdefault(dataset, {})[value] = manifest
         _summary(manifest, "")
     root = f"{cat.root}/{GROUND_TRUTH_DIR}"
     truth_files["spam_holdout"] = _write_parquet(cat, f"{root}/spam_holdout.parquet", reference.spam_holdout(sms))
@@ -213,12 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bad-drop", choices=sorted(BAD_DROPS))
     parser.add_argument("--bad-drop-date", help="the date whose web drop is broken (default: the last)")
     parser.add_argument("--reference-version", default="v1", help="version id of the reference data")
+    parser.add_argument("--spec-version", default="v1", help="reference.spam_label_spec version the labels follow")
     args = parser.parse_args(argv)
     overrides = {"data_root": args.data_root} if args.data_root else {}
     cfg = load_config(args.config, **overrides)
     started = time.perf_counter()
     generate(cfg, args.start_date or cfg.datagen.start_date, args.days, users_per_day=args.users_per_day,
              seed=args.seed, bad_drop=args.bad_drop, reference_version=args.reference_version,
+             spec_version=args.spec_version,
              bad_drop_date=args.bad_drop_date)
     print(f"done in {time.perf_counter() - started:.1f}s under {cfg.data_root}")
     return 0

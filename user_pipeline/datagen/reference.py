@@ -10,6 +10,14 @@ agree with the gold label ~97% of the time; ``BIASED_LABELER`` calls promotional
 ham (offers, free, discount, win...) spam about 60% of the time: the labelling inconsistency the
 data-centric workflow is meant to find.
 
+Label spec: the instructions the labelers follow, ``reference.spam_label_spec`` (``LABEL_SPEC``
+rows: per class a definition, decision rules, positive and negative examples, known edge
+cases). v1 lists promotional-but-legitimate messages as an open edge case; v2 adds the rule that
+settles it (an offer the recipient asked for, or a friend's "free"/"win", is ham). Every label
+row names the spec version it was labelled under (``spec_version``); under v2 the biased labeler
+follows the new rule, so a round labelled under v2 (``spam_labels(..., spec_version="v2")``, the
+same messages, labelers and draws) differs from v1 only where the rule applies.
+
 ID pairs: labelled record pairs drawn from generated people. Matches are one person against a
 re-typed copy of themselves (``typos``); non-matches include hard negatives (same surname, same
 postcode, same household with alike first names or a twin's birth date, and namesakes: the same
@@ -31,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from transforms.labels.sweep import PROMOTIONAL
-from transforms.schema import ID_PAIR_FIELDS, ID_PAIRS, SPAM_LABELS
+from transforms.schema import ID_PAIR_FIELDS, ID_PAIRS, LABEL_SPEC, SPAM_LABELS
 from user_pipeline.datagen.people import STREAM_REFERENCE, draw_people, make_email
 from user_pipeline.datagen.records import MISSING_RATES, format_phone
 from user_pipeline.datagen.typos import apply_typos
@@ -44,6 +52,38 @@ DOUBLE_LABEL_RATE = 0.10
 PROMOTIONAL_DOUBLE_LABEL_RATE = 0.60
 LABELER_ERROR = 0.03
 BIAS_RATE = 0.60
+
+# The label spec: (item_id, class, kind, text, pattern, settled_by), v2 = v1 + the promotional rule.
+# Patterns carry their flags inline: the spec is data, read without this module.
+_PROMOTIONAL_RULE = ("ham.rule.2", "ham", "rule",
+                     "A message that mentions an offer, a prize, something free or a sale is ham when the "
+                     "recipient knows the sender or asked for it (a shop they use, a friend, family) and it "
+                     "does not ask them to call, text or claim from an unknown number. Only unsolicited mass "
+                     "marketing that asks for such a reply is spam.", "(?i)" + PROMOTIONAL.pattern, None)
+_SPEC_V1 = (
+    ("ham.definition.1", "ham", "definition", "A message the recipient would want: personal, work, service "
+     "notices and messages they signed up for.", None, None),
+    ("ham.rule.1", "ham", "rule", "A message from someone the recipient knows is ham, however informal or "
+     "misspelled.", None, None),
+    ("ham.positive_example.1", "ham", "positive_example", "Ok lar... Joking wif u oni...", None, None),
+    ("ham.negative_example.1", "ham", "negative_example",
+     "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461.", None, None),
+    ("spam.definition.1", "spam", "definition", "Unsolicited bulk messages: advertising, prize and "
+     "premium-rate scams, phishing.", None, None),
+    ("spam.rule.1", "spam", "rule", "A message asking to call or text a premium or unknown number, or to "
+     "claim a prize the recipient did not enter for, is spam.", None, None),
+    ("spam.positive_example.1", "spam", "positive_example",
+     "Free entry in 2 a wkly comp to win FA Cup final tkts. Text FA to 87121 to receive entry.", None, None),
+    ("spam.negative_example.1", "spam", "negative_example",
+     "Hey, the pizza place has a free dessert offer tonight, want to go?", None, None),
+    ("spam.edge_case.1", "spam", "edge_case", "Promotional but legitimate: offers, prizes, free things and "
+     "sales from a sender the recipient knows (a friend passing on a deal, a shop they use).",
+     "(?i)" + PROMOTIONAL.pattern, None),
+)
+LABEL_SPECS = {
+    "v1": _SPEC_V1,
+    "v2": (*_SPEC_V1[:2], _PROMOTIONAL_RULE, *_SPEC_V1[2:-1], (*_SPEC_V1[-1][:5], _PROMOTIONAL_RULE[0])),
+}
 
 ID_PAIRS_DAY = date(2026, 1, 1)  # the "today" of ages in the pair pool: fixed, not the run's dates
 PAIR_PHONE_STYLES = ("intl_spaced", "intl_compact", "zero_zero_spaced", "intl_trunk")
@@ -115,8 +155,19 @@ def spam_texts(path: str | Path | None = None) -> list[str]:
     return sms.loc[sms["gold_label"] == "spam", "text"].tolist()
 
 
-def spam_labels(seed: int, path: str | Path | None = None) -> pa.Table:
-    """``reference.spam_labels``: annotator labels of the non-held-out messages (see module doc)."""
+def spam_label_spec(version: str) -> pa.Table:
+    """``reference.spam_label_spec`` version ``version`` (``LABEL_SPECS``; see the module doc)."""
+    if version not in LABEL_SPECS:
+        raise ValueError(f"no label spec {version!r}; the generator knows {sorted(LABEL_SPECS)}")
+    return pa.Table.from_pylist([dict(zip(LABEL_SPEC.names, row, strict=True)) for row in LABEL_SPECS[version]],
+                                schema=LABEL_SPEC)
+
+
+def spam_labels(seed: int, path: str | Path | None = None, spec_version: str = "v1") -> pa.Table:
+    """``reference.spam_labels``: annotator labels of the non-held-out messages, labelled under
+    the label spec ``spec_version`` (see module doc)."""
+    if spec_version not in LABEL_SPECS:
+        raise ValueError(f"no label spec {spec_version!r}; the generator knows {sorted(LABEL_SPECS)}")
     sms = load_sms(path)
     pool = sms[~sms["in_holdout"]].reset_index(drop=True)
     rng = reference_rng(seed, 1)
@@ -129,7 +180,9 @@ def spam_labels(seed: int, path: str | Path | None = None) -> pa.Table:
     labeler = np.concatenate([first, second[double]])
     gold = pool["gold_label"].to_numpy()[message]
     promo_ham = (pool["is_promotional"].to_numpy() & (pool["gold_label"] == "ham").to_numpy())[message]
-    biased = np.asarray(LABELERS)[labeler] == BIASED_LABELER
+    # The habit shows while the spec leaves promotional messages open; a rule that settles them is followed.
+    settled = any(row[0] == "spam.edge_case.1" and row[5] for row in LABEL_SPECS[spec_version])
+    biased = (np.asarray(LABELERS)[labeler] == BIASED_LABELER) & (not settled)
     u = rng.random(len(message))
     flipped = np.where(gold == "spam", "ham", "spam")
     label = np.where(biased & promo_ham, np.where(u < BIAS_RATE, "spam", "ham"),
@@ -140,6 +193,7 @@ def spam_labels(seed: int, path: str | Path | None = None) -> pa.Table:
         "label": label,
         "labeler_id": np.asarray(LABELERS)[labeler],
         "is_double_labelled": double[message],
+        "spec_version": spec_version,
     }).sort_values(["message_id", "labeler_id"], kind="stable")
     return pa.Table.from_pandas(frame, schema=SPAM_LABELS, preserve_index=False)
 

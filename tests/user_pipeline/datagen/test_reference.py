@@ -31,7 +31,9 @@ def test_a_missing_sms_collection_names_the_dataset_and_the_setting(tmp_path):
 
 def test_spam_labels_are_labelled_by_several_labelers(three_days):
     labels = three_days.table("reference.spam_labels", "v1")
-    assert list(labels.columns) == ["message_id", "text", "label", "labeler_id", "is_double_labelled"]
+    assert list(labels.columns) == ["message_id", "text", "label", "labeler_id", "is_double_labelled", "spec_version"]
+    assert set(labels["spec_version"]) == {"v1"}
+    assert set(three_days.written["reference.spam_label_spec"]) == set(reference.LABEL_SPECS)
     assert set(labels["label"]) == {"ham", "spam"}
     assert labels["labeler_id"].nunique() in (3, 4)
     per_message = labels.groupby("message_id").agg(n=("labeler_id", "nunique"), rows=("labeler_id", "size"),

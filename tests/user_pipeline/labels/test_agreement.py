@@ -4,8 +4,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import user_pipeline.labels.agreement
-from lineage.catalog import Catalog
-from tests.user_pipeline.labels.helpers import commit_spam_labels
+from lineage.catalog import Catalog, Producer
+from tests.user_pipeline.labels.helpers import SEED, commit_spam_labels
+from user_pipeline.datagen import reference
 
 
 def test_agreement_commits_stats_and_renders_a_report(cfg):
@@ -24,8 +25,14 @@ def test_agreement_commits_stats_and_renders_a_report(cfg):
     disagreements = table.filter(pc.equal(table.column("section"), "disagreement"))
     assert disagreements.num_rows == overall["messages_in_disagreement"]
     assert all("=" in labels for labels in disagreements.column("labels").to_pylist())
+    # Dawid-Skene: every labeler's estimated accuracy, every message's posterior, the biased labeler flagged.
+    accuracy = table.filter(pc.equal(table.column("metric"), "estimated_accuracy"))
+    assert accuracy.num_rows == 4 and all(0.9 < v < 1 for v in accuracy.column("value").to_pylist())
+    posteriors = table.filter(pc.equal(table.column("section"), "posterior"))
+    assert posteriors.num_rows == overall["messages"]
+    assert [f for f in manifest.extra["flags"] if "Dawid-Skene" in f][0].startswith("labeler labeler_03: ham->spam")
     html = Path(f"{cfg.data_root}/reports/labels/spam_label_agreement_v1.html").read_text()
-    assert "Cohen's kappa" in html and "labeler_03" in html
+    assert "Cohen's kappa" in html and "labeler_03" in html and "Dawid&ndash;Skene" in html
     again = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
     assert again.producer["run_id"] == manifest.producer["run_id"]
 
@@ -44,3 +51,32 @@ def test_agreement_of_labels_without_double_labelled_messages_is_reported_as_unm
     manifest = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
     assert manifest.extra["overall"]["krippendorff_alpha"] is None and manifest.extra["flags"] == []
     assert "agreement cannot be measured" in capsys.readouterr().out
+
+
+def commit_spec(cfg, version):
+    return Catalog(cfg).write_table("reference.spam_label_spec", version, reference.spam_label_spec(version),
+                                    producer=Producer("test", "test-spec"), inputs=[], code_version="test")
+
+
+def test_agreement_shows_the_spec_per_class_and_compares_agreement_before_and_after_a_revision(cfg):
+    spec_v1, spec_v2 = commit_spec(cfg, "v1"), commit_spec(cfg, "v2")
+    commit_spam_labels(cfg, "v1")
+    first = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
+    assert first.extra["spec_version"] == "v1" and first.extra["compared_with"] is None
+    assert spec_v1.ref.to_json() in first.inputs
+    # A round labelled under v2, whose rule settles promotional messages: the biased labeler follows it.
+    commit_spam_labels(cfg, "v2", reference.spam_labels(SEED, spec_version="v2"))
+    manifest = user_pipeline.labels.agreement.run(["--labels-version", "v2"]).output
+    assert manifest.extra["spec_version"] == "v2" and manifest.extra["compared_with"] == "v1"
+    assert spec_v2.ref.to_json() in manifest.inputs and spec_v1.ref.to_json() in manifest.inputs
+    table = Catalog(cfg).read_table("reference.spam_label_agreement", "v2").to_pandas()
+    spec = table[table["section"] == "spec"].set_index("subject")
+    assert not spec.loc["spam.edge_case.1", "below_min_agreement"]  # settled by ham.rule.2 in v2
+    compared = table[table["section"] == "comparison"].pivot(index="metric", columns="subject", values="value")
+    edge = compared.loc["disagreements under spam.edge_case.1"]
+    assert edge["after:this"] < edge["before:v1"] / 1.5
+    biased = compared.loc[f"estimated_accuracy {reference.BIASED_LABELER}"]
+    assert biased["after:this"] > biased["before:v1"] + 0.02
+    assert compared.loc["observed_agreement", "after:this"] > compared.loc["observed_agreement", "before:v1"]
+    html = Path(f"{cfg.data_root}/reports/labels/spam_label_agreement_v2.html").read_text()
+    assert "Promotional but legitimate" in html and "Before and after the spec revision" in html
