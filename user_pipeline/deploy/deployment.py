@@ -143,6 +143,11 @@ def service_env(cfg: PipelineConfig, options: Options, folder: Path, api_url: st
     })
     if options.metadata_db:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = options.metadata_db
+        scheme, rest = options.metadata_db.split(":", 1)
+        if scheme in ("postgresql", "postgresql+psycopg"):
+            # Airflow derives its async URL as postgresql+asyncpg, a driver not installed here:
+            # psycopg 3 (installed for the lineage store) is async too.
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = f"postgresql+psycopg_async:{rest}"
     return env
 
 
