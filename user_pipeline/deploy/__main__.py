@@ -15,17 +15,10 @@ import json
 import signal
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
 
 from user_pipeline.config import load_config
 from user_pipeline.deploy import deployment as dep
-from user_pipeline.deploy.airflow_api import AirflowApi, run_pipeline
-
-
-def default_dates(days: int) -> list[str]:
-    """The ``days`` days ending today (UTC): today is the cron point unpausing the daily DAG runs."""
-    today = datetime.now(UTC).date()
-    return [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+from user_pipeline.deploy.airflow_api import AirflowApi, default_dates, run_pipeline
 
 
 def run_dates(deployment: dep.Deployment, dates: list[str], generate: bool = True,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -104,6 +104,12 @@ class AirflowApi:
         tasks = [{k: ti.get(k) for k in ("task_id", "state", "hostname", "try_number")}
                  for ti in self.task_instances(dag_id, run_id)]
         return RunResult(dag_id, run_id, run.get("logical_date"), run["state"], tasks)
+
+
+def default_dates(days: int) -> list[str]:
+    """The ``days`` days ending today (UTC): today is the cron point unpausing the daily DAG runs."""
+    today = datetime.now(UTC).date()
+    return [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
 
 
 def logical_date(ds: str) -> str:

@@ -1,0 +1,97 @@
+"""The pipeline on a real Airflow 3 deployment (``user_pipeline.deploy``): api-server, scheduler,
+dag-processor, triggerer, Celery workers on Redis (or the LocalExecutor), metadata on PostgreSQL,
+lineage over HTTP to ``lineage serve``. Runs go through the REST API and the scheduler, never
+``dag.test``. The deployment and its runs are session fixtures (tests/e2e/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from lineage.store import LineageStore, runs
+from tests.e2e.small_config import small_config
+from tests.lineage.test_service import _free_port
+from user_pipeline.steps.registry import DAILY, ID_MATCHER, SPAM_FILTER, steps
+
+pytestmark = [pytest.mark.e2e, pytest.mark.deployment, pytest.mark.timeout(2400)]
+
+
+def test_the_scheduler_ran_every_task_of_the_models_and_of_both_dates(deployed_pipeline):
+    daily = deployed_pipeline.deployed.cfg.airflow.dag_id
+    results = deployed_pipeline.results
+    assert [r.dag_id for r in results] == [SPAM_FILTER, ID_MATCHER, daily, daily]
+    assert [r.logical_date[:10] for r in results[2:]] == deployed_pipeline.dates
+    for result in results:
+        assert result.state == "success", result
+        assert {t["state"] for t in result.tasks} == {"success"}, result.tasks
+    for result, dag in zip(results, (SPAM_FILTER, ID_MATCHER, DAILY, DAILY), strict=True):
+        assert sorted(t["task_id"] for t in result.tasks) == sorted(s.name for s in steps(dag))
+
+
+def test_unpausing_the_daily_dag_ran_no_date_of_its_own(deployed_pipeline):
+    """Today's cron point, which unpausing runs at once, was one of the runs triggered with their
+    logical dates: the scheduler made no scheduled run of its own (it would have no raw data)."""
+    daily = deployed_pipeline.deployed.cfg.airflow.dag_id
+    made = deployed_pipeline.deployed.api().call("GET", f"/api/v2/dags/{daily}/dagRuns")["dag_runs"]
+    assert sorted(r["dag_run_id"] for r in made) == sorted(r.run_id for r in deployed_pipeline.results[2:])
+    assert {r["run_type"] for r in made} == {"manual"}
+
+
+def test_every_event_reached_the_lineage_service_and_the_log(deployed_pipeline, tmp_path):
+    """The composite transport: every event of the runs (Airflow's provider and our jobs) is in the
+    service's store and in the JSONL log, and every daily step's job reported for both dates."""
+    deployed = deployed_pipeline.deployed
+    health = httpx.get(f"{deployed.deployment.lineage_url}/api/v1/health", params={"wait": "true"}, timeout=120)
+    assert health.json()["behind_bytes"] == 0
+    log_events = [json.loads(line) for path in deployed.cfg.openlineage_log_paths()
+                  for line in Path(path).read_text().splitlines() if line.strip()]
+    from_log = LineageStore(f"sqlite:///{tmp_path / 'from_log.db'}")
+    from_log.ingest_files(deployed.cfg.openlineage_log_paths())
+    served = LineageStore(deployed.served_store)
+    assert served.counts()["events"] == from_log.counts()["events"] == len(log_events) > 0
+    with served.connect() as conn:
+        served_jobs = {j for (j,) in conn.execute(sa.select(runs.c.job_name).distinct())}
+    assert served_jobs == {e["job"]["name"] for e in log_events}
+    daily = deployed.cfg.airflow.dag_id
+    for step in steps(DAILY):
+        completed = {e["run"]["runId"] for e in log_events
+                     if e["job"]["name"] == step.job and e["eventType"] == "COMPLETE"}
+        assert len(completed) >= 1, step.job
+        assert f"{daily}.{step.name}" in served_jobs  # the provider's task event
+
+
+def test_the_tasks_of_each_date_ran_on_both_celery_workers(deployed_pipeline):
+    deployed = deployed_pipeline.deployed
+    if deployed.executor != "celery":
+        pytest.skip(f"the shared deployment runs the LocalExecutor here: {deployed.why_not_celery}")
+    assert deployed.deployment.workers == ["worker1", "worker2"]
+    for result in deployed_pipeline.results[2:]:
+        assert result.hostnames == {"worker1", "worker2"}, result.tasks
+
+
+def test_a_local_executor_deployment_starts_paused_and_stops_leaving_no_process(tmp_path):
+    """``make deploy``'s default (LocalExecutor, SQLite): healthy, the admin logs in, every DAG is
+    paused at creation and nothing ran; ``stop`` ends every process it started."""
+    from user_pipeline.deploy import deployment as dep
+
+    config, _ = small_config(tmp_path, users_per_day=100)
+    started = dep.start(dep.Options(config=str(config), api_port=_free_port(), lineage_port=_free_port()))
+    try:
+        assert dep.load(str(config)).services == started.services
+        from user_pipeline.deploy.airflow_api import AirflowApi
+
+        api = AirflowApi(started.api_url, started.username, started.password())
+        dags = api.call("GET", "/api/v2/dags")["dags"]
+        assert {d["dag_id"] for d in dags} >= {DAILY, SPAM_FILTER, ID_MATCHER}
+        assert all(d["is_paused"] for d in dags)
+        assert api.call("GET", "/api/v2/dags/~/dagRuns")["total_entries"] == 0
+        assert set(started.services) == {"lineage", "api-server", "scheduler", "dag-processor", "triggerer"}
+        assert dep.session_processes(started)
+    finally:
+        dep.stop(started)
+    assert dep.session_processes(started) == []
+    assert dep.load(str(config)) is None
