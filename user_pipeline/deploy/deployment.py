@@ -141,8 +141,10 @@ def service_env(cfg: PipelineConfig, options: Options, folder: Path, api_url: st
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(folder / "passwords.json"),
     })
+    # Its own metadata, apart from the embedded runner's (which creates DAGs unpaused and keeps
+    # its runs): SQLite in the deployment's folder unless a server is given.
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = options.metadata_db or f"sqlite:///{folder / 'airflow.db'}"
     if options.metadata_db:
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = options.metadata_db
         scheme, rest = options.metadata_db.split(":", 1)
         if scheme in ("postgresql", "postgresql+psycopg"):
             # Airflow derives its async URL as postgresql+asyncpg, a driver not installed here:

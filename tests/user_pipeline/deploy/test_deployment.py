@@ -39,6 +39,7 @@ def test_the_services_environment_moves_the_execution_api_with_the_port(cfg, tmp
     assert "OPENLINEAGE_URL" not in env
     again = dep.service_env(cfg, dep.Options(), tmp_path, "http://127.0.0.1:8080")
     assert again["AIRFLOW__API_AUTH__JWT_SECRET"] == env["AIRFLOW__API_AUTH__JWT_SECRET"]  # kept across restarts
+    assert again["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'airflow.db'}"  # not the runner's
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC" not in again  # SQLite: Airflow derives aiosqlite
 
 
