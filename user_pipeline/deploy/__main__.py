@@ -14,7 +14,7 @@ import argparse
 import json
 import signal
 import sys
-import threading
+import time
 
 from user_pipeline.config import load_config
 from user_pipeline.deploy import deployment as dep
@@ -102,31 +102,34 @@ def _up(args: argparse.Namespace) -> int:
                           lineage_port=args.lineage_port, lineage_store=args.lineage_store)
     print(f"starting Airflow ({dep.EXECUTORS[args.executor]}), the lineage service"
           + (", Redis and Celery workers" if args.executor == "celery" else "") + " ...", flush=True)
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    deployment = dep.start(options)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the deployment as Ctrl-C does
+    deployment = dep.start(options)  # stops what it started if it fails or is interrupted
+    ok = True
     try:
         announce(deployment)
-        ok = True
         if args.run_days:
             ok = run_dates(deployment, default_dates(args.run_days), users_per_day=args.users_per_day)
         if args.detach:
             return 0 if ok else 1
         print("running; Ctrl-C stops everything", flush=True)
-        while not stopping.wait(5):
+        while True:
+            time.sleep(5)
             dead = [name for name, up_ in deployment.alive().items() if not up_]
             if dead:
                 print(f"deploy: {', '.join(dead)} stopped: stopping the rest (logs: {deployment.state_dir}/logs)",
                       file=sys.stderr)
-                ok = False
-                break
+                return 1
+    except KeyboardInterrupt:
         return 0 if ok else 1
     finally:
         if not args.detach:
             print("stopping ...", flush=True)
             dep.stop(deployment)
             print("stopped", flush=True)
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
