@@ -81,6 +81,9 @@ def airflow_metadata_db():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if stop:
             subprocess.run(stop.split(), capture_output=True)
+            # The server's folder, as .ci/with-postgres.sh removes it: the one before /data in its stop command.
+            data = stop.split(" -D ", 1)[1].split()[0]
+            shutil.rmtree(Path(data).parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
