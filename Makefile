@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo demo-backfill test test-fast lint bench bench-id-merge baselines-venv clean
+.PHONY: install demo demo-backfill deploy deploy-celery test test-fast lint bench bench-id-merge baselines-venv clean
 
 install: $(STAMP)
 
@@ -23,6 +23,14 @@ demo: install            ## generate sample data and run the DAG for three dates
 
 demo-backfill: install   ## the upstream-fix story: bad labels, fix, impact, backfill, check
 	$(PY) -m user_pipeline.runner.demo_backfill --days 3
+
+deploy: install          ## a real Airflow on loopback (LocalExecutor, SQLite) + lineage serve; runs 2 dates; Ctrl-C stops it
+	$(PY) -m user_pipeline.deploy up --run-days 2
+
+# CeleryExecutor needs a metadata database server: a throwaway PostgreSQL (.ci/postgres.sh) for the
+# deployment's lifetime; the deployment starts its Redis broker (Debian's redis-server) itself.
+deploy-celery: install   ## the same with CeleryExecutor: two workers, Redis broker, metadata on PostgreSQL
+	.ci/with-postgres.sh sh -c '$(PY) -m user_pipeline.deploy up --executor celery --workers 2 --metadata-db "$$LINEAGE_PG_URL" --run-days 2'
 
 test: install            ## the test suite (what CI runs)
 	$(PY) -m pytest -q --durations=15
