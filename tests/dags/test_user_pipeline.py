@@ -78,7 +78,8 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
     # One hand-triggered fix DAG per upstream dataset, announcing it on the asset DAGs are scheduled on.
     fixes = parsed["upstream_fixes"]
     assert sorted(fixes) == ["fix_raw_job_outcomes", "fix_raw_users_mobile", "fix_raw_users_partner",
-                             "fix_raw_users_web", "fix_reference_id_pairs", "fix_reference_spam_labels"]
+                             "fix_raw_users_web", "fix_reference_id_pairs", "fix_reference_spam_label_spec",
+                             "fix_reference_spam_labels"]
     assert fixes["fix_reference_id_pairs"] == {"outlets": ["reference.id_pairs"], "tasks": ["fix"], "schedule": "None",
                                                "params": ["file", "new_version", "reason", "replaces"]}
     assert fixes["fix_raw_users_partner"] == {"outlets": ["raw.users_partner"], "tasks": ["fix"], "schedule": "None",
