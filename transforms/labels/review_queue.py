@@ -66,6 +66,9 @@ def review_queue(labels: pd.DataFrame, candidates: pd.DataFrame, probability: pd
     order = pd.DataFrame({"group": group, "rank": queue["rank"].fillna(np.inf).astype(float),
                           "doubt": (queue["probability"] - 0.5).abs(), "id": queue["message_id"]})
     queue = queue.loc[order.sort_values(["group", "rank", "doubt", "id"], kind="stable").index]
+    # None, not NaN, where a message is not a noise candidate.
+    queue["suggested_label"] = queue["suggested_label"].astype(object).where(queue["suggested_label"].notna(), None)
+    queue["rank"] = queue["rank"].astype("Int64")
     return queue.head(limit).reset_index(drop=True) if limit is not None else queue.reset_index(drop=True)
 
 

@@ -359,7 +359,7 @@ def _queue_html(data: ReviewData, decided: pd.DataFrame, decisions: Manifest | N
             f"<div class=item id='m-{esc(item.message_id)}'><p><code>{esc(item.message_id)}</code>{done} "
             f"<span class=reasons>{esc(', '.join(item.reasons))}</span></p><blockquote>{esc(item.text)}</blockquote>"
             f"<p>labels: {given}; P(spam) = {item.probability:.3f}"
-            + (f"; suggested: {esc(item.suggested_label)}" if item.suggested_label else "") + "</p>"
+            + (f"; suggested: {esc(item.suggested_label)}" if item.suggested_label is not None else "") + "</p>"
             f"<p class=rule>rule for {lean}: {esc(data.rules.get(lean, ''))}</p>"
             "<form method=post action=/review><input type=hidden name=csrf_token value='{{csrf}}'>"
             f"<input type=hidden name=message_id value='{esc(item.message_id)}'>{options}"
