@@ -294,6 +294,8 @@ def create_app(cfg: PipelineConfig, labels_version: str, *, trigger: Callable[[d
         if answer is not None:
             return answer
         try:
+            # Synchronous on the event loop on purpose: decisions are read, appended and committed
+            # one at a time, so two reviewers of this process never lose each other's decision.
             record_decision(catalog, data.labels, labels_manifest, str(form.get("message_id", "")),
                             str(form.get("label", "")), str(form.get("reviewer", "")), str(form.get("note", "")))
         except LabelError as exc:

@@ -1,4 +1,6 @@
+import json
 import re
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -103,6 +105,14 @@ def test_reviews_are_stored_with_reviewer_and_time_and_commit_makes_a_new_labels
     assert (corrections.loc[corrections["message_id"] == first.message_id, "new_label"] == first.suggested_label).all()
     assert set(corrections["decided_by"]) == {f"review-page:{decided.version}"}
     assert set(corrections["reviewer"]) == {"ann"}
+    # The lineage: the fix run read the decisions version and wrote the labels version.
+    (log,) = labelled.openlineage_log_paths()
+    events = [json.loads(line) for line in Path(log).read_text().splitlines()]
+    (done,) = [e for e in events if e["job"]["name"] == fix.NAME and e["eventType"] == "COMPLETE"]
+    inputs = {(i["name"], i["facets"]["version"]["datasetVersion"]) for i in done["inputs"]}
+    assert (review.DECISIONS, decided.version) in inputs
+    assert ("reference.spam_labels", labels.version) in {
+        (o["name"], o["facets"]["version"]["datasetVersion"]) for o in done["outputs"]}
 
 
 def test_commit_without_decisions_or_to_an_existing_version_is_refused(labelled):
