@@ -2,6 +2,7 @@
 
     airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "accept_top": 60}'
     airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "reviews": "/path/reviewed.csv"}'
+    airflow dags trigger spam_labels_fix --conf '{"new_version": "v2", "decisions": true}'  # the review page's
 
 Runs ``python -m user_pipeline.labels.fix`` (step ``fix_spam_labels`` of the registry) with the
 reviewed corrections, or the top K candidates of the label-noise review, and, on success, emits
@@ -37,6 +38,8 @@ with DAG(
         "accept_top": Param(None, type=["null", "integer"], minimum=1,
                             description="accept the suggested label of the K best review candidates"),
         "reviews": Param(None, type=["null", "string"], description="reviewed CSV of corrections"),
+        "decisions": Param(False, type="boolean",
+                           description="the review page's decisions (reference.spam_label_decisions)"),
     },
     doc_md=__doc__,
 ) as dag:
@@ -48,9 +51,10 @@ with DAG(
         from user_pipeline.runner.tasks import fix_event_extra
 
         decision = (["--accept-top", str(params["accept_top"])] if params.get("accept_top") is not None
-                    else ["--reviews", params["reviews"]] if params.get("reviews") else [])
+                    else ["--reviews", params["reviews"]] if params.get("reviews")
+                    else ["--decisions"] if params.get("decisions") else [])
         if not decision:
-            raise ValueError("give accept_top or reviews in the conf")
+            raise ValueError("give accept_top, reviews or decisions in the conf")
         last = run_module(FIX.job, ds=None, ti=ti, dag_run_id=run_id, logical_date=logical_date,
                           dag_run=dag_run, config=cfg.source_path, extra_args=[
                               "--labels-version", params["labels_version"],

@@ -305,6 +305,16 @@ CORRECTIONS = declare([
     ("note", pa.string(), FREE_TEXT),
 ])
 
+# reference.spam_label_decisions: reviewers' decisions on the review page (user_pipeline.labels.review),
+# one partition per labels version reviewed, every decision kept (the latest per message counts).
+DECISIONS = declare([
+    ("message_id", pa.string(), IDENTIFIER),
+    ("label", pa.string(), LABEL),               # the label the reviewer chose for the message
+    ("reviewer", pa.string(), PERSONAL),
+    ("reviewed_at", pa.timestamp("us", tz="UTC"), METADATA),
+    ("note", pa.string(), FREE_TEXT),
+])
+
 # Every committed tabular dataset (conf/pipeline.yaml ``datasets:``) -> its schema. The other
 # datasets are opaque files (raw drops, models, statistics), versioned by their bytes or derivation.
 DATASET_SCHEMAS: dict[str, pa.Schema] = {
@@ -315,6 +325,7 @@ DATASET_SCHEMAS: dict[str, pa.Schema] = {
     "reference.spam_label_agreement": AGREEMENT_STATS,
     "reference.spam_label_reviews": REVIEWS,
     "reference.spam_label_corrections": CORRECTIONS,
+    "reference.spam_label_decisions": DECISIONS,
     "staging.users_ingested": STAGED_USERS,
     "staging.ingest_dead_letter": DEAD_LETTER,
     "staging.users_despammed": STAGED_USERS,

@@ -74,7 +74,7 @@ def test_dag_parses_into_the_step_chain_without_heavy_imports(tmp_path):
     assert "reference.id_pairs" in parsed["matcher_schedule"]
     # The labels fix announces the new version on the asset the spam filter is scheduled on.
     assert len(parsed["fix_outlets"]) == 1 and "reference.spam_labels" in parsed["fix_outlets"][0]
-    assert parsed["fix_params"] == ["accept_top", "labels_version", "new_version", "reviews"]
+    assert parsed["fix_params"] == ["accept_top", "decisions", "labels_version", "new_version", "reviews"]
     # One hand-triggered fix DAG per upstream dataset, announcing it on the asset DAGs are scheduled on.
     fixes = parsed["upstream_fixes"]
     assert sorted(fixes) == ["fix_raw_job_outcomes", "fix_raw_users_mobile", "fix_raw_users_partner",

@@ -2,16 +2,21 @@
 
     python -m user_pipeline.labels.fix --labels-version v1 --reviews reviewed.csv --new-version v2
     python -m user_pipeline.labels.fix --labels-version v1 --accept-top 50 --new-version v2
+    python -m user_pipeline.labels.fix --labels-version v1 --decisions --new-version v2
 
 ``--reviews``: a UTF-8 CSV with ``message_id``, ``labeler_id``, ``corrected_label`` (``ham`` /
 ``spam``; blank = the label is confirmed as it is) and optional ``reviewer``, ``note``; any row
 of the labels version may be corrected, not only the candidates of ``user_pipeline.labels.noise``.
 ``--accept-top K`` takes the suggested label of the K best-ranked candidates without review (for
-experiments). The changed rows are committed as ``reference.spam_label_corrections``
-version=<new version>, then ``reference.spam_labels`` version=<new version> (same schema and rows,
-corrected labels) with inputs: the old labels, the reviews and the corrections. That commit is
-the upstream fix: bump ``spam.labels_version``, retrain (``user_pipeline.training.spam_filter``) and
-backfill de-spam. Versions are immutable: an existing new version with other content is an error.
+experiments). ``--decisions`` takes the decisions of the review page
+(``reference.spam_label_decisions`` version=<labels version>, ``user_pipeline.labels.review``;
+the latest decision per message applies to each of its label rows), which is then an input of
+the run and of the new version, so the lineage shows which reviews produced it. The changed rows
+are committed as ``reference.spam_label_corrections`` version=<new version>, then
+``reference.spam_labels`` version=<new version> (same schema and rows, corrected labels) with
+inputs: the old labels, the reviews and the corrections. That commit is the upstream fix: bump
+``spam.labels_version``, retrain (``user_pipeline.training.spam_filter``) and backfill de-spam.
+Versions are immutable: an existing new version with other content is an error.
 
 This is ``user_pipeline.fix`` (gate, one commit, lineage naming the replaced version) with the
 corrected labels computed from reviews instead of read from a file; ``python -m user_pipeline.fix
@@ -32,6 +37,7 @@ from transforms.labels import (
     top_k_corrections,
     validate_labels,
 )
+from transforms.labels.review_queue import decisions_to_reviews
 from transforms.schema import CORRECTIONS
 from user_pipeline.fix import commit_fix, replaced_partition
 from user_pipeline.labels.common import LABELS, label_arguments, read_reviews_csv
@@ -39,6 +45,7 @@ from user_pipeline.labels.noise import REVIEWS
 from user_pipeline.steps.harness import Job, Plan, StepContext
 
 NAME = "user_pipeline.labels.fix"
+DECISIONS = "reference.spam_label_decisions"
 CORRECTIONS_DATASET = "reference.spam_label_corrections"
 log = logging.getLogger(NAME)
 
@@ -49,6 +56,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     decision = parser.add_mutually_exclusive_group(required=True)
     decision.add_argument("--reviews", help="reviewed CSV (message_id, labeler_id, corrected_label[, reviewer, note])")
     decision.add_argument("--accept-top", type=int, help="accept the suggested label of the K best candidates")
+    decision.add_argument("--decisions", action="store_true",
+                          help=f"the review page's decisions ({DECISIONS} version=<labels version>)")
 
 
 def plan(ctx: StepContext) -> Plan:
@@ -62,7 +71,14 @@ def plan(ctx: StepContext) -> Plan:
     if reviews is None or reviews.inputs != [labels.ref.to_json()]:
         raise FileNotFoundError(f"no {REVIEWS} version={version} for the committed labels: run "
                                 f"python -m user_pipeline.labels.noise --labels-version {version} first")
-    return Plan([labels, reviews], [(CORRECTIONS_DATASET, args.new_version), (LABELS, args.new_version)])
+    inputs = [labels, reviews]
+    if args.decisions:
+        decided = ctx.catalog.manifest(DECISIONS, version)
+        if decided is None:
+            raise FileNotFoundError(f"no {DECISIONS} version={version}: review the labels first "
+                                    f"(python -m user_pipeline.labels.review --labels-version {version})")
+        inputs.append(decided)
+    return Plan(inputs, [(CORRECTIONS_DATASET, args.new_version), (LABELS, args.new_version)])
 
 
 def compute(ctx: StepContext) -> str:
@@ -72,11 +88,15 @@ def compute(ctx: StepContext) -> str:
     Not a content-addressed skip on inputs: the same new version with exactly these labels is
     reused, the same version with other labels is refused (versions are immutable)."""
     args = ctx.args
-    labels_manifest, _ = ctx.plan.inputs
+    labels_manifest, _, *decided = ctx.plan.inputs
     version = labels_manifest.ref.value
     raw = ctx.catalog.read_table(LABELS, version)
     labels = validate_labels(raw)
-    if args.reviews:
+    if decided:
+        decisions = ctx.catalog.read_table(DECISIONS, version).to_pandas()
+        corrections = reviewed_corrections(decisions_to_reviews(decisions, labels), labels,
+                                           f"review-page:{decided[0].version}")
+    elif args.reviews:
         decided_by = f"review:{args.reviews.rsplit('/', 1)[-1]}"
         corrections = reviewed_corrections(read_reviews_csv(args.reviews), labels, decided_by)
     else:
