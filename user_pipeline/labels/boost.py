@@ -2,12 +2,13 @@
 
     python -m user_pipeline.labels.boost [--labels-version v1] [--seeds 10] [--batch 100]
         [--start 100] [--budget N] [--strategies random,uncertainty,uncertainty+disagreement]
-        [--jobs 1] [--config ...]
+        [--bought labels|truth] [--jobs 1] [--config ...]
 
 The spam filter's text model and settings are held fixed (``fit_text_model``); only the choice
-of which messages get labelled changes. The pool is the labels version's messages with their
-resolved labels (what buying a message's label gives); per seed it is shuffled once (as the
-sweep does), a stratified seed set of ``--start`` messages is labelled, and each strategy
+of which messages get labelled changes. The pool is the labels version's messages; buying a
+message's label gives its resolved label (``--bought labels``) or, where gold covers the pool, its
+true label (``--bought truth``: a reviewer who settles every label bought). Per seed the pool
+is shuffled once (as the sweep does), a stratified seed set of ``--start`` messages is labelled, and each strategy
 (``transforms.labels.boost``: random, model uncertainty, uncertainty plus the labelers' doubt from
 the Dawid–Skene posterior) adds ``--batch`` messages at a time until ``--budget`` labels (default:
 the whole pool). After every batch the model is evaluated on the held-out messages
@@ -16,8 +17,8 @@ the pool is an error), F1 at threshold 0.5. The target is the F1 of the model tr
 whole pool; the report says how many labels each strategy needs to reach it, mean and 95%
 t-interval over seeds, and how many it saves against random on the same seed.
 
-Writes ``<data_root>/reports/labels/boost_<version>.{html,csv,png}`` beside the experiment's and
-the sweep's reports (and links them).
+Writes ``<data_root>/reports/labels/boost_<version>.{html,csv,png}`` (``boost_<version>_truth.*``
+with ``--bought truth``) beside the experiment's and the sweep's reports (and links them).
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ from user_pipeline.training.spam_filter import evaluation_metrics, fit_text_mode
 
 log = logging.getLogger("user_pipeline.labels.boost")
 THRESHOLD = 0.5
+LABELS, TRUTH = "labels", "truth"
+BOUGHT = (LABELS, TRUTH)
 
 
-def page_name(version: str) -> str:
-    """Name of the boost page of a labels version."""
-    return f"boost_{version}.html"
+def page_name(version: str, bought: str = LABELS) -> str:
+    """Name of the boost page of a labels version (and of what a chosen message's label is)."""
+    return f"boost_{version}.html" if bought == LABELS else f"boost_{version}_{bought}.html"
 
 
 def label_doubt(labels: pd.DataFrame, pool: Pool) -> np.ndarray:
@@ -67,12 +70,26 @@ def _fit(cfg: PipelineConfig, texts: np.ndarray, spam: np.ndarray):
     return fit_text_model(texts, np.where(spam, "spam", "ham"), cfg)
 
 
+def bought_labels(pool: Pool, bought: str) -> np.ndarray:
+    """The label (bool spam) a message gets when it is chosen: the labels version's resolved
+    label, or its true label (gold: a reviewer who settles every label bought)."""
+    if bought == LABELS:
+        return pool.given
+    if bought == TRUTH:
+        if pool.truth_source != "gold":
+            raise ValueError("--bought truth needs gold labels covering the pool "
+                             "(ground_truth/spam_labels_gold.parquet); there are none")
+        return pool.truth
+    raise ValueError(f"unknown --bought {bought!r}; known: {list(BOUGHT)}")
+
+
 def run_seed(pool: Pool, doubt: np.ndarray, holdout: pd.DataFrame, cfg: PipelineConfig, seed: int,
-             strategies: Sequence[str], start: int, batch: int, budget: int) -> tuple[list[dict], dict]:
+             strategies: Sequence[str], start: int, batch: int, budget: int,
+             bought: str = "labels") -> tuple[list[dict], dict]:
     """The learning curve of every strategy for one seed (one row per batch), and the target: the
     held-out scores of the model trained on the whole pool in this seed's order."""
     order = np.random.default_rng([seed, 0]).permutation(len(pool))
-    text, spam, d = pool.text[order], pool.given[order], doubt[order]
+    text, spam, d = pool.text[order], bought_labels(pool, bought)[order], doubt[order]
     target = {"seed": seed, **_f1(_fit(cfg, text, spam), holdout)}
     initial = logic.seed_set(spam, start, seed)
     rows = []
@@ -113,19 +130,21 @@ class BoostReport:
 
 
 def run_boost(pool: Pool, doubt: np.ndarray, holdout: pd.DataFrame, cfg: PipelineConfig, seeds: int,
-              strategies: Sequence[str], start: int, batch: int, budget: int, jobs: int = 1) -> BoostReport:
+              strategies: Sequence[str], start: int, batch: int, budget: int, jobs: int = 1,
+              bought: str = LABELS) -> BoostReport:
     """Every seed's curves, and what they say."""
     unknown = set(strategies) - set(logic.STRATEGIES)
     if unknown:
         raise ValueError(f"unknown strategies {sorted(unknown)}; known: {list(logic.STRATEGIES)}")
     if not start < budget <= len(pool):
         raise ValueError(f"the budget must exceed the seed set ({start}) and fit the pool ({len(pool)}), got {budget}")
+    bought_labels(pool, bought)  # fail before any fitting
     arguments = (pool, doubt, holdout, cfg)
     if jobs <= 1:
-        results = [run_seed(*arguments, seed, strategies, start, batch, budget) for seed in range(seeds)]
+        results = [run_seed(*arguments, seed, strategies, start, batch, budget, bought) for seed in range(seeds)]
     else:
         with ProcessPoolExecutor(max_workers=jobs) as executor:
-            results = list(executor.map(run_seed, *zip(*[(*arguments, seed, strategies, start, batch, budget)
+            results = list(executor.map(run_seed, *zip(*[(*arguments, seed, strategies, start, batch, budget, bought)
                                                          for seed in range(seeds)], strict=True)))
     curves = pd.DataFrame([row for rows, _ in results for row in rows])
     targets = pd.DataFrame([target for _, target in results])
@@ -213,6 +232,8 @@ def run(argv: Sequence[str] | None = None) -> BoostReport:
     parser.add_argument("--start", type=int, default=100, help="labels of the stratified random seed set")
     parser.add_argument("--budget", type=int, help="stop at this many labels (default: the whole pool)")
     parser.add_argument("--strategies", default=",".join(logic.STRATEGIES), help="strategies to compare")
+    parser.add_argument("--bought", choices=BOUGHT, default=LABELS,
+                        help="the label a chosen message gets: the labels version's, or its gold label (a reviewer)")
     parser.add_argument("--jobs", type=int, default=1, help="processes (one seed each)")
     parser.add_argument("--holdout", help="held-out messages Parquet (default: <data_root>/ground_truth/...)")
     parser.add_argument("--config", help="pipeline YAML (default: $PIPELINE_CONFIG or conf/pipeline.yaml)")
@@ -224,14 +245,15 @@ def run(argv: Sequence[str] | None = None) -> BoostReport:
     budget = args.budget or len(pool)
     strategies = parse_list(str, args.strategies)
     report = run_boost(pool, label_doubt(labels, pool), holdout, cfg, args.seeds, strategies, args.start,
-                       args.batch, budget, args.jobs)
-    page = page_name(version)
+                       args.batch, budget, args.jobs, args.bought)
+    page = page_name(version, args.bought)
     prefix = page.removesuffix(".html")
     png = f"{prefix}.png"
     write_report(catalog, png, plots.learning_curves(report.curve_summary, report.target))
     write_report(catalog, f"{prefix}.csv", report.curves.to_csv(index=False).encode())
     title = f"Labels spent where they count: active learning on reference.spam_labels version={version}"
-    settings = (f"Strategies {strategies}, seed set {args.start}, batches of {args.batch}, budget {budget}, "
+    settings = (f"Labels bought: {'the labels version' if args.bought == LABELS else 'gold (a reviewer)'}. "
+                f"Strategies {strategies}, seed set {args.start}, batches of {args.batch}, budget {budget}, "
                 f"{args.seeds} seeds; the spam filter's text model with spam.model = {cfg.spam.model.model_dump()}.")
     uri = write_report(catalog, page, render_html(report, title, settings, png, _links(catalog, version)).encode())
     print(f"{title}\n{settings}\ntarget F1 (all {report.pool} labels): {report.target:.3f}")

@@ -76,3 +76,19 @@ def test_labelers_who_split_give_a_message_the_most_doubt():
     assert doubt.idxmax() == "m1" and doubt["m1"] > 0.5
     assert doubt["one"] > doubt["h0"]  # one label is less sure than two that agree
     assert doubt.drop(["m1", "one"]).max() < 0.05
+
+
+def test_bought_truth_trains_on_gold_and_writes_its_own_page(labelled):
+    from tests.user_pipeline.labels.helpers import write_gold
+
+    with pytest.raises(ValueError, match="needs gold labels"):
+        user_pipeline.labels.boost.run([*ARGS, "--bought", "truth"])
+    write_gold(labelled)
+    truth = user_pipeline.labels.boost.run([*ARGS, "--bought", "truth"])
+    given = user_pipeline.labels.boost.run(ARGS)
+    folder = Path(labelled.data_root) / "reports/labels"
+    assert "Labels bought: gold (a reviewer)" in (folder / "boost_v1_truth.html").read_text()
+    assert "Labels bought: the labels version" in (folder / "boost_v1.html").read_text()
+    # the model on the whole pool learns other labels (the generated labels hold a few wrong ones)
+    assert (truth.targets["f1"] != given.targets["f1"]).all()
+    assert truth.curves[["seed", "strategy", "labels"]].equals(given.curves[["seed", "strategy", "labels"]])
