@@ -119,7 +119,8 @@ class BoostReport:
     curves: pd.DataFrame      # seed, strategy, labels, spam_share, f1, average_precision
     targets: pd.DataFrame     # seed, f1, average_precision of the whole pool
     needed: pd.DataFrame      # seed, strategy, needed
-    summary: pd.DataFrame     # transforms.labels.boost.NEEDED_COLUMNS
+    summary: pd.DataFrame     # transforms.labels.boost.NEEDED_COLUMNS, saved against random
+    versus_uncertainty: pd.DataFrame  # the same, saved against uncertainty alone (what the doubt adds)
     curve_summary: pd.DataFrame
     pool: int
     budget: int
@@ -149,13 +150,15 @@ def run_boost(pool: Pool, doubt: np.ndarray, holdout: pd.DataFrame, cfg: Pipelin
     curves = pd.DataFrame([row for rows, _ in results for row in rows])
     targets = pd.DataFrame([target for _, target in results])
     needed = logic.needed_per_seed(curves, targets.set_index("seed")["f1"])
-    return BoostReport(curves, targets, needed, logic.needed_summary(needed), logic.curve_summary(curves),
+    return BoostReport(curves, targets, needed, logic.needed_summary(needed),
+                       logic.needed_summary(needed, baseline=logic.UNCERTAINTY), logic.curve_summary(curves),
                        len(pool), budget)
 
 
 # -- the report --------------------------------------------------------------------------------------
 def needed_table(report: BoostReport) -> pd.DataFrame:
-    """The headline for people: labels needed [95% CI] and saved against random [95% CI]."""
+    """The headline for people: labels needed [95% CI] and saved against random and against
+    uncertainty alone [95% CI]."""
     def needed(r) -> str:
         if r.reached == 0:
             return "not reached"
@@ -172,6 +175,9 @@ def needed_table(report: BoostReport) -> pd.DataFrame:
                               for r in s.itertuples()],
         "labels saved vs random [95% CI]": [fmt_interval(r.saved, r.saved_low, r.saved_high, 0)
                                             for r in s.itertuples()],
+        "labels saved vs uncertainty [95% CI]": [
+            fmt_interval(r.saved, r.saved_low, r.saved_high, 0) if r.strategy == logic.DISAGREEMENT else ""
+            for r in report.versus_uncertainty.itertuples()],
     })
 
 

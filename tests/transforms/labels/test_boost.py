@@ -115,3 +115,11 @@ def test_needed_summary_over_seeds():
     assert mean.needed_low < mean.needed < mean.needed_high
     not_everywhere = summary.loc["uncertainty+disagreement"]
     assert not_everywhere.reached == 2 and math.isnan(not_everywhere.needed) and math.isnan(not_everywhere.saved)
+
+
+def test_savings_against_another_baseline_are_paired_by_seed():
+    needed = pd.DataFrame({"seed": [0, 1, 0, 1], "strategy": ["random", "random", "uncertainty", "uncertainty"],
+                           "needed": [400.0, 500.0, 200.0, 250.0]})
+    versus = boost.needed_summary(needed, baseline="uncertainty").set_index("strategy")
+    assert versus.loc["random", "saved"] == pytest.approx(-225.0)
+    assert versus.loc["uncertainty", "saved"] == 0.0

@@ -43,7 +43,10 @@ def test_the_page_csv_and_chart_hold_the_figures(labelled):
     page = (folder / "boost_v1.html").read_text()
     table = user_pipeline.labels.boost.needed_table(report)
     for row in table.itertuples(index=False):
-        assert f"<td>{row[0]}</td>" in page and f"<td>{row[2]}</td>" in page
+        assert f"<td>{row[0]}</td>" in page and f"<td>{row[2]}</td>" in page and f"<td>{row[4]}</td>" in page
+    versus = table.set_index("strategy")["labels saved vs uncertainty [95% CI]"]
+    assert versus["random"] == versus["uncertainty"] == "" != versus["uncertainty+disagreement"]
+    assert f"<td>{versus['uncertainty+disagreement']}</td>" in page
     assert f"target: F1 {report.target:.3f}" in page
     assert '<a href="experiment_v1.md">' in page and "sweep_v1.html" not in page
     assert 'src="boost_v1.png"' in page
