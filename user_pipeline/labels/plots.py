@@ -53,3 +53,36 @@ def against_size(summary: pd.DataFrame, kind: str, arms: Sequence[str], metric: 
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     return buffer.getvalue()
+
+
+STRATEGY_COLOURS = {"random": "#6b7280", "uncertainty": "#2563eb", "uncertainty+disagreement": "#16a34a"}
+
+
+def learning_curves(curves: pd.DataFrame, target: float, label: str = "F1") -> bytes:
+    """PNG: mean held-out ``label`` (column ``f1``) against labels spent, one line per strategy
+    with its 95% interval as a band, and the full labelled pool's score as a dotted line."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for strategy, line in curves.groupby("strategy", sort=False):
+        line = line.sort_values("labels")
+        colour = STRATEGY_COLOURS.get(strategy)
+        ax.plot(line["labels"], line["f1"], marker="o", ms=2, label=strategy, color=colour)
+        # a t-interval over few seeds can pass the bounds of a score; the score cannot
+        ax.fill_between(line["labels"], line["f1_low"].clip(0, 1), line["f1_high"].clip(0, 1), color=colour,
+                        alpha=0.15, linewidth=0)
+    ax.axhline(target, color="#111827", linestyle=":", linewidth=1, label=f"all labels ({target:.3f})")
+    ax.set_xscale("log")
+    ax.set_xlabel("labels spent", fontsize=8)
+    ax.set_ylabel(f"held-out {label}", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
