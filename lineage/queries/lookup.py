@@ -132,29 +132,14 @@ def resolve(store: LineageStore, dataset: str, version: str | None = None, *, pa
     as_of = as_of_time(as_of)
     with store.connect() as conn:
         namespace, dataset = find_dataset(conn, dataset, namespace)
-        found: set[Node] = set()
-        for table in (run_outputs, run_inputs):
-            query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct().where(
-                table.c.dataset == dataset, table.c.namespace == namespace, time_ok(table, as_of))
-            if partition is not None:
-                query = query.where(table.c.partition == partition)
-            if version is not None:
-                exact = conn.execute(query.where(table.c.version == version)).all()
-                found |= {Node(*row) for row in exact}
-            else:
-                found |= {Node(*row) for row in conn.execute(query)}
+        found = _artifacts(conn, dataset, namespace, partition, as_of,
+                           None if version is None else (lambda table: table.c.version == version))
         if version is not None and not found:
             found = set(resolve_label(conn, dataset, version, partition=partition, as_of=as_of,
                                        namespace=namespace))
         if version is not None and not found:
-            escaped = version.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            for table in (run_outputs, run_inputs):
-                query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct(
-                ).where(table.c.dataset == dataset, table.c.namespace == namespace,
-                        table.c.version.like(f"{escaped}%", escape="\\"), time_ok(table, as_of))
-                if partition is not None:
-                    query = query.where(table.c.partition == partition)
-                found |= {Node(*row) for row in conn.execute(query)}
+            found = _artifacts(conn, dataset, namespace, partition, as_of,
+                               lambda table: table.c.version.startswith(version, autoescape=True))
             versions = sorted({n.version for n in found})
             if len(versions) > 1:
                 raise LineageLookupError(
@@ -173,6 +158,22 @@ def resolve(store: LineageStore, dataset: str, version: str | None = None, *, pa
         return sorted(found)
 
 
+
+def _artifacts(conn: Connection, dataset: str, namespace: str, partition: str | None, as_of: str | None,
+               version_filter: Any = None) -> set[Node]:
+    """The artifacts of ``namespace``/``dataset`` any run read or wrote (as of ``as_of``; only
+    ``partition`` if given; only versions ``version_filter(table)`` accepts, if given)."""
+    found: set[Node] = set()
+    for table in (run_outputs, run_inputs):
+        query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct().where(
+            table.c.dataset == dataset, table.c.namespace == namespace, time_ok(table, as_of))
+        if partition is not None:
+            query = query.where(table.c.partition == partition)
+        if version_filter is not None:
+            query = query.where(version_filter(table))
+        found |= {Node(*row) for row in conn.execute(query)}
+    return found
+
 def resolve_label(conn: Connection, dataset: str, label: str, *, partition: str | None = None,
                   as_of: str | None = None, namespace: str = "") -> list[Node]:
     """The artifact a partition label names, the name users know: ``v1`` or ``version=v1`` (a
@@ -183,13 +184,7 @@ def resolve_label(conn: Connection, dataset: str, label: str, *, partition: str 
     def matches(name: str) -> bool:
         return name == label or ("=" not in label and name.split("=", 1)[-1] == label)
 
-    found: set[Node] = set()
-    for table in (run_outputs, run_inputs):
-        query = sa.select(table.c.dataset, table.c.partition, table.c.version, table.c.namespace).distinct().where(
-            table.c.dataset == dataset, table.c.namespace == namespace, time_ok(table, as_of))
-        if partition is not None:
-            query = query.where(table.c.partition == partition)
-        found |= {Node(*row) for row in conn.execute(query) if matches(row[1])}
+    found = {n for n in _artifacts(conn, dataset, namespace, partition, as_of) if matches(n.partition)}
     if not found:
         return []
     candidates = sorted(found)
