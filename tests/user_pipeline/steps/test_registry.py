@@ -35,7 +35,8 @@ def test_step_names_are_unique_per_dag_and_each_dataset_has_one_writing_step():
 
 def test_upstream_datasets_are_what_the_pipeline_reads_and_never_computes_each_with_its_fix_dag():
     assert registry.upstream_datasets() == ["raw.job_outcomes", "raw.users_mobile", "raw.users_partner",
-                                            "raw.users_web", "reference.id_pairs", "reference.spam_labels"]
+                                            "raw.users_web", "reference.id_pairs", "reference.spam_label_spec",
+                                            "reference.spam_labels"]
     fixes = {s.dag: s for s in registry.STEPS if s.job == registry.FIX_JOB}
     assert sorted(fixes) == [registry.fix_dag(d) for d in registry.upstream_datasets()]
     assert fixes["fix_reference_id_pairs"].outlets == ("reference.id_pairs",)
