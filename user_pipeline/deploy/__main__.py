@@ -6,6 +6,9 @@
             scheduler, after the model DAGs (--dates D ... for others, --no-generate to keep the data)
     status  the services' processes and Airflow's health report
     down    stop every process the deployment started
+    repair  upstream fixes (spam_labels, id_pairs, raw_drop), each committed through its DAG, the
+            pin moved, then `lineage backfill --fixed` through the scheduler and `lineage check
+            --strict`; prints what each backfill ran against what it had to (user_pipeline.deploy.repairs)
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dates", nargs="+", help="these dates instead (YYYY-MM-DD, in order)")
     run.add_argument("--no-generate", action="store_true", help="use the raw data already there")
     run.add_argument("--users-per-day", type=int)
+    repair = sub.add_parser("repair", help="fix upstream datasets and backfill through the scheduler")
+    repair.add_argument("fixes", nargs="+", choices=("spam_labels", "id_pairs", "raw_drop"))
+    repair.add_argument("--ds", help="raw_drop: the date whose partner drop is re-sent (default: the last run)")
     sub.add_parser("status", help="the services and Airflow's health")
     sub.add_parser("down", help="stop everything the deployment started")
     args = parser.parse_args(argv)
@@ -72,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             return _up(args)
+        if args.command == "repair":
+            from user_pipeline.deploy import repairs
+
+            return repairs.main(args.fixes, args.config, args.ds)
         deployment = dep.load(args.config)
         if deployment is None:
             print("no deployment is recorded for this data root (python -m user_pipeline.deploy up)", file=sys.stderr)
