@@ -51,7 +51,7 @@ bench: install           ## per-task overhead of one small date; 100k users: ste
 	.ci/with-postgres.sh sh -c '$(PY) -m bench.lineage_service --runs 100000 --store "$$LINEAGE_PG_URL"'
 	$(PY) -m bench.lineage_service --runs 1000000
 	.ci/with-postgres.sh sh -c '$(PY) -m bench.lineage_service --runs 1000000 --store "$$LINEAGE_PG_URL"'
-	$(PY) -m bench.backfill --days 3 --users-per-day 2000
+	$(PY) -m bench.backfill --days 2 --users-per-day 2000
 	$(PY) -m bench.despam --users 1000000
 	$(PY) -m bench.statistics --rows 1000000 --columns 30 --repeats 3
 	$(MAKE) bench-id-merge

@@ -1,23 +1,22 @@
-"""Benchmark: backfill amplification after the spam-label fix, against Airflow's own clear.
+"""Benchmark: repair after three upstream fixes, on the embedded runner and through a real scheduler.
 
-    python -m bench.backfill [--days 3] [--users-per-day 2000] [--data-root /tmp/bench-backfill]
+    python -m bench.backfill [--days 2] [--users-per-day 700] [--fixes spam_labels id_pairs raw_drop]
+                             [--no-deployment] [--data-root /tmp/bench-backfill]
 
-Runs the pipeline for ``--days`` dates with labels v1, then the backfill story
-(``user_pipeline.runner.demo_backfill``: fix to v2, ``lineage backfill --fixed reference.spam_labels``), and
-counts tasks:
+Runs the pipeline for ``--days`` dates twice: with the embedded runner (``dag.test``), and on a
+real Airflow 3 deployment (``user_pipeline.deploy``: api-server, scheduler, dag-processor,
+triggerer, LocalExecutor on SQLite). On each, the fixes of ``user_pipeline.deploy.repairs`` in
+turn: the corrected version committed through its DAG (the asset event trains a candidate), the
+pin moved, then ``lineage backfill --fixed`` and ``lineage check --strict``. Per fix it counts
 
-- **minimal**: the planned tasks that had to run, because at least one input version they read
-  in the backfill differs from what their previous run read (anything else would reproduce its
-  previous result);
-- **executed**: tasks that recomputed (not a content-addressed skip) to repair: in the backfill,
-  plus the spam_filter run the fix's asset event triggered before it (that run already retrained
-  on v2, so the backfill's spam_filter tasks skip);
-- **Airflow clear**: what "clear downstream for the date range" re-runs with Airflow alone (no
-  lineage, no content-addressed skip): the spam_filter DAG from its labels gate down, and every
-  date's ``user_pipeline`` from de-spam down (the first task that reads the spam filter); and the
-  cruder "clear the whole date range".
+- **minimal**: planned tasks whose job read other input versions in the backfill than in its
+  previous run of that task (anything else would reproduce its previous result);
+- **planned** (from lineage) and **executed** (recomputed, not a content-addressed skip);
+- **Airflow clear**: what clearing the first affected task of every affected DAG run with
+  "downstream" re-runs, with Airflow alone (no lineage, no content-addressed skip);
 
-Amplification = executed / minimal (target 1.0). Figures are from one run on this machine.
+and the backfill's wall time on both. Figures come from one run on one machine: compare ratios
+within it.
 """
 
 from __future__ import annotations
@@ -27,128 +26,133 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from lineage.store import LineageStore, normalise_time, run_inputs, runs
+from bench import use_data_root
+from lineage.catalog import Catalog
 from user_pipeline.config import load_config
+from user_pipeline.deploy import repairs
 
-console = Console(width=140)
-
-
-def _inputs(conn, run_id: str) -> set[tuple[str, str, str]]:
-    query = sa.select(run_inputs.c.dataset, run_inputs.c.partition, run_inputs.c.version).where(
-        run_inputs.c.run_id == run_id)
-    return {tuple(row) for row in conn.execute(query)}
+console = Console(width=150)
 
 
-def _previous_inputs(conn, task: dict, before: str) -> set[tuple[str, str, str]] | None:
-    """Inputs of the last completed job run of the same task before the backfill started."""
-    query = sa.select(runs.c.run_id).where(
-        runs.c.dag_id == task["dag_id"], runs.c.task_id == task["task_id"],
-        runs.c.logical_date == task["logical_date"], runs.c.state == "COMPLETE",
-        runs.c.job_name != f"{task['dag_id']}.{task['task_id']}", runs.c.start_time < before,
-    ).order_by(runs.c.start_time.desc()).limit(1)
-    found = conn.execute(query).first()
-    return _inputs(conn, found[0]) if found else None
-
-
-def _airflow_clear(days: int) -> tuple[int, int]:
-    """Tasks re-run by Airflow's clear-with-downstream from the first spam-dependent task, and by
-    clearing whole DAG runs, counted from the DAG definitions."""
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    from airflow.dag_processing.dagbag import DagBag
+def _small_config(root: Path, users_per_day: int, days: int) -> Path:
+    """The checked-in config with a data root of its own and the preprocessing window of the run."""
+    import yaml
 
     from user_pipeline.config import REPO_ROOT
 
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    spam, daily = bag.dags["spam_filter"], bag.dags["user_pipeline"]
-    from_gate = spam.partial_subset(["gate_spam_labels"], include_downstream=True, include_upstream=False)
-    from_despam = daily.partial_subset(["despam"], include_downstream=True, include_upstream=False)
-    return len(from_gate.task_ids) + days * len(from_despam.task_ids), len(spam.task_ids) + days * len(daily.task_ids)
+    raw = yaml.safe_load((REPO_ROOT / "conf" / "pipeline.yaml").read_text())
+    raw["data_root"] = str(root / "data")
+    raw["datagen"]["users_per_day"] = users_per_day
+    raw["preprocess"]["window_days"] = days
+    path = root / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def embedded(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[float, list[repairs.Outcome]]:
+    """The dates, then the fixes, through ``dag.test``."""
+    config = _small_config(root, args.users_per_day, args.days)
+    env = {**env, "PIPELINE_CONFIG": str(config)}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", "--days", str(args.days)], env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the embedded pipeline failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    seconds = time.perf_counter() - started
+    driver = repairs.EmbeddedDriver(env)
+    return seconds, _fixes(args.fixes, driver, str(config), env, root)
+
+
+def deployed(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[float, list[repairs.Outcome]]:
+    """The dates, then the fixes, through a deployment's scheduler (stopped afterwards)."""
+    from user_pipeline.datagen.generate import generate
+    from user_pipeline.deploy import deployment as dep
+    from user_pipeline.deploy.airflow_api import AirflowApi, default_dates, run_pipeline
+
+    config = _small_config(root, args.users_per_day, args.days)
+    deployment = dep.start(dep.Options(config=str(config), api_port=_free_port(), lineage_port=_free_port()))
+    try:
+        cfg = load_config(deployment.config_path)
+        dates = default_dates(args.days)
+        generate(cfg, start_date=dates[0], days=len(dates), users_per_day=args.users_per_day)
+        api = AirflowApi(deployment.api_url, deployment.username, deployment.password())
+        started = time.perf_counter()
+        results = run_pipeline(api, cfg, dates, say=lambda _: None)
+        seconds = time.perf_counter() - started
+        if any(r.state != "success" for r in results):
+            raise SystemExit(f"the deployment's runs failed: {results}")
+        driver = repairs.DeploymentDriver(api, deployment.api_url, deployment.username)
+        env = {**env, "PIPELINE_CONFIG": deployment.config_path, "AIRFLOW_API_PASSWORD": deployment.password()}
+        return seconds, _fixes(args.fixes, driver, deployment.config_path, env, root)
+    finally:
+        dep.stop(deployment)
+
+
+def _fixes(names: list[str], driver: repairs.Driver, config: str, env: dict[str, str],
+           root: Path) -> list[repairs.Outcome]:
+    outcomes = []
+    for name in names:
+        cfg = load_config(config)
+        ds = Catalog(cfg).committed(repairs.PARTNER)[-1]
+        outcome = repairs.repair(repairs.prepare(name, cfg, root / "fixes", ds), driver, config, env)
+        console.print(json.dumps(outcome.summary()), highlight=False)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--users-per-day", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=2)
+    parser.add_argument("--users-per-day", type=int, default=700)
+    parser.add_argument("--fixes", nargs="+", choices=repairs.FIXES, default=list(repairs.FIXES))
+    parser.add_argument("--no-deployment", action="store_true", help="the embedded runner only")
     parser.add_argument("--data-root", help="default: a fresh temporary folder")
     args = parser.parse_args(argv)
 
-    root = args.data_root or tempfile.mkdtemp(prefix="bench-backfill-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "AIRFLOW"))}
-    env["PIPELINE_DATA_ROOT"] = root
-    console.print(f"data root {root}: {args.days} dates x {args.users_per_day} users, labels v1")
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", "--days", str(args.days),
-                           "--users-per-day", str(args.users_per_day)], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        console.print(done.stdout[-3000:], done.stderr[-3000:])
-        return 1
-    pipeline_seconds = time.perf_counter() - start
-    pipeline_done = normalise_time(datetime.now(UTC).isoformat())
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.demo_backfill", "--days", str(args.days),
-                           "--skip-pipeline"],
-                          env=env, capture_output=True, text=True)
-    backfill_seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        console.print(done.stdout[-3000:], done.stderr[-3000:])
-        return 1
-    report = json.loads(sorted((Path(root) / "reports" / "backfill").glob("*.json"))[-1].read_text())
-    cfg = load_config(Path(root) / "demo" / "pipeline.v2.yaml")
-    store = LineageStore.from_config(cfg)
-    store.ingest_files(cfg.openlineage_log_paths())
-    before = normalise_time(report["started_at"])
-    minimal, executed, rows = 0, 0, []
-    with store.connect() as conn:
-        for task in report["tasks"]:
-            now = _inputs(conn, task["job_runs"][-1]) if task["job_runs"] else set()
-            then = _previous_inputs(conn, task, before)
-            needed = then is None or now != then
-            minimal += needed
-            executed += task["outcome"] == "executed"
-            rows.append((task["dag_id"], task["logical_date"][:10], task["task_id"], task["outcome"],
-                         "yes" if needed else "no"))
-        # The asset-triggered retraining between the pipeline and the backfill (not the fix itself).
-        triggered = conn.execute(sa.select(runs.c.dag_id, runs.c.task_id).where(
-            runs.c.start_time > pipeline_done, runs.c.start_time < before, runs.c.state == "COMPLETE",
-            runs.c.skipped.is_(False), runs.c.dag_id == "spam_filter", runs.c.task_id.isnot(None),
-            runs.c.job_name.notlike("spam_filter.%"))).all()  # job runs, not the provider's task runs
-    executed += len(triggered)
-    clear_downstream, clear_all = _airflow_clear(args.days)
-    # Airflow alone runs the asset-triggered retraining too, then re-runs everything it clears.
-    clear_downstream += len(triggered)
-    clear_all += len(triggered)
+    root, env = use_data_root(args.data_root, "bench-backfill-")
+    env = {k: v for k, v in env.items() if not k.startswith(("OPENLINEAGE", "AIRFLOW", "PIPELINE"))}
+    console.print(f"{root}: {args.days} dates x {args.users_per_day} users; fixes {', '.join(args.fixes)}")
+    runs = {"embedded": embedded(root / "embedded", args, env)}
+    if not args.no_deployment:
+        runs["scheduler"] = deployed(root / "deployed", args, env)
 
-    table = Table(title="planned tasks")
-    for column in ("DAG", "date", "task", "outcome", "inputs changed"):
+    table = Table(title=f"repair after each fix: {args.days} dates x {args.users_per_day} users")
+    for column in ("fix", "runner", "minimal", "planned", "executed", "skipped", "Airflow clear",
+                   "executed ÷ minimal", "clear ÷ minimal", "fix + candidate s", "backfill s", "complete, check"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
+    for runner, (_, outcomes) in runs.items():
+        for o in outcomes:
+            s = o.summary()
+            minimal = max(s["needed"], 1)
+            table.add_row(o.fix, runner, str(s["needed"]), str(s["planned"]), str(s["executed"]), str(s["skipped"]),
+                          str(s["clear_downstream"]), f"{s['executed'] / minimal:.2f}",
+                          f"{s['clear_downstream'] / minimal:.2f}", f"{s['commit_s']:.0f}", f"{s['backfill_s']:.0f}",
+                          f"{s['complete']}, exit {s['check_strict']}")
     console.print(table)
-    summary = Table(title=f"backfill amplification, {args.days} dates x {args.users_per_day} users")
-    for column in ("", "tasks", "÷ minimal"):
-        summary.add_column(column)
-    summary.add_row("minimal affected set", str(minimal), "1.00")
-    summary.add_row("planned (lineage)", str(report["planned"]), f"{report['planned'] / minimal:.2f}")
-    summary.add_row(f"executed to repair (backfill + {len(triggered)} asset-triggered)", str(executed),
-                    f"{executed / minimal:.2f}")
-    summary.add_row("Airflow: asset-triggered run + clear downstream of the first affected task", str(clear_downstream),
-                    f"{clear_downstream / minimal:.2f}")
-    summary.add_row("Airflow: asset-triggered run + clear the whole date range", str(clear_all),
-                    f"{clear_all / minimal:.2f}")
-    console.print(summary)
-    console.print(f"pipeline {pipeline_seconds:.0f} s for {args.days} dates; fix + impact + plan + backfill + "
-                  f"check {backfill_seconds:.0f} s; complete: {report['complete']}")
-    return 0 if report["complete"] else 1
+    for runner, (seconds, _) in runs.items():
+        console.print(f"{runner}: the model DAGs and {args.days} dates in {seconds:.0f} s", highlight=False)
+    if "scheduler" in runs:
+        ratios = [d.backfill_seconds / e.backfill_seconds for e, d in zip(runs["embedded"][1], runs["scheduler"][1],
+                                                                             strict=True) if e.backfill_seconds]
+        console.print(f"backfill wall time, scheduler ÷ embedded: {', '.join(f'{r:.2f}' for r in ratios)}")
+    ok = all(o.exit_code == 0 and o.check_exit_code == 0 for _, outcomes in runs.values() for o in outcomes)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

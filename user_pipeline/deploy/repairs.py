@@ -229,16 +229,17 @@ def repair(fix: Fix, driver: Driver, config_path: str, env: dict[str, str]) -> O
 
 
 def needed_tasks(cfg: PipelineConfig, report: dict[str, Any]) -> list[str]:
-    """The planned tasks that had to run: those whose job, during the backfill, read an input
-    version its previous run in the same task had not read (from the lineage store; a skipped
-    re-run records the inputs it compared too)."""
+    """The minimal set: the planned tasks that had to run, because the input versions their job
+    read in the backfill differ from what its previous run in the same DAG run read (anything
+    else reproduces its previous result). A content-addressed skip records the inputs it
+    compared, so a task that skipped counts when its inputs changed (a missed recomputation)."""
     import sqlalchemy as sa
 
     from lineage.store import LineageStore, run_inputs, runs
 
-    def inputs(conn: Any, run_ids: list[str]) -> set[tuple[str, str, str]]:
+    def inputs(conn: Any, run_id: str) -> set[tuple[str, str, str]]:
         rows = conn.execute(sa.select(run_inputs.c.dataset, run_inputs.c.partition, run_inputs.c.version)
-                            .where(run_inputs.c.run_id.in_(run_ids)))
+                            .where(run_inputs.c.run_id == run_id))
         return {tuple(r) for r in rows}
 
     needed = []
@@ -248,14 +249,12 @@ def needed_tasks(cfg: PipelineConfig, report: dict[str, Any]) -> list[str]:
                 continue
             first = conn.execute(sa.select(runs.c.job_name, runs.c.start_time)
                                  .where(runs.c.run_id.in_(task["job_runs"])).order_by(runs.c.start_time)).first()
-            if first is None:
-                continue
-            previous = conn.execute(
+            previous = first and conn.execute(
                 sa.select(runs.c.run_id).where(runs.c.job_name == first.job_name, runs.c.task_id == task["task_id"],
                                                runs.c.dag_run_id == task.get("dag_run_id"),
                                                runs.c.state == "COMPLETE", runs.c.start_time < first.start_time)
                 .order_by(runs.c.start_time.desc())).first()
-            if previous is None or inputs(conn, task["job_runs"]) != inputs(conn, [previous.run_id]):
+            if previous is None or inputs(conn, task["job_runs"][-1]) != inputs(conn, previous.run_id):
                 needed.append(f"{_run_label(task)} {task['task_id']}")
     return needed
 
