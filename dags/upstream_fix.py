@@ -9,7 +9,7 @@ event on the dataset's asset whose extra names the committed version
 (``user_pipeline.steps.assets.fix_event_extra``). The DAGs scheduled on that asset
 (``id_matcher`` on ``reference.id_pairs``, ``spam_filter`` on ``reference.spam_labels``) then
 train a candidate on that version, for review before the config pin moves; ``lineage backfill
---fixed <dataset>`` then recomputes what the replaced version fed.
+--fixed <dataset>@<version>`` then recomputes what the replaced version fed.
 """
 
 from __future__ import annotations

@@ -312,9 +312,9 @@ def announce(ctx: StepContext, outcome: Outcome) -> str | None:
     ``--airflow-url``; run by its DAG, nothing (the task's outlet emits it); by hand without
     ``--airflow-url``, the line saying that no event was sent and how to send one."""
     fixed = outcome.output
-    extra = fix_event_extra(ctx.cfg, fixed.dataset, fixed.ref.value)
     where = f"{fixed.dataset} {fixed.partition}"
     if ctx.args.airflow_url:
+        extra = fix_event_extra(ctx.cfg, fixed.dataset, fixed.ref.value)
         event = post_asset_event(ctx.args.airflow_url, fixed.dataset, extra,
                                  token=os.environ.get("AIRFLOW_API_TOKEN"), username=ctx.args.airflow_user,
                                  password=os.environ.get("AIRFLOW_API_PASSWORD"))
