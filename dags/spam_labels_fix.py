@@ -7,7 +7,7 @@
 Runs ``python -m user_pipeline.labels.fix`` (step ``fix_spam_labels`` of the registry) with the
 reviewed corrections, or the top K candidates of the label-noise review, and, on success, emits
 an event on the ``reference.spam_labels`` asset whose extra names the new version and the one it
-replaces (``user_pipeline.runner.tasks.fix_event_extra``, as every fix's: ``dags/upstream_fix.py``): the scheduler
+replaces (``user_pipeline.steps.assets.fix_event_extra``, as every fix's: ``dags/upstream_fix.py``): the scheduler
 then runs the ``spam_filter`` DAG on it. The labels version the fix starts from is
 ``labels_version`` in the conf, else the ``spam.labels_version`` pin.
 """
@@ -48,7 +48,7 @@ with DAG(
     @task(task_id=FIX.name, outlets=[SPAM_LABELS])
     def fix_spam_labels(params=None, ti=None, run_id=None, logical_date=None, dag_run=None, outlet_events=None):
         from user_pipeline.runner.launch import run_module
-        from user_pipeline.runner.tasks import fix_event_extra
+        from user_pipeline.steps.assets import fix_event_extra
 
         decision = (["--accept-top", str(params["accept_top"])] if params.get("accept_top") is not None
                     else ["--reviews", params["reviews"]] if params.get("reviews")

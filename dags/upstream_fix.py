@@ -6,10 +6,10 @@
 Runs ``python -m user_pipeline.fix`` (the ``fix`` step of each DAG in the registry; the datasets
 are ``registry.upstream_datasets``: raw drops and reference data) and, on success, emits an
 event on the dataset's asset whose extra names the committed version
-(``user_pipeline.runner.tasks.fix_event_extra``). The DAGs scheduled on that asset
+(``user_pipeline.steps.assets.fix_event_extra``). The DAGs scheduled on that asset
 (``id_matcher`` on ``reference.id_pairs``, ``spam_filter`` on ``reference.spam_labels``) then
 train a candidate on that version, for review before the config pin moves; ``lineage backfill
---fixed <dataset>`` then recomputes what the replaced version fed.
+--fixed <dataset>@<version>`` then recomputes what the replaced version fed.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def fix_dag_of(dataset: str) -> DAG:
         @task(task_id=fix.name, outlets=[outlet])
         def fix_upstream(params=None, ti=None, run_id=None, logical_date=None, dag_run=None, outlet_events=None):
             from user_pipeline.runner.launch import run_module
-            from user_pipeline.runner.tasks import fix_event_extra
+            from user_pipeline.steps.assets import fix_event_extra
 
             value = params["ds"] if daily else params["new_version"]
             version = [] if daily else ["--new-version", value,

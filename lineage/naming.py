@@ -78,7 +78,7 @@ class ContentAddressedSkipRunFacet(RunFacet):
 class ReplacesRunFacet(RunFacet):
     """The run committed a corrected version of an upstream dataset (``user_pipeline.fix``): its
     output ``dataset@version [partition]`` replaces its input ``replaces`` of the same dataset, which
-    is the bad version a backfill recomputes from (``lineage backfill --fixed DATASET``)."""
+    is the bad version a backfill recomputes from (``lineage backfill --fixed DATASET@VERSION``)."""
 
     dataset: str
     partition: str

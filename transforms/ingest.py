@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import math
 from collections import deque
@@ -312,6 +313,25 @@ SOURCES: dict[str, SourceFormat] = {
         _partner_to_staged, encoding="utf-8",
     ),
 }
+
+
+def source_of(dataset: str) -> SourceFormat | None:
+    """The source whose raw drops ``dataset`` holds (``raw.users_partner``), or None."""
+    return next((fmt for fmt in SOURCES.values() if fmt.dataset == dataset), None)
+
+
+def drop_file_check(fmt: SourceFormat, data: bytes) -> tuple[int, str]:
+    """(records after the header, why ingest could map none of them or "") of one file of a drop,
+    read as ingest reads it: decoded strictly in the source's declared encoding
+    (``check_encoding``), its header checked against the source's format (``read_header``), its
+    records split (``split_records``). Records are counted, not parsed: a record ingest would
+    dead-letter still counts."""
+    decoding = check_encoding(fmt.encoding, [data])
+    if decoding.problem:
+        return 0, decoding.problem
+    with io.TextIOWrapper(io.BytesIO(data), encoding=decoding.encoding, newline="") as text:
+        _, problem, records = records_of(fmt, text)
+        return (0, problem) if problem else (sum(1 for _ in records), "")
 
 
 # -- bytes to text -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     python -m user_pipeline.fix --dataset reference.id_pairs --file pairs.parquet --new-version v2 [--replaces v1]
     python -m user_pipeline.fix --dataset raw.users_partner --ds 2026-01-02 --file users_partner.csv
-        [--reason TEXT] [--config ...] [lineage parent options]
+        [--reason TEXT] [--airflow-url URL [--airflow-user USER]] [--config ...] [lineage parent options]
 
 The upstream datasets are those the pipeline reads and no step of it computes
 (``registry.upstream_datasets``: the raw drops and the reference data). A fix
@@ -16,7 +16,9 @@ The upstream datasets are those the pipeline reads and no step of it computes
   Parquet or CSV with exactly its declared columns, a raw drop as the files given (bytes as they
   are, versioned by their bytes, read by ingest like any drop);
 - is gated before it commits: the dataset's Great Expectations suite (if it has one) validates the
-  staged partition; a failed critical check commits nothing (exit 1);
+  staged partition; a raw drop of a users source is read as ingest reads it (``drop_gate``: every
+  file decodes in the source's declared encoding and has the header its format requires, and
+  the drop holds records); a failed check commits nothing (exit 1, the reason);
 - commits atomically with its manifest (``replaces`` in its extra) and records one OpenLineage
   run: the old version as input, the new one as output, and a ``replaces`` run facet
   (``lineage.naming.ReplacesRunFacet``), so the lineage store knows the run as the fix of that
@@ -24,15 +26,21 @@ The upstream datasets are those the pipeline reads and no step of it computes
 
 Run by its DAG (``fix_<dataset>``, ``dags/upstream_fix.py``), the task's outlet emits the dataset's
 asset event naming the new version: the DAGs scheduled on it (``id_matcher``, ``spam_filter``)
-then train a candidate on that version for review before the config pin moves. Then
-``lineage backfill --fixed DATASET`` plans the recomputation of what the replaced version fed.
-``user_pipeline.labels.fix`` is the same fix with the corrected labels computed from reviews.
+then train a candidate on that version for review before the config pin moves. Run by hand, the
+command creates the same event through Airflow 3's REST API with ``--airflow-url`` (token in
+``$AIRFLOW_API_TOKEN``, or ``--airflow-user`` with ``$AIRFLOW_API_PASSWORD``), after the commit
+(``post_asset_event``); an event that cannot be sent ends the command with exit code 1, the commit
+standing (the same command again reuses it and sends the event). Without ``--airflow-url`` it
+says that no event was sent. Then ``lineage backfill --fixed DATASET@VERSION`` plans the
+recomputation of what the replaced version fed. ``user_pipeline.labels.fix`` is the same fix
+with the corrected labels computed from reviews.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,11 +49,13 @@ import pyarrow as pa
 
 from lineage.catalog import Manifest, StagedPartition
 from lineage.naming import ReplacesRunFacet
+from transforms.ingest import SourceFormat, drop_file_check, source_of
 from transforms.schema import declared_schema
 from user_pipeline.config import PipelineConfig
+from user_pipeline.steps.assets import asset_name, asset_uri, fix_event_extra
 from user_pipeline.steps.code import config_part
-from user_pipeline.steps.harness import Job, Plan, StepContext, StepCouldNotRun, StepRefused
-from user_pipeline.steps.registry import steps, upstream_datasets
+from user_pipeline.steps.harness import Job, Outcome, Plan, StepContext, StepCouldNotRun, StepRefused
+from user_pipeline.steps.registry import fix_dag, steps, upstream_datasets
 
 NAME = "user_pipeline.fix"  # registry.FIX_JOB
 log = logging.getLogger(NAME)
@@ -63,6 +73,15 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--new-version", help="version id of the corrected version (version= datasets)")
     parser.add_argument("--replaces", help="version id replaced (version= datasets; default: its config pin)")
     parser.add_argument("--reason", default="", help="why: recorded in the manifest and the lineage")
+    airflow_arguments(parser)
+
+
+def airflow_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--airflow-url`` and ``--airflow-user``: where the fix's asset event is sent (``announce``)."""
+    parser.add_argument("--airflow-url", help="after the commit, create the dataset's asset event through this "
+                        "Airflow's REST API, as the fix DAG's outlet would (token: $AIRFLOW_API_TOKEN)")
+    parser.add_argument("--airflow-user", help="with --airflow-url: user a token is asked for (password: "
+                        "$AIRFLOW_API_PASSWORD)")
 
 
 def pinned_version(cfg: PipelineConfig, dataset: str) -> str | None:
@@ -158,11 +177,36 @@ def _discard(ctx: StepContext, *staged: StagedPartition) -> None:
             ctx.catalog.fs.rm(path, recursive=True)
 
 
+def drop_gate(ctx: StepContext, fmt: SourceFormat, staged: StagedPartition) -> str:
+    """What can be checked of a staged raw drop before ingest reads it, as ingest reads it
+    (``transforms.ingest.drop_file_check``): every file decodes in the source's declared encoding
+    and has the header its format requires, and the drop holds at least one record. Raises
+    StepRefused naming each problem; returns a note for the summary."""
+    names = ctx.catalog.staged_files(staged)
+    records, problems = 0, []
+    for name in names:
+        with ctx.catalog.fs.open(ctx.catalog.fs_path(f"{staged.partition_uri}/{name}"), "rb") as fh:
+            count, problem = drop_file_check(fmt, fh.read())
+        records += count
+        if problem:
+            problems.append(f"{posixpath.basename(name)}: {problem}")
+    if not problems and not records:
+        problems.append(f"no record in {len(names)} file(s): ingest would read nothing of this drop")
+    if problems:
+        raise StepRefused(f"fix not committed: DROP REFUSED ({fmt.name} drop, declared {fmt.encoding}): "
+                          + "; ".join(problems))
+    return f"drop readable as ingest reads it: {records} records in {len(names)} file(s), {fmt.encoding}"
+
+
 def gate(ctx: StepContext, replaced: Manifest, staged: StagedPartition, manifest: Manifest) -> str:
-    """Validate the staged partition with its dataset's suite before anything is committed; raises
-    StepRefused (a critical check failed) or StepCouldNotRun; returns a note for the summary."""
+    """Validate the staged partition before anything is committed: with its dataset's suite, or a
+    raw drop of a users source with ``drop_gate``; raises StepRefused (a critical check failed) or
+    StepCouldNotRun; returns a note for the summary."""
     from expectations.suites import SUITES
 
+    source = source_of(manifest.dataset)
+    if source is not None:
+        return drop_gate(ctx, source, staged)
     if manifest.dataset not in SUITES:
         return "no expectation suite"
     from expectations.gate import validate_staged
@@ -210,7 +254,12 @@ def commit_fix(ctx: StepContext, replaced: Manifest, main: tuple[StagedPartition
     # One commit: the corrected version is never visible without what was committed with it.
     ctx.publish_together(main, *companions)
     return (f"{dataset} {manifest.partition}@{manifest.version} replaces {replaced.partition}@{replaced.version} "
-            f"({checked}); next: lineage backfill --fixed {dataset}")
+            f"({checked}); next: lineage backfill --fixed {dataset}@{label(manifest)}")
+
+
+def label(manifest: Manifest) -> str:
+    """The label users know a committed partition by: ``v2`` (a version), ``ds=2026-01-02`` (a date)."""
+    return manifest.ref.value if manifest.ref.key == "version" else manifest.partition
 
 
 def compute(ctx: StepContext) -> str:
@@ -220,9 +269,67 @@ def compute(ctx: StepContext) -> str:
     return commit_fix(ctx, replaced, stage_files(ctx, dataset, value, ctx.args.file), reason=ctx.args.reason)
 
 
+class AirflowEventError(RuntimeError):
+    """Airflow did not create the asset event: the call, its status and Airflow's answer."""
+
+
+def post_asset_event(url: str, dataset: str, extra: dict, *, token: str | None = None, username: str | None = None,
+                     password: str | None = None, timeout_s: float = 60.0) -> dict:
+    """Create an event on ``dataset``'s asset through Airflow 3's REST API, as a task's outlet
+    would: the asset's id looked up by its URI and name (``GET /api/v2/assets``; the pattern
+    there is a substring search, so the answer is filtered exactly), then ``POST
+    /api/v2/assets/events`` with ``asset_id`` and ``extra``. Authorised by ``token``, or by one
+    asked of ``/auth/token`` for ``username`` (the convention of ``lineage backfill
+    --airflow-url``). Returns the event Airflow created; AirflowEventError otherwise."""
+    import httpx
+
+    def checked(answer: httpx.Response, call: str) -> dict:
+        if answer.status_code >= 400:
+            raise AirflowEventError(f"Airflow {call}: {answer.status_code} {answer.text[:500]}")
+        return answer.json()
+
+    name, uri = asset_name(dataset), asset_uri(dataset)
+    try:
+        with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
+            if token is None and username is not None:
+                token = checked(client.post("/auth/token", json={"username": username, "password": password}),
+                                "POST /auth/token")["access_token"]
+            client.headers.update({"Authorization": f"Bearer {token}"} if token else {})
+            found = checked(client.get("/api/v2/assets", params={"uri_pattern": uri, "limit": 100}),
+                            "GET /api/v2/assets")
+            ids = [a["id"] for a in found.get("assets", []) if a.get("uri") == uri and a.get("name") == name]
+            if not ids:
+                raise AirflowEventError(f"Airflow at {url} has no asset {name} ({uri}): is the DAG that declares "
+                                        f"it ({fix_dag(dataset)}) loaded there?")
+            return checked(client.post("/api/v2/assets/events", json={"asset_id": ids[0], "extra": extra}),
+                           "POST /api/v2/assets/events")
+    except httpx.HTTPError as exc:
+        raise AirflowEventError(f"Airflow at {url} did not answer: {exc}") from exc
+
+
+def announce(ctx: StepContext, outcome: Outcome) -> str | None:
+    """After the commit (or its reuse): the dataset's asset event through Airflow's REST API with
+    ``--airflow-url``; run by its DAG, nothing (the task's outlet emits it); by hand without
+    ``--airflow-url``, the line saying that no event was sent and how to send one."""
+    fixed = outcome.output
+    where = f"{fixed.dataset} {fixed.partition}"
+    if ctx.args.airflow_url:
+        extra = fix_event_extra(ctx.cfg, fixed.dataset, fixed.ref.value)
+        event = post_asset_event(ctx.args.airflow_url, fixed.dataset, extra,
+                                 token=os.environ.get("AIRFLOW_API_TOKEN"), username=ctx.args.airflow_user,
+                                 password=os.environ.get("AIRFLOW_API_PASSWORD"))
+        return f"asset event {event.get('id')} of {where} created in Airflow at {ctx.args.airflow_url}"
+    if ctx.parent is not None:
+        return None
+    return (f"no Airflow asset event sent for {where}: DAGs scheduled on {fixed.dataset} will not train on it; "
+            "send it by running the same command with --airflow-url URL (the commit is reused), or fix through "
+            f"the {fix_dag(fixed.dataset)} DAG")
+
+
 # Not a content-addressed skip on inputs: the output's content is the file, not a function of the
 # input; commit_fix reuses a version that already holds it.
-JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON", skips=False)
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON", skips=False,
+          after_commit=announce)
 run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":

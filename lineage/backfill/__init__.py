@@ -9,10 +9,11 @@ from lineage.backfill.planner import (
     plan_bad_version,
     plan_fixed,
     plan_for,
+    replaced_versions,
     stale_versions,
 )
 
 __all__ = [
     "BackfillExecutor", "BackfillPlan", "ExecutionOptions", "ExecutionReport", "PlanStep", "PlannedTask",
-    "TaskOutcome", "plan_bad_version", "plan_fixed", "plan_for", "stale_versions",
+    "TaskOutcome", "plan_bad_version", "plan_fixed", "plan_for", "replaced_versions", "stale_versions",
 ]

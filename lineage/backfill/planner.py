@@ -2,6 +2,7 @@
 
     plan = plan_bad_version(store, "reference.spam_labels", "v1")     # a version known to be bad
     plan = plan_fixed(store, "raw.users_web", catalog=Catalog(cfg))   # versions older than current
+    plan = plan_fixed(store, "reference.id_pairs", version="v2")      # what the good v2 replaced
     for dag_id, dag_run_id, logical_date, task_ids in plan.airflow_steps(): ...  # clear / re-run these
 
 From the impact graph of the bad versions (``lineage.queries.impact_of``) the plan takes the
@@ -40,13 +41,18 @@ from lineage.queries import (
     LineageGraph,
     Node,
     Run,
+    VersionInfo,
+    ambiguous_label,
+    find_dataset,
     impact_of,
+    label_candidates,
     load_runs,
+    replaces,
     resolve,
     rows_for_runs,
     versions,
 )
-from lineage.store import LineageStore, run_outputs, runs
+from lineage.store import LineageStore, run_inputs, run_outputs, runs
 
 # (dag_id, DAG run id, task_id): one task instance. dag_id None: a manual job, (None, its date, job).
 TaskKey = tuple[str | None, str | None, str]
@@ -137,13 +143,29 @@ def plan_bad_version(store: LineageStore, dataset: str, version: str, *, partiti
     return plan_for(store, seeds, mode="bad-version", depth=depth, redo_seeds=True)
 
 
-def plan_fixed(store: LineageStore, dataset: str, *, catalog: Any = None, depth: int = DEFAULT_DEPTH) -> BackfillPlan:
-    """Plan after ``dataset`` was fixed: everything still current derived from any version older
-    than the current one of its partition (``stale_versions``)."""
-    seeds = stale_versions(store, dataset, catalog=catalog)
+def plan_fixed(store: LineageStore, dataset: str, *, version: str | None = None, catalog: Any = None,
+               depth: int = DEFAULT_DEPTH) -> BackfillPlan:
+    """Plan after ``dataset`` was fixed: everything still current derived from a bad version of it.
+
+    Without ``version``, the bad versions are every version older than the current one of its
+    partition (``stale_versions``). With ``version`` (``DATASET@VERSION`` on the command line: a
+    content version or the label of its partition, ``v2``, ``ds=2026-01-02``), that version is
+    the fixed, good one, and the bad ones are those it replaced (``replaced_versions``)."""
+    warnings: list[str] = []
+    if version is None:
+        seeds = stale_versions(store, dataset, catalog=catalog)
+        if not seeds:
+            warnings.append(f"{dataset}: no version older than the current one")
+    else:
+        fixed, seeds, warnings = replaced_versions(store, dataset, version, catalog=catalog)
+        if not seeds:
+            warnings.append(f"{', '.join(str(n) for n in fixed)} replaced no version the lineage knows: nothing "
+                            f"to plan from (give the bad version instead: lineage backfill {dataset}@BAD_VERSION)")
     if not seeds:
-        return BackfillPlan("fixed", [], [], [], [], [f"{dataset}: no version older than the current one"], False)
-    return plan_for(store, seeds, mode="fixed", depth=depth, redo_seeds=False)
+        return BackfillPlan("fixed", [], [], [], [], warnings, False)
+    plan = plan_for(store, seeds, mode="fixed", depth=depth, redo_seeds=False)
+    plan.warnings[:0] = warnings
+    return plan
 
 
 def stale_versions(store: LineageStore, dataset: str, *, catalog: Any = None) -> list[Node]:
@@ -153,12 +175,7 @@ def stale_versions(store: LineageStore, dataset: str, *, catalog: Any = None) ->
     reference data no run produced, the most recently committed version is the current one."""
     found = versions(store, dataset)
     stale = {(v.partition, v.version) for v in found if not v.current}
-    key = None
-    if catalog is not None:
-        try:
-            key = catalog.partition_key(dataset)
-        except KeyError:
-            key = None  # not in the registry: lineage alone decides
+    key = _partition_key(catalog, dataset)
     if key == "ds":
         committed: dict[str, str | None] = {}
         for info in found:
@@ -176,6 +193,141 @@ def stale_versions(store: LineageStore, dataset: str, *, catalog: Any = None) ->
                       if (v.partition, v.version) != (newest.partition, newest.version)}
     namespace = found[0].namespace if found else ""
     return sorted(Node(found[0].dataset if found else dataset, p, v, namespace) for p, v in stale)
+
+
+def replaced_versions(store: LineageStore, dataset: str, version: str, *,
+                      catalog: Any = None) -> tuple[list[Node], list[Node], list[str]]:
+    """The fixed version(s) ``dataset@version`` names, the versions they replaced (the bad ones,
+    which ``plan_fixed`` plans from), and warnings.
+
+    ``version`` names the fixed, good version: a content version (or a unique prefix of one), or
+    the label of its partition (``v2``, ``version=v2``, ``ds=2026-01-02``), which names the version
+    committed in that partition: the manifest's with a ``lineage.catalog.Catalog`` (a drop fixed
+    by hand may be known to the catalog alone), else the only version the lineage knows there, or
+    the current one of several. A label whose partition has several and none current, or that is
+    also the prefix of a content version, is an error listing the candidates
+    (``lineage.queries.lookup.ambiguous_label``).
+
+    What a version replaced, transitively: the versions of its own partition that came before it
+    (a drop fixed in place), and the versions it was committed to replace: the inputs of the same
+    dataset that the run committing it replaced (``lineage.queries.currency.replaces``: for
+    ``version=`` data, a run that read ``version=v1`` and committed ``version=v2``, which is what
+    ``user_pipeline.fix`` records) and, with a catalog, its manifest's ``extra.replaces``. Only
+    versions the lineage knows are returned: nothing recorded read the others."""
+    with store.connect() as conn:
+        namespace, name = find_dataset(conn, dataset)
+    found = versions(store, name, namespace=namespace)
+    key = _partition_key(catalog, name)
+    with store.connect() as conn:
+        fixed = _fixed_nodes(conn, store, name, namespace, version, found, catalog, key)
+        seen, todo = set(fixed), list(fixed)
+        while todo:
+            node = todo.pop()
+            for old in (_in_partition(node, found, before=True) | _replaced_by_run(conn, node)
+                        | _replaced_by_manifest(catalog, key, node)):
+                if old not in seen:
+                    seen.add(old)
+                    todo.append(old)
+    known = {(v.partition, v.version) for v in found}
+    bad = sorted(n for n in seen - set(fixed) if (n.partition, n.version) in known)
+    warnings = []
+    for node in fixed:
+        newer = ", ".join(sorted(n.version for n in _in_partition(node, found, before=False)))
+        if newer:
+            warnings.append(f"{node} is not the latest version of its partition ({newer} came after it): "
+                            "planning from the versions before it only")
+    return fixed, bad, warnings
+
+
+def _partition_key(catalog: Any, dataset: str) -> str | None:
+    """The dataset's partition key in the catalog (``ds``, ``version``); None without a catalog or
+    for a dataset it does not hold (lineage alone decides then)."""
+    if catalog is None:
+        return None
+    try:
+        return catalog.partition_key(dataset)
+    except KeyError:
+        return None
+
+
+def _fixed_nodes(conn: Any, store: LineageStore, dataset: str, namespace: str, version: str,
+                 found: list[VersionInfo], catalog: Any, key: str | None) -> list[Node]:
+    """The artifacts ``dataset@version`` names as the fixed one (see ``replaced_versions``)."""
+    exact = [Node(dataset, v.partition, v.version, namespace) for v in found if v.version == version]
+    if exact:
+        return exact
+    candidates, prefixed = label_candidates(conn, dataset, version, namespace=namespace)
+    committed = _committed(catalog, key, dataset, version)
+    if not candidates and committed is None:
+        return resolve(store, dataset, version, namespace=namespace)  # a prefix, or the error listing the latest
+    if prefixed is not None:
+        raise ambiguous_label(dataset, version, candidates, prefixed)
+    partitions = {n.partition for n in candidates} | ({committed[0]} if committed is not None else set())
+    current = {(v.partition, v.version) for v in found if v.current}
+    fixed = []
+    for partition in sorted(partitions):
+        if committed is not None and committed[0] == partition:
+            fixed.append(Node(dataset, partition, committed[1].version, namespace))
+            continue
+        here = [n for n in candidates if n.partition == partition]
+        # One version: the one named (a version= partition, which never changes). Several (a drop
+        # fixed in place): the current one.
+        now = here if len(here) == 1 else [n for n in here if (n.partition, n.version) in current]
+        if len(now) != 1:
+            raise ambiguous_label(dataset, version, here, hint="none of them is the current version of its "
+                                  "partition: give the fixed one's content version (or check with the catalog)")
+        fixed += now
+    return fixed
+
+
+def _committed(catalog: Any, key: str | None, dataset: str, label: str) -> tuple[str, Any] | None:
+    """(partition, committed manifest) of the partition ``label`` names (``v2``, ``version=v2``,
+    ``2026-01-02``, ``ds=2026-01-02``), if the catalog holds one."""
+    if key is None:
+        return None
+    value = label.split("=", 1)[1] if label.startswith(f"{key}=") else label if "=" not in label else None
+    manifest = catalog.manifest(dataset, value) if value else None
+    return (f"{key}={value}", manifest) if manifest is not None else None
+
+
+def _first_seen(info: VersionInfo) -> str:
+    """When the lineage first saw a version: its first commit or its first read."""
+    return min(t for t in (info.first_committed, info.first_read) if t)
+
+
+def _in_partition(node: Node, found: list[VersionInfo], before: bool) -> set[Node]:
+    """The other versions of the node's partition the lineage saw before (or after) it. A node
+    the lineage never saw (a fix known to the catalog alone) came after all of them. ``version=``
+    partitions hold one version each (versions are immutable)."""
+    mine = next((v for v in found if (v.partition, v.version) == (node.partition, node.version)), None)
+    others = [v for v in found if v.partition == node.partition and v.version != node.version]
+    if mine is None:
+        chosen = others if before else []
+    else:
+        chosen = [v for v in others if (_first_seen(v) < _first_seen(mine)) == before]
+    return {Node(node.dataset, v.partition, v.version, node.namespace) for v in chosen}
+
+
+def _replaced_by_run(conn: Any, node: Node) -> set[Node]:
+    """The versions of the same dataset that the runs committing ``node`` read and replaced."""
+    writers = sa.select(run_outputs.c.run_id).where(
+        run_outputs.c.dataset == node.dataset, run_outputs.c.namespace == node.namespace,
+        run_outputs.c.partition == node.partition, run_outputs.c.version == node.version)
+    rows = conn.execute(sa.select(run_inputs).where(
+        run_inputs.c.run_id.in_(writers), run_inputs.c.dataset == node.dataset,
+        run_inputs.c.namespace == node.namespace)).mappings()
+    return {Node.of(row) for row in rows if replaces(Node.of(row), node)}
+
+
+def _replaced_by_manifest(catalog: Any, key: str | None, node: Node) -> set[Node]:
+    """What the committed manifest of ``node`` says it replaces (``extra.replaces`` of a fix)."""
+    committed = _committed(catalog, key, node.dataset, node.partition)
+    if committed is None or committed[1].version != node.version:
+        return set()
+    replaced = (getattr(committed[1], "extra", None) or {}).get("replaces") or {}
+    if not replaced.get("partition") or not replaced.get("version"):
+        return set()
+    return {Node(node.dataset, replaced["partition"], replaced["version"], node.namespace)}
 
 
 def plan_for(store: LineageStore, seeds: list[Node], *, mode: str, depth: int = DEFAULT_DEPTH,

@@ -21,18 +21,20 @@ def backfill_command(store: LineageStore, cfg: Any, args: argparse.Namespace, co
                      executor: BackfillExecutor | None) -> int:
     """Plan, print the plan, and unless ``--dry-run`` or the plan is empty, execute it with ``executor``."""
     if bool(args.artifact) == bool(args.fixed):
-        raise LineageLookupError("give DATASET@BAD_VERSION or --fixed DATASET (one of them)")
+        raise LineageLookupError("give DATASET@BAD_VERSION or --fixed DATASET[@FIXED_VERSION] (one of them)")
     if args.fixed:
         catalog = None
         if cfg is not None and not args.no_catalog:
             from lineage.catalog import Catalog
 
             catalog = Catalog(cfg)
-        plan = backfill.plan_fixed(store, args.fixed, catalog=catalog, depth=args.depth)
+        dataset, fixed = queries.parse_artifact(args.fixed)
+        plan = backfill.plan_fixed(store, dataset, version=fixed, catalog=catalog, depth=args.depth)
     else:
         dataset, version = queries.parse_artifact(args.artifact)
         if version is None:
-            raise LineageLookupError(f"give the bad version: {dataset}@VERSION, or --fixed {dataset}")
+            raise LineageLookupError(f"give the bad version: {dataset}@VERSION, or the fixed one: --fixed "
+                                     f"{dataset}@VERSION")
         plan = backfill.plan_bad_version(store, dataset, version, partition=args.partition, depth=args.depth)
     if args.json:
         print_json(console, plan.to_json())

@@ -10,7 +10,8 @@
                                                        inputs
     lineage serve [--host H] [--port P] [--allow-host NAME] [--allow-origin NAME]
                                                        the HTTP service: producers post events, people browse
-    lineage backfill DATASET@BAD_VERSION [--dry-run]   plan, then recompute through Airflow (or: --fixed DATASET)
+    lineage backfill DATASET@BAD_VERSION [--dry-run]   plan, then recompute through Airflow (or: --fixed
+                                                       DATASET[@FIXED_VERSION])
 
 DATASET is an OpenLineage dataset: its name (``curated.users_clean``) when one namespace holds that
 name, else ``NAMESPACE/NAME`` (``s3://bucket/raw/events``, ``postgres://db:5432/shop.public.orders``),
@@ -85,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 on conflicting terminal events or lines set aside (malformed, unstorable)")
     p = sub.add_parser("backfill", parents=[common, query], help="plan the recomputation after an upstream fix")
     p.add_argument("artifact", nargs="?", metavar="DATASET@BAD_VERSION")
-    p.add_argument("--fixed", metavar="DATASET", help="plan from every version of DATASET older than its current one")
+    p.add_argument("--fixed", metavar="DATASET[@FIXED_VERSION]",
+                   help="DATASET was fixed: plan from every version of it older than the current one of its "
+                        "partition; with @FIXED_VERSION (the good version: a content version or its label, v2, "
+                        "ds=2026-01-02; a label names the version committed in that partition), from the versions "
+                        "it replaced: those before it in its partition and those its fix replaced (the manifest's "
+                        "and the lineage run's replaces), transitively")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--airflow-url", help="run through a running Airflow's REST API (default: embedded dag.test)")
     p.add_argument("--airflow-user", help="with --airflow-url: user for a token (password: $AIRFLOW_API_PASSWORD; "
@@ -93,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=DEFAULT_DEPTH)
     p.add_argument("--partition", help="only this partition of the bad dataset")
     p.add_argument("--no-catalog", action="store_true",
-                   help="with --fixed: ignore the committed manifests, use lineage alone")
+                   help="with --fixed: ignore the committed manifests (and what they replace), use lineage alone")
     p = sub.add_parser("serve", parents=[common], help="HTTP service: OpenLineage endpoint, queries, web pages")
     p.add_argument("--host", help="default: lineage.serve.host of the config (127.0.0.1)")
     p.add_argument("--port", type=int, help="default: lineage.serve.port of the config")

@@ -34,9 +34,18 @@ snapshot, check, run details), ``marquez`` and ``marquez_graph`` (Marquez's API 
 dataset graph, for Marquez-compatible clients).
 """
 
-from lineage.queries.currency import current_of_slots
+from lineage.queries.currency import current_of_slots, replaces
 from lineage.queries.listings import CheckReport, RunDetails, Snapshot, check, run_details, snapshot, versions
-from lineage.queries.lookup import find_dataset, known_datasets, latest, load_runs, resolve, rows_for_runs
+from lineage.queries.lookup import (
+    ambiguous_label,
+    find_dataset,
+    known_datasets,
+    label_candidates,
+    latest,
+    load_runs,
+    resolve,
+    rows_for_runs,
+)
 from lineage.queries.model import (
     DEFAULT_DEPTH,
     Artifact,
@@ -52,7 +61,7 @@ from lineage.queries.traversal import downstream, impact, impact_of, upstream
 
 __all__ = [
     "DEFAULT_DEPTH", "Artifact", "CheckReport", "Edge", "LineageGraph", "LineageLookupError", "Node", "Run",
-    "RunDetails", "Snapshot", "VersionInfo", "check", "current_of_slots", "downstream", "find_dataset", "impact",
-    "impact_of", "known_datasets", "latest", "load_runs", "parse_artifact", "resolve",
-    "rows_for_runs", "run_details", "snapshot", "upstream", "versions",
+    "RunDetails", "Snapshot", "VersionInfo", "ambiguous_label", "check", "current_of_slots", "downstream",
+    "find_dataset", "impact", "impact_of", "known_datasets", "label_candidates", "latest", "load_runs",
+    "parse_artifact", "replaces", "resolve", "rows_for_runs", "run_details", "snapshot", "upstream", "versions",
 ]

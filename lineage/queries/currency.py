@@ -138,7 +138,7 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
     for row in reads:
         inputs_of[row["run_id"]].add(Node.of(row))
     fixes = {row["run_id"] for row in rows_for_runs(conn, run_outputs, inputs_of, as_of)
-             if any(_replaces(n, row) for n in inputs_of[row["run_id"]] & seeds)}
+             if any(replaces(n, Node.of(row)) for n in inputs_of[row["run_id"]] & seeds)}
     read_nodes = {n for ns in inputs_of.values() for n in ns}
     commits: dict[Node, list[tuple[str, str, bool]]] = defaultdict(list)
     for row in rows_for_nodes(conn, run_outputs, sorted(read_nodes), as_of):
@@ -170,14 +170,14 @@ def derived_runs(conn: Connection, seeds: set[Node], reads: list[Any], candidate
     return derived, repairs
 
 
-def _replaces(read: Node, written: Any) -> bool:
-    """Whether a run that read ``read`` and committed the ``run_outputs`` row ``written`` replaced it:
-    the same dataset, at another ``version=`` or at another version of the same partition."""
-    if (read.namespace, read.dataset) != (written["namespace"], written["dataset"]):
+def replaces(read: Node, written: Node) -> bool:
+    """Whether a run that read ``read`` and committed ``written`` replaced it (a fix, not a
+    derivation): the same dataset, at another ``version=`` or at another version of the same partition."""
+    if (read.namespace, read.dataset) != (written.namespace, written.dataset):
         return False
     if read.partition.startswith("version="):
-        return written["partition"].startswith("version=") and written["partition"] != read.partition
-    return written["partition"] == read.partition and written["version"] != read.version
+        return written.partition.startswith("version=") and written.partition != read.partition
+    return written.partition == read.partition and written.version != read.version
 
 
 def only_derived_commits_current(conn: Connection, status: dict[Node, dict[str, Any]], seeds: set[Node],

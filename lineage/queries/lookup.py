@@ -181,21 +181,35 @@ def resolve_label(conn: Connection, dataset: str, label: str, *, partition: str 
     partition of ``dataset`` has that label. LineageLookupError, listing the candidates, when the
     label is ambiguous: its partition holds several content versions (a fixed drop, a re-derived
     date), or it is also the prefix of a content version."""
+    candidates, prefixed = label_candidates(conn, dataset, label, partition=partition, as_of=as_of,
+                                            namespace=namespace)
+    if candidates and (len(candidates) > 1 or prefixed is not None):
+        raise ambiguous_label(dataset, label, candidates, prefixed)
+    return candidates
+
+
+def label_candidates(conn: Connection, dataset: str, label: str, *, partition: str | None = None,
+                     as_of: str | None = None, namespace: str = "") -> tuple[list[Node], str | None]:
+    """Every artifact in the partitions ``label`` names (see ``resolve_label``), sorted, and a
+    content version of ``dataset`` that ``label`` is also a prefix of (None if there is none)."""
     def matches(name: str) -> bool:
         return name == label or ("=" not in label and name.split("=", 1)[-1] == label)
 
     found = {n for n in _artifacts(conn, dataset, namespace, partition, as_of) if matches(n.partition)}
     if not found:
-        return []
-    candidates = sorted(found)
+        return [], None
     prefixed = conn.execute(sa.select(run_outputs.c.version).where(
         run_outputs.c.dataset == dataset, run_outputs.c.namespace == namespace,
         run_outputs.c.version.startswith(label, autoescape=True)).limit(1)).first()
-    if len(candidates) > 1 or prefixed is not None:
-        listed = ", ".join(f"{dataset}@{n.version} [{n.partition}]" for n in candidates)
-        also = f"; it is also the prefix of version {prefixed[0]}" if prefixed is not None else ""
-        raise LineageLookupError(f"{dataset}@{label} is ambiguous: {listed}{also}; give one content version")
-    return candidates
+    return sorted(found), prefixed[0] if prefixed is not None else None
+
+
+def ambiguous_label(dataset: str, label: str, candidates: Sequence[Node], prefixed: str | None = None,
+                    hint: str = "give one content version") -> LineageLookupError:
+    """The error for a label that names several versions: every candidate, and what to give instead."""
+    listed = ", ".join(f"{dataset}@{n.version} [{n.partition}]" for n in candidates)
+    also = f"; it is also the prefix of version {prefixed}" if prefixed is not None else ""
+    return LineageLookupError(f"{dataset}@{label} is ambiguous: {listed}{also}; {hint}")
 
 
 def latest(store: LineageStore, dataset: str, *, partition: str | None = None, as_of: str | None = None,

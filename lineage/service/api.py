@@ -45,9 +45,10 @@ def api_router(store: LineageStore) -> APIRouter:
     @router.get("/api/v1/backfill/plan")
     def backfill_plan(artifact: str | None = None, fixed: str | None = None) -> dict:
         if bool(artifact) == bool(fixed):
-            raise HTTPException(400, "give artifact=DATASET@BAD_VERSION or fixed=DATASET")
+            raise HTTPException(400, "give artifact=DATASET@BAD_VERSION or fixed=DATASET[@FIXED_VERSION]")
         if fixed:
-            return backfill.plan_fixed(store, fixed).to_json()
+            dataset, version = queries.parse_artifact(fixed)
+            return backfill.plan_fixed(store, dataset, version=version).to_json()
         dataset, version = queries.parse_artifact(artifact)
         if not version:
             raise HTTPException(400, f"give the bad version: {dataset}@VERSION")

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pytest
+
 from bench.lineage_synth import EventFactory, ds, ver
 from lineage import backfill, queries
 from lineage.store import LineageStore
@@ -93,6 +95,64 @@ def test_fixed_raw_drop_known_only_to_the_catalog(tmp_path):
     assert _precision_recall(plan.task_set(), truth) == (1.0, 1.0)
     assert plan.airflow_steps()[0][3][0] == "ingest"
 
+
+
+def test_a_fixed_drop_named_by_its_date_plans_from_the_versions_before_it(tmp_path):
+    """``--fixed raw.users_web@ds=D3``: the label names the version committed on D3 (known to the
+    catalog alone: the drop was re-committed by hand), the plan starts from what it replaced."""
+    story = build_story(tmp_path)
+    fixed, bad, warnings = backfill.replaced_versions(story.store, "raw.users_web", f"ds={D3}", catalog=_Catalog())
+    assert ([(n.partition, n.version) for n in fixed], [n.version for n in bad], warnings) == (
+        [(f"ds={D3}", "rW3-fixed")], ["rW3"], [])
+    by_label = backfill.plan_fixed(story.store, "raw.users_web", version=D3, catalog=_Catalog())
+    assert by_label.task_set() == backfill.plan_fixed(story.store, "raw.users_web", catalog=_Catalog()).task_set()
+    # Named by its old content version, the drop of D3 is the good one: nothing came before it.
+    plan = backfill.plan_fixed(story.store, "raw.users_web", version="rW3")
+    assert plan.empty and plan.warnings == [
+        f"raw.users_web@rW3 [ds={D3}] replaced no version the lineage knows: nothing to plan from (give the bad "
+        "version instead: lineage backfill raw.users_web@BAD_VERSION)"]
+
+
+def _labels_fixed_twice() -> list[dict]:
+    """Spam labels v1 train M1, which de-spams D1; fixes commit v2 from v1, then v3 from v2."""
+    f = EventFactory()
+    l1, l2, l3 = (ver("reference.spam_labels", f"L{n}", f"v{n}") for n in (1, 2, 3))
+    events = f.run("user_pipeline.training.spam_filter", "train_spam_filter", D1, [l1],
+                   [ver("models.spam_filter", "M1")])
+    events += f.run("beam_jobs.despam", "despam", D1, [ds("staging.users_ingested", D1, "I1"),
+                                                      ver("models.spam_filter", "M1")],
+                    [ds("staging.users_despammed", D1, "S1")])
+    f.dag_id = "fix_reference_spam_labels"
+    events += f.run("user_pipeline.fix", "fix", D1, [l1], [l2])
+    events += f.run("user_pipeline.fix", "fix", D2, [l2], [l3])
+    return events
+
+
+def test_a_fixed_version_plans_from_the_versions_its_fixes_replaced(tmp_path):
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_events(_labels_fixed_twice())
+    fixed, bad, _ = backfill.replaced_versions(store, "reference.spam_labels", "v3")
+    assert [n.version for n in fixed] == ["L3"] and [n.version for n in bad] == ["L1", "L2"]
+    assert [n.version for n in backfill.replaced_versions(store, "reference.spam_labels", "version=v2")[1]] == ["L1"]
+    plan = backfill.plan_fixed(store, "reference.spam_labels", version="v3")
+    assert [s.version for s in plan.seeds] == ["L1", "L2"]
+    assert plan.task_set() == {(DAG, _run(D1), "train_spam_filter"), (DAG, _run(D1), "despam")}
+    # v1 replaced nothing; the label of no version, and a label that is also a version's prefix, are errors.
+    assert backfill.plan_fixed(store, "reference.spam_labels", version="v1").empty
+    with pytest.raises(queries.LineageLookupError, match="has no version 'v9'; latest: L3"):
+        backfill.plan_fixed(store, "reference.spam_labels", version="v9")
+
+
+def test_a_label_naming_no_single_fixed_version_is_an_error_listing_them(tmp_path):
+    f = EventFactory()
+    # The partition version=L holds L (as its label) while L1 starts with L too.
+    events = f.run("user_pipeline.fix", "fix", D1, [ver("reference.id_pairs", "P0", "L")],
+                   [ver("reference.id_pairs", "L1", "v2")])
+    store = LineageStore(f"sqlite:///{tmp_path / 'lineage.db'}")
+    store.ingest_events(events)
+    with pytest.raises(queries.LineageLookupError, match=r"reference.id_pairs@L is ambiguous: "
+                       r"reference.id_pairs@P0 \[version=L\]; it is also the prefix of version L1"):
+        backfill.plan_fixed(store, "reference.id_pairs", version="L")
 
 def test_executing_the_plan_leaves_nothing_to_recompute(tmp_path):
     story = build_story(tmp_path)

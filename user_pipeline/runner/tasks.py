@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk import Asset, task
 
 from user_pipeline.config import PipelineConfig
+from user_pipeline.steps.assets import asset_name, asset_uri
 from user_pipeline.steps.code import config_part
 from user_pipeline.steps.declare import Step
 from user_pipeline.steps.registry import steps
@@ -15,7 +16,7 @@ from user_pipeline.steps.registry import steps
 def asset(dataset: str) -> Asset:
     """The Airflow asset of a logical dataset: a task that commits a new version of it names the
     asset as an outlet; DAGs that must react are scheduled on it."""
-    return Asset(name=dataset, uri=f"pipeline://{dataset.replace('.', '/')}")
+    return Asset(name=asset_name(dataset), uri=asset_uri(dataset))
 
 
 def asset_version(pinned: str, dag_run: Any = None, triggering_asset_events: Any = None,
@@ -38,18 +39,6 @@ def asset_version(pinned: str, dag_run: Any = None, triggering_asset_events: Any
 def pinned_version(cfg: PipelineConfig, step: Step) -> str:
     """The reference version a version-taking step works on by default (its ``version_pin``)."""
     return str(config_part(cfg, (step.version_pin,))[step.version_pin])
-
-
-def fix_event_extra(cfg: PipelineConfig, dataset: str, value: str) -> dict[str, Any]:
-    """The extra of the asset event of a fix (``user_pipeline.fix``) that committed ``dataset``'s
-    partition ``value``: ``version`` is what a version-taking step is given (``v2``; a drop's date),
-    with the content version and the version it replaces, from the committed manifest."""
-    from lineage.catalog import Catalog
-
-    manifest = Catalog(cfg).require(dataset, value)
-    replaced = manifest.extra.get("replaces") or {}
-    return {"version": value, "partition": manifest.partition, "content_version": manifest.version,
-            "replaces": replaced.get("version"), "replaces_partition": replaced.get("partition")}
 
 
 def task_arguments(cfg: PipelineConfig, step: Step, dag_run: Any = None, triggering_asset_events: Any = None

@@ -215,6 +215,11 @@ class Job:
     lineage: bool = True
     # Of the job's process (python -m): the gates' library logs at INFO is noise.
     log_level: int = logging.INFO
+    # The command line's last word, once the run ended and its outputs are committed (or reused):
+    # what the job tells the world outside the catalog and the lineage (a fix's Airflow asset
+    # event); returns a line to print, or None. Its exception ends the command with exit code 1,
+    # and the commit stands.
+    after_commit: Callable[[StepContext, Outcome], str | None] | None = None
 
     def parser(self) -> argparse.ArgumentParser:
         """The job's command line (``--help`` lists every flag)."""
@@ -306,6 +311,16 @@ class Job:
             traceback.print_exc()
             return self._stopped(ctx, "", 1)
         print(f"{outcome.step.name}{f' {outcome_ds(outcome)}' if outcome_ds(outcome) else ''}: {outcome.summary}")
+        if self.after_commit is not None:
+            try:
+                note = self.after_commit(ctx, outcome)
+            except Exception as exc:  # noqa: BLE001 - whatever failed, the outputs are committed: say so
+                print(f"{self.name} ERROR after the commit: {exc}", file=sys.stderr)
+                print(f"{self.name} committed {_committed(outcome.outputs)}: the commit stands (a re-run with the "
+                      "same inputs reuses it)", file=sys.stderr)
+                return 1
+            if note:
+                print(note)
         return 0
 
     def _stopped(self, ctx: StepContext | None, message: str, code: int) -> int:
