@@ -1,5 +1,5 @@
 """Three upstream fixes, each followed by the backfill it calls for, through a running deployment
-(or the embedded runner, for comparison): the repair story of docs/backfill.md as commands.
+(or the embedded runner, for comparison): the repair story of docs/architecture.md#backfill as commands.
 
     python -m user_pipeline.deploy repair spam_labels id_pairs raw_drop [--ds DATE]
 
