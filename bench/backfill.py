@@ -26,13 +26,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from bench import use_data_root
 from lineage.catalog import Catalog
 from user_pipeline.config import load_config
 from user_pipeline.deploy import repairs
@@ -51,6 +51,7 @@ def _small_config(root: Path, users_per_day: int, days: int) -> Path:
     raw["datagen"]["users_per_day"] = users_per_day
     raw["preprocess"]["window_days"] = days
     path = root / "pipeline.yaml"
+    root.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
 
@@ -123,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="default: a fresh temporary folder")
     args = parser.parse_args(argv)
 
-    root, env = use_data_root(args.data_root, "bench-backfill-")
-    env = {k: v for k, v in env.items() if not k.startswith(("OPENLINEAGE", "AIRFLOW", "PIPELINE"))}
+    root = Path(args.data_root or tempfile.mkdtemp(prefix="bench-backfill-"))
+    # Each runner gets a config of its own (data root inside it): nothing of the caller's may override it.
+    for key in [k for k in os.environ if k.startswith(("OPENLINEAGE", "AIRFLOW", "PIPELINE"))]:
+        del os.environ[key]
+    env = dict(os.environ)
     console.print(f"{root}: {args.days} dates x {args.users_per_day} users; fixes {', '.join(args.fixes)}")
     runs = {"embedded": embedded(root / "embedded", args, env)}
     if not args.no_deployment:

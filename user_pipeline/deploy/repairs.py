@@ -27,6 +27,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -283,14 +284,18 @@ def _run_label(task: dict[str, Any]) -> str:
 
 
 def _json_documents(text: str) -> list[dict[str, Any]]:
-    """The JSON documents ``--json`` printed one after the other."""
-    decoder, found, at = json.JSONDecoder(), [], 0
-    while True:
-        at = text.find("{", at)
-        if at < 0:
-            return found
-        document, at = decoder.raw_decode(text, at)
+    """The JSON documents ``--json`` printed one after the other; other lines (a job's own output
+    under the embedded runner, which may hold braces) are passed over."""
+    decoder, found, end = json.JSONDecoder(), [], 0
+    for start in (m.start() for m in re.finditer(r"^\{", text, re.MULTILINE)):
+        if start < end:
+            continue  # inside the document just read
+        try:
+            document, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            continue
         found.append(document)
+    return found
 
 
 def main(names: list[str], config: str | None, ds: str | None, embedded: bool = False) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import posixpath
 
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,12 +28,13 @@ import pyarrow.compute as pc
 from expectations.store import put_atomic
 from lineage.quality import drift_assertions_facet
 from transforms import features
-from transforms.skew import compare_skew
+from transforms.drift import FeatureDrift
+from transforms.skew import FeatureSkew, compare_skew
 from transforms.tft_inputs import conform_users, encode_examples
 from user_pipeline.reports.statistics import drift_page
 from user_pipeline.steps import models
 from user_pipeline.steps.harness import Job, Plan, StepContext, StepRefused
-from user_pipeline.training.predict import BATCH_ROWS, model_dir_for
+from user_pipeline.training.predict import BATCH_ROWS
 
 NAME = "user_pipeline.training.skew"
 RECORDS = "curated.users_clean"
@@ -63,6 +65,21 @@ def sample(table: pa.Table, rows: int, seed: int) -> pa.Table:
     return table.take(pa.array(picked))
 
 
+def _stored_report(folder: str, inputs: dict) -> dict | None:
+    """The report written for exactly these inputs without a failure-severity skew, if any (a
+    refusal is never reused: the run that refused must refuse again)."""
+    try:
+        with fsspec.open(posixpath.join(folder, "skew.json"), "rb") as f:
+            saved = json.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return None
+    if any(saved.get(k) != v for k, v in inputs.items()):
+        return None
+    if any(f["drift"]["severity"] == "failure" and f["flagged"] for f in saved.get("features", [])):
+        return None
+    return saved
+
+
 def arguments(parser) -> None:
     parser.add_argument("--records-ds", help="date of the serving-time records (default: --ds)")
     parser.add_argument("--sample", type=int, default=2000, help="serving-time records to sample")
@@ -74,23 +91,43 @@ def plan(ctx: StepContext) -> Plan:
                  ctx.catalog.require(RECORDS, ctx.args.records_ds or ctx.ds)], [])
 
 
+def _from_json(saved: dict) -> FeatureSkew:
+    return FeatureSkew(FeatureDrift(**saved["drift"]), saved["joined_rows"], saved["mismatched_rows"])
+
+
 def compute(ctx: StepContext) -> str:
-    """Compare and report every feature's skew; refuses (exit 1) on a failure-severity skew."""
+    """Compare and report every feature's skew; refuses (exit 1) on a failure-severity skew.
+
+    A report written for the same training features, serving records, model, sample and code
+    (``ctx.code`` covers the config sections) is reused unless ``--force``: a content-addressed
+    skip, so a backfill that left this date's features as they were does not compare them again."""
     features_manifest, records_manifest = ctx.plan.inputs
     cfg, catalog, ds = ctx.cfg, ctx.catalog, ctx.ds
-    model_dir = model_dir_for(cfg, ds=ds)
+    model = models.job_seeker_for(catalog, cfg, ds)
+    folder = f"{cfg.data_root}/{cfg.statistics.reports_dir}/skew/ds={ds}"
+    reference = f"{models.FEATURES}@{features_manifest.version} (train split)"
+    inputs = {"training": reference, "serving_records": f"{RECORDS}@{records_manifest.version}",
+              "model": f"{models.JOB_SEEKER}@{model.version}", "sample": ctx.args.sample, "seed": cfg.train.seed,
+              "code": ctx.code}
+    stored = None if ctx.args.force else _stored_report(folder, inputs)
+    if stored is not None:
+        found = [_from_json(f) for f in stored["features"]]
+        ctx.run.skipped, ctx.run.reused = True, posixpath.join(folder, "skew.json")
+        ctx.run.input_facets[models.FEATURES] = {
+            "dataQualityAssertions": drift_assertions_facet([s.drift for s in found])}
+        ctx.result = found
+        return (f"{len(found)} features compared on {stored['sampled_rows']} sampled records, "
+                f"{sum(s.flagged for s in found)} flagged (warning), reused {ctx.run.reused}")
     training = catalog.read_table(models.FEATURES, ds)
     training = training.filter(pc.equal(training.column(features.SPLIT_COLUMN), "train"))
-    served = serving_features(model_dir, sample(catalog.read_table(RECORDS, records_manifest.ref.value),
-                                                ctx.args.sample, seed=cfg.train.seed))
+    served = serving_features(models.committed_dir(catalog, models.JOB_SEEKER, model.version),
+                              sample(catalog.read_table(RECORDS, records_manifest.ref.value),
+                                     ctx.args.sample, seed=cfg.train.seed))
     index = [features.index_name(n) for n in features.CATEGORICAL_FEATURES]
     found = compare_skew(training, served, cfg.drift, features=features.model_input_names(), categorical=index,
                          key=features.ID_COLUMN, num_buckets=cfg.statistics.num_buckets)
-    folder = f"{cfg.data_root}/{cfg.statistics.reports_dir}/skew/ds={ds}"
-    reference = f"{models.FEATURES}@{features_manifest.version} (train split)"
     put_atomic(posixpath.join(folder, "skew.json"), json.dumps(
-        {"training": reference, "serving_records": f"{RECORDS}@{records_manifest.version}",
-         "sampled_rows": served.num_rows, "features": [s.to_json() for s in found]}, indent=1).encode())
+        {**inputs, "sampled_rows": served.num_rows, "features": [s.to_json() for s in found]}, indent=1).encode())
     put_atomic(posixpath.join(folder, "skew.html"), drift_page(
         "serving features vs training features", f"ds={ds}", reference, [s.drift for s in found]).encode())
     ctx.run.input_facets[models.FEATURES] = {"dataQualityAssertions": drift_assertions_facet([s.drift for s in found])}

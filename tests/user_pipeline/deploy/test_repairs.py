@@ -70,6 +70,9 @@ def test_clear_downstream_counts_the_first_planned_task_and_everything_after_it_
 
 def test_the_json_documents_a_command_printed_one_after_the_other():
     assert repairs._json_documents('{"a": {"b": 1}}\n{"c": "}"}\n') == [{"a": {"b": 1}}, {"c": "}"}]
+    # a job's own lines in between, braces and all, are passed over
+    noisy = 'ingest: {"rows": 3}\n{not json\n{"a": [1,\n 2]}\ndone {\n{"b": 2}'
+    assert repairs._json_documents(noisy) == [{"a": [1, 2]}, {"b": 2}]
 
 
 def test_an_unknown_fix_or_a_drop_fix_without_a_date_is_refused(cfg, tmp_path):

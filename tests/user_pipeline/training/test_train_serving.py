@@ -237,4 +237,9 @@ def test_training_serving_skew_through_the_serving_export(trained):
     saved = json.loads((report / "skew.json").read_text())
     assert saved["sampled_rows"] == 500 and len(saved["features"]) == len(found)
     assert "serving features vs training features" in (report / "skew.html").read_text()
+    # the same inputs, sample and code: the report is reused (a skip), not computed again
+    again = skew.run(["--ds", DAYS[-1], "--sample", "500"], cfg=cfg)
+    assert again.skipped and again.result == found
+    assert not skew.run(["--ds", DAYS[-1], "--sample", "400"], cfg=cfg).skipped
+    assert not skew.run(["--ds", DAYS[-1], "--sample", "400", "--force"], cfg=cfg).skipped
     assert skew.main(["--ds", "2025-01-01", "--config", str(config_path)]) == 2
