@@ -17,7 +17,7 @@ Each fix is what a user does after finding an upstream defect:
 date's partner drop without its last records (withdrawn by the partner), so only that date (and
 a later date's ID-merge that anchors on it) is recomputed. What each backfill did is measured
 against what it had to do and against Airflow's own "clear downstream" (``Outcome``); the
-benchmark (``bench/repair.py``) and the deployment's end-to-end test (tests/e2e/test_repairs.py)
+benchmark (``bench/backfill.py``) and the deployment's end-to-end test (tests/e2e/deployment/test_repairs.py)
 both run this module.
 """
 

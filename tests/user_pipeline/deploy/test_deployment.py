@@ -1,5 +1,5 @@
 """The deployment's environment, derived config and process handling, without starting Airflow
-(tests/e2e/test_deployment.py starts it)."""
+(tests/e2e/deployment/test_deployment.py starts it)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The repair story's pieces that need no deployment (the story itself: tests/e2e/test_repairs.py)."""
+"""The repair story's pieces that need no deployment (the story itself: tests/e2e/deployment/test_repairs.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The pipeline on a real Airflow 3 deployment (``user_pipeline.deploy``): api-server, scheduler,
 dag-processor, triggerer, Celery workers on Redis (or the LocalExecutor), metadata on PostgreSQL,
 lineage over HTTP to ``lineage serve``. Runs go through the REST API and the scheduler, never
-``dag.test``. The deployment and its runs are session fixtures (tests/e2e/conftest.py)."""
+``dag.test``. The deployment and its runs are session fixtures (tests/e2e/deployment/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from lineage.catalog import Catalog
 from lineage.store import LineageStore, runs
-from tests.e2e.conftest import USERS_PER_DAY as USERS_PER_DAY_OF_DEPLOYMENT
+from tests.e2e.deployment.conftest import USERS_PER_DAY as USERS_PER_DAY_OF_DEPLOYMENT
 from tests.e2e.small_config import small_config
 from tests.lineage.test_service import _free_port
 from user_pipeline.config import load_config

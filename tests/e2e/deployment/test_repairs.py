@@ -1,6 +1,6 @@
 """Repair after an upstream fix, through the real deployment (issue 17's end-to-end test).
 
-On the shared deployment and its two dates (tests/e2e/conftest.py), three fixes, each committed
+On the shared deployment and its two dates (tests/e2e/deployment/conftest.py), three fixes, each committed
 through its DAG (the asset event trains a candidate), its pin moved, then ``lineage backfill
 --fixed DATASET --airflow-url ...`` through the scheduler and ``lineage check --strict``
 (``user_pipeline.deploy.repairs``, what ``python -m user_pipeline.deploy repair`` runs):
@@ -9,7 +9,7 @@ through its DAG (the asset event trains a candidate), its pin moved, then ``line
 (b) the ID-pair labels: the plan starts at ID-merge and leaves ingest and de-spam alone;
 (c) one date's partner drop re-sent: only that date is recomputed.
 
-Runs after tests/e2e/test_deployment.py (file order), whose tests read the two dates as the
+Runs after tests/e2e/deployment/test_deployment.py (file order), whose tests read the two dates as the
 scheduler first left them.
 """
 
