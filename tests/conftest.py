@@ -9,7 +9,6 @@ from openlineage.client.transport import Transport
 
 from user_pipeline.config import load_config
 
-
 # The modules under this folder share one real deployment (its session fixtures are in the folder's
 # conftest.py): under xdist they are one unit of work, so it starts once.
 SHARED_DEPLOYMENT = "tests/e2e/deployment/"
