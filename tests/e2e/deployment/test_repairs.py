@@ -81,26 +81,25 @@ def _daily_tasks(outcome: repairs.Outcome) -> dict[str, set[str]]:
     return by_date
 
 
-def test_a_spam_labels_fix_recomputes_despam_onwards_on_both_dates(repaired):
+def _assert_starts_at_on_every_date(repaired, fix: str, first: str) -> None:
+    """The fix's backfill is clean, plans ``first`` and nothing upstream of it on every date, and
+    ``first`` itself executed on each."""
     pipeline, outcomes = repaired
-    outcome = outcomes["spam_labels"]
+    outcome = outcomes[fix]
     _assert_repaired(outcome)
     by_date = _daily_tasks(outcome)
     assert sorted(by_date) == pipeline.dates
     for tasks in by_date.values():
-        assert "despam" in tasks and not tasks & upstream_of("despam")
-    assert {f"{ds} despam" for ds in pipeline.dates} <= set(outcome.tasks("executed"))
+        assert first in tasks and not tasks & upstream_of(first)
+    assert {f"{ds} {first}" for ds in pipeline.dates} <= set(outcome.tasks("executed"))
+
+
+def test_a_spam_labels_fix_recomputes_despam_onwards_on_both_dates(repaired):
+    _assert_starts_at_on_every_date(repaired, "spam_labels", "despam")
 
 
 def test_an_id_pairs_fix_starts_at_id_merge_and_leaves_ingest_and_despam_alone(repaired):
-    pipeline, outcomes = repaired
-    outcome = outcomes["id_pairs"]
-    _assert_repaired(outcome)
-    by_date = _daily_tasks(outcome)
-    assert sorted(by_date) == pipeline.dates
-    for tasks in by_date.values():
-        assert "id_merge" in tasks and not tasks & upstream_of("id_merge")
-    assert {f"{ds} id_merge" for ds in pipeline.dates} <= set(outcome.tasks("executed"))
+    _assert_starts_at_on_every_date(repaired, "id_pairs", "id_merge")
 
 
 def test_a_corrected_drop_recomputes_only_its_date(repaired):
