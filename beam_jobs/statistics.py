@@ -113,9 +113,9 @@ def metrics_facet(stats: DatasetFeatureStatisticsList) -> dq_metrics.DataQuality
 def attach(step: StepRun, manifest: Manifest, stats: DatasetFeatureStatisticsList, reference: str,
            drifts: list[FeatureDrift]) -> None:
     """Put the figures on the analysed input of the step's COMPLETE or FAIL event."""
-    step.input_facets[manifest.dataset] = {"dataQualityMetrics": metrics_facet(stats),
+    step.input_facets[manifest.ref] = {"dataQualityMetrics": metrics_facet(stats),
                                            "dataQualityAssertions": drift_assertions_facet(drifts)}
-    step.input_dataset_facets[manifest.dataset] = {
+    step.input_dataset_facets[manifest.ref] = {
         "drift": DriftDatasetFacet(reference=reference, features=[d.to_json() for d in drifts])}
 
 

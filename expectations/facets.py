@@ -109,8 +109,8 @@ def gate_facet(result: GateResult) -> GateDatasetFacet:
 
 def attach(step: StepRun, ref: PartitionRef, result: GateResult) -> None:
     """Put the gate's facets on the validated input of the step's COMPLETE or FAIL event."""
-    step.input_dataset_facets[ref.dataset] = {"gate": gate_facet(result)}
-    step.input_facets[ref.dataset] = {
+    step.input_dataset_facets[ref] = {"gate": gate_facet(result)}
+    step.input_facets[ref] = {
         "dataQualityAssertions": assertions_facet(result),
         "dataQualityMetrics": metrics_facet(result),
     }

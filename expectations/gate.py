@@ -141,13 +141,19 @@ def arguments(parser) -> None:
 
 
 def plan(ctx: StepContext) -> Plan:
-    """The partition to validate: ``--ds`` of a daily dataset, ``--version`` of reference data."""
+    """The partition to validate (``--ds`` of a daily dataset, ``--version`` of reference data)
+    and the partition before it (``Catalog.previous``)."""
     dataset = ctx.args.dataset
     key = ctx.cfg.dataset(dataset).partitioning
     value = ctx.args.ds if key == "ds" else ctx.args.version
     if value is None:
         raise LookupError(f"{dataset} is partitioned by {key}: use --{key}")
-    return Plan([ctx.catalog.require(dataset, value)], [])
+    manifest = ctx.catalog.require(dataset, value)
+    previous = previous_partition(ctx.catalog, dataset, value)
+    # The row-count checks compare against the previous date's partition, so it is an input: its
+    # lineage says a re-committed earlier date can change this verdict. A reference version's
+    # predecessor is only what it replaces (a fix's gate did not derive from the bad version).
+    return Plan([manifest, *([previous] if previous and key == "ds" else [])], [], {"previous": previous})
 
 
 def compute(ctx: StepContext) -> str:
@@ -156,9 +162,8 @@ def compute(ctx: StepContext) -> str:
     A passed result stored for the same version and fingerprint is reused (a content-addressed
     skip: the same data, suite, config and previous partition give the same result; a backfill
     that left a partition unchanged does not validate it again) unless ``--force``."""
-    (manifest,) = ctx.plan.inputs
+    manifest, previous = ctx.plan.inputs[0], ctx.plan.extra["previous"]
     dataset, value = manifest.dataset, manifest.ref.value
-    previous = previous_partition(ctx.catalog, dataset, value)
     stored = None if ctx.args.force else store.load_result(ctx.cfg, dataset, value)
     if (stored is not None and stored.success and stored.version == manifest.version
             and stored.fingerprint == fingerprint(ctx.cfg, manifest, previous)):

@@ -137,10 +137,11 @@ class StepRun:
     skipped: bool = False
     reused: str = ""  # with skipped and no outputs: what was reused instead (a stored gate result)
     run_facets: dict[str, Any] = field(default_factory=dict)
-    # Facets a step learns about its inputs while it runs (a gate's assertions), by dataset name;
-    # they go on the input datasets of the COMPLETE or FAIL event.
-    input_facets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    input_dataset_facets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Facets a step learns about its inputs while it runs (a gate's assertions), by the partition
+    # they describe (a step may read several partitions of one dataset: a gate the previous one
+    # too); they go on that input of the COMPLETE or FAIL event.
+    input_facets: dict[PartitionRef, dict[str, Any]] = field(default_factory=dict)
+    input_dataset_facets: dict[PartitionRef, dict[str, Any]] = field(default_factory=dict)
     integration: str = "APACHE_BEAM"
 
     def add_output(self, manifest: Manifest) -> None:
@@ -165,10 +166,10 @@ class LineageEmitter:
         }
 
     def input_dataset(self, ref: PartitionRef, run: StepRun | None = None) -> InputDataset:
-        extra = run.input_dataset_facets.get(ref.dataset, {}) if run else {}
+        extra = run.input_dataset_facets.get(ref, {}) if run else {}
         return InputDataset(
             namespace=self.namespace, name=ref.dataset, facets={**self.dataset_facets(ref), **extra},
-            inputFacets=run.input_facets.get(ref.dataset, {}) if run else {},
+            inputFacets=run.input_facets.get(ref, {}) if run else {},
         )
 
     def output_dataset(self, manifest: Manifest, skipped: bool = False) -> OutputDataset:

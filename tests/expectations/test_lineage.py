@@ -49,10 +49,16 @@ def test_a_passing_gate_emits_start_and_complete_with_quality_facets_on_its_inpu
     assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
     assert complete["job"]["name"] == JOB and complete["run"]["runId"] == result.run_id
     assert complete["run"]["facets"]["processing_engine"]["name"] == "Great Expectations"
-    (dataset,) = complete["inputs"]
-    manifest = Catalog(gated_cfg).require("curated.users_clean", DAY)
-    assert dataset["name"] == "curated.users_clean"
+    # The validated partition, then the one before it (the row-count checks compare against it),
+    # which carries no results of its own.
+    dataset, previous = complete["inputs"]
+    catalog = Catalog(gated_cfg)
+    manifest = catalog.require("curated.users_clean", DAY)
+    assert dataset["name"] == previous["name"] == "curated.users_clean"
     assert dataset["facets"]["version"]["datasetVersion"] == manifest.version
+    assert previous["facets"]["partition"]["value"] == DAYS[0]
+    assert previous["facets"]["version"]["datasetVersion"] == catalog.require("curated.users_clean", DAYS[0]).version
+    assert not previous.get("inputFacets") and "gate" not in previous["facets"]
     assert "inputFacets" not in start["inputs"][0] or not start["inputs"][0]["inputFacets"]
 
     assertions = dataset["inputFacets"]["dataQualityAssertions"]

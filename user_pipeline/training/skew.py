@@ -113,7 +113,7 @@ def compute(ctx: StepContext) -> str:
     if stored is not None:
         found = [_from_json(f) for f in stored["features"]]
         ctx.run.skipped, ctx.run.reused = True, posixpath.join(folder, "skew.json")
-        ctx.run.input_facets[models.FEATURES] = {
+        ctx.run.input_facets[features_manifest.ref] = {
             "dataQualityAssertions": drift_assertions_facet([s.drift for s in found])}
         ctx.result = found
         return (f"{len(found)} features compared on {stored['sampled_rows']} sampled records, "
@@ -130,7 +130,8 @@ def compute(ctx: StepContext) -> str:
         {**inputs, "sampled_rows": served.num_rows, "features": [s.to_json() for s in found]}, indent=1).encode())
     put_atomic(posixpath.join(folder, "skew.html"), drift_page(
         "serving features vs training features", f"ds={ds}", reference, [s.drift for s in found]).encode())
-    ctx.run.input_facets[models.FEATURES] = {"dataQualityAssertions": drift_assertions_facet([s.drift for s in found])}
+    ctx.run.input_facets[features_manifest.ref] = {
+        "dataQualityAssertions": drift_assertions_facet([s.drift for s in found])}
     ctx.result = found
     flagged = [s for s in found if s.flagged]
     lines = [f"skew ({s.drift.severity}): {s.drift.feature} {s.drift.metric}={s.drift.value:.4g} "
