@@ -142,7 +142,10 @@ def test_statistics_committed_as_proto_and_report_equal_direct_computation(cfg, 
     assert compared["age_years"]["metric"] == "js"
 
     complete = [e for e in _events(cfg) if e["job"]["name"] == job.NAME and e["eventType"] == "COMPLETE"][-1]
-    analysed = next(i for i in complete["inputs"] if i["name"] == SOURCE)
+    analysed, *reference = complete["inputs"]
+    assert analysed["facets"]["partition"]["value"] == "2026-01-02" and reference
+    # The drift reference partitions are inputs without the analysed partition's figures.
+    assert all(not r.get("inputFacets") and "drift" not in r["facets"] for r in reference)
     metrics = analysed["inputFacets"]["dataQualityMetrics"]
     assert metrics["rowCount"] == table.num_rows
     assert metrics["columnMetrics"]["age_years"]["min"] == age.min()
