@@ -4,11 +4,15 @@ A message is queued for one or more reasons:
 
 - ``noise``: confident learning flags one of its label rows (``review_candidates``);
 - ``disagreement``: its labelers gave different labels;
+- ``low_posterior``: the labelers' model (Dawid–Skene, ``transforms.labels.labelers``) gives the
+  label the message resolves to a posterior below ``min_posterior``: the labels it has, weighed by
+  how reliable each of its labelers is, do not settle it (e.g. one label from an error-prone
+  labeler, or a split the better labelers lose);
 - ``low_confidence``: the model's P(spam) is within ``margin`` of 0.5.
 
 The queue is one row per message, noise candidates first (by their best rank), then
-disagreements, then the least confident, each group in the order of the model's doubt (P(spam)
-nearest 0.5 first), then message id. Pure pandas, no I/O: the review page
+disagreements, then low posteriors, then the model's doubts, each group in the order of the
+model's doubt (P(spam) nearest 0.5 first), then message id. Pure pandas, no I/O: the review page
 (``user_pipeline.labels.review``) reads the data and serves the queue.
 """
 
@@ -19,20 +23,26 @@ import pandas as pd
 
 from transforms.labels.validate import LabelError, normalise_labels
 
-REASONS = ("noise", "disagreement", "low_confidence")
+REASONS = ("noise", "disagreement", "low_posterior", "low_confidence")
 
 
 def review_queue(labels: pd.DataFrame, candidates: pd.DataFrame, probability: pd.Series,
-                 margin: float = 0.15, limit: int | None = None) -> pd.DataFrame:
+                 margin: float = 0.15, limit: int | None = None, posterior: pd.Series | None = None,
+                 min_posterior: float = 0.9) -> pd.DataFrame:
     """The queue of messages to review (module docstring).
 
     ``labels``: validated label rows (``message_id``, ``text``, ``label``, ``labeler_id``);
     ``candidates``: ranked noise candidates (``transforms.schema.REVIEWS`` columns, may be empty);
-    ``probability``: P(spam) per message id. Returns ``message_id, text, labels`` (labeler -> label,
-    a dict), ``probability``, ``reasons`` (a tuple of ``REASONS``), ``suggested_label`` (the noise
-    candidate's, else None), ``rank`` (noise rank, else None), one row per queued message."""
+    ``probability``: P(spam) per message id; ``posterior``: the labelers' model's posterior of the
+    label each message resolves to, per message id (``LabelerModel.messages.confidence``; None: no
+    ``low_posterior`` reason). Returns ``message_id, text, labels`` (labeler -> label, a dict),
+    ``probability``, ``posterior`` (NaN without one), ``reasons`` (a tuple of ``REASONS``),
+    ``suggested_label`` (the noise candidate's, else None), ``rank`` (noise rank, else None), one
+    row per queued message."""
     if not 0 <= margin <= 0.5:
         raise ValueError(f"margin must be within [0, 0.5], got {margin}")
+    if not 0 <= min_posterior <= 1:
+        raise ValueError(f"min_posterior must be within [0, 1], got {min_posterior}")
     missing = sorted(set(labels["message_id"]) - set(probability.index))
     if missing:
         raise LabelError(f"no model probability for {len(missing)} message(s), e.g. {missing[:3]}")
@@ -47,18 +57,28 @@ def review_queue(labels: pd.DataFrame, candidates: pd.DataFrame, probability: pd
                  ["suggested_label"] if len(candidates) else pd.Series(dtype=object))
     disagree = per_message["label"].nunique() > 1
     doubtful = (p - 0.5).abs() <= margin
+    if posterior is not None:
+        missing = sorted(set(given.index) - set(posterior.index))
+        if missing:
+            raise LabelError(f"no labeler-model posterior for {len(missing)} message(s), e.g. {missing[:3]}")
+        resolved = posterior.loc[given.index].astype(float)
+    else:
+        resolved = pd.Series(np.nan, index=given.index)
+    unsettled = resolved < min_posterior  # NaN (no model) is never below
 
     rows = []
     for message_id in given.index:
-        reasons = tuple(r for r, hit in zip(REASONS, (message_id in noise_rank.index, bool(disagree[message_id]),
-                                                      bool(doubtful[message_id])), strict=True) if hit)
+        hits = (message_id in noise_rank.index, bool(disagree[message_id]), bool(unsettled[message_id]),
+                bool(doubtful[message_id]))
+        reasons = tuple(r for r, hit in zip(REASONS, hits, strict=True) if hit)
         if not reasons:
             continue
         rank = int(noise_rank[message_id]) if message_id in noise_rank.index else None
         rows.append({"message_id": message_id, "text": texts[message_id], "labels": given[message_id],
-                     "probability": float(p[message_id]), "reasons": reasons,
+                     "probability": float(p[message_id]), "posterior": float(resolved[message_id]),
+                     "reasons": reasons,
                      "suggested_label": suggested.get(message_id), "rank": rank})
-    columns = ["message_id", "text", "labels", "probability", "reasons", "suggested_label", "rank"]
+    columns = ["message_id", "text", "labels", "probability", "posterior", "reasons", "suggested_label", "rank"]
     queue = pd.DataFrame(rows, columns=columns)
     if queue.empty:
         return queue

@@ -6,8 +6,10 @@
 
 The queue (``transforms.labels.review_queue``): label-noise candidates (the committed
 ``reference.spam_label_reviews`` of the version, else ``user_pipeline.labels.noise.detect``),
-messages whose labelers disagree, and messages the model doubts; each with its text, every
-labeler's label, the model's P(spam) (the spam filter trained on this version if it is committed,
+messages whose labelers disagree, messages the labelers' model (Dawid–Skene,
+``transforms.labels.labelers``) leaves unsettled (posterior of their resolved label below 0.9),
+and messages the model doubts; each with its text, every labeler's label, that posterior, the
+model's P(spam) (the spam filter trained on this version if it is committed,
 else the detector's out-of-fold probability) and the classes' rules (the label spec, else the
 fallback ``FALLBACK_CLASS_RULES``).
 
@@ -57,6 +59,7 @@ from starlette.routing import Route
 from lineage.catalog import Catalog, Manifest, Producer
 from lineage.service.writes import host_name
 from transforms.labels import CLASSES, LabelError, normalise_labels
+from transforms.labels.labelers import dawid_skene
 from transforms.labels.review_queue import latest_decisions, review_queue
 from transforms.schema import DECISIONS as DECISIONS_SCHEMA
 from user_pipeline.config import PipelineConfig, load_config
@@ -129,8 +132,9 @@ def class_rules(catalog: Catalog, cfg: PipelineConfig, labels: pd.DataFrame) -> 
 
 
 def load_review_data(catalog: Catalog, cfg: PipelineConfig, labels_version: str,
-                     margin: float = 0.15, limit: int = 200) -> ReviewData:
-    """Read the labels version, its noise candidates and the model's probabilities; build the queue."""
+                     margin: float = 0.15, limit: int = 200, min_posterior: float = 0.9) -> ReviewData:
+    """Read the labels version, its noise candidates, the model's probabilities and the labelers'
+    model's posteriors; build the queue."""
     from user_pipeline.training.spam_filter import load_labels
 
     manifest, labels = load_labels(catalog, labels_version)
@@ -142,7 +146,9 @@ def load_review_data(catalog: Catalog, cfg: PipelineConfig, labels_version: str,
         candidates = detect(labels, cfg)[0].to_pandas()
     probability, source = model_probability(catalog, cfg, manifest, labels)
     rules, rules_source = class_rules(catalog, cfg, labels)
-    queue = review_queue(labels, candidates, probability, margin=margin, limit=limit)
+    posterior = dawid_skene(labels).messages.set_index("message_id")["confidence"]
+    queue = review_queue(labels, candidates, probability, margin=margin, limit=limit, posterior=posterior,
+                         min_posterior=min_posterior)
     return ReviewData(labels_version, labels, queue, source, rules, rules_source)
 
 
@@ -360,7 +366,7 @@ def _queue_html(data: ReviewData, decided: pd.DataFrame, decisions: Manifest | N
         parts.append(
             f"<div class=item id='m-{esc(item.message_id)}'><p><code>{esc(item.message_id)}</code>{done} "
             f"<span class=reasons>{esc(', '.join(item.reasons))}</span></p><blockquote>{esc(item.text)}</blockquote>"
-            f"<p>labels: {given}; P(spam) = {item.probability:.3f}"
+            f"<p>labels: {given}; labelers' posterior {item.posterior:.3f}; P(spam) = {item.probability:.3f}"
             + (f"; suggested: {esc(item.suggested_label)}" if item.suggested_label is not None else "") + "</p>"
             f"<p class=rule>rule for {lean}: {esc(data.rules.get(lean, ''))}</p>"
             "<form method=post action=/review><input type=hidden name=csrf_token value='{{csrf}}'>"

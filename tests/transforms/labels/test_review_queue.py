@@ -46,6 +46,42 @@ def test_queue_refuses_messages_without_a_probability_and_a_bad_margin():
         review_queue(LABELS, CANDIDATES, P, margin=0.6)
 
 
+def test_a_low_posterior_is_a_reason_of_its_own_after_disagreements():
+    posterior = pd.Series({"m1": 0.6, "m2": 0.99, "m3": 0.95, "m4": 0.7, "m5": 0.97})
+    queue = review_queue(LABELS, CANDIDATES, P, margin=0.1, posterior=posterior, min_posterior=0.9)
+    assert queue["message_id"].tolist() == ["m5", "m1", "m4", "m3"]
+    assert queue["reasons"].tolist() == [("noise",), ("disagreement", "low_posterior"), ("low_posterior",),
+                                         ("low_confidence",)]
+    assert queue.loc[2, "posterior"] == 0.7
+    assert review_queue(LABELS, CANDIDATES, P, margin=0.1)["posterior"].isna().all()  # no model, no reason
+    with pytest.raises(LabelError, match="no labeler-model posterior for 1 message"):
+        review_queue(LABELS, CANDIDATES, P, posterior=posterior.drop("m2"))
+    with pytest.raises(ValueError, match="min_posterior"):
+        review_queue(LABELS, CANDIDATES, P, posterior=posterior, min_posterior=1.5)
+
+
+def test_dawid_skene_queues_the_lone_label_of_an_unreliable_labeler():
+    """On a table where labeler ``c`` disagrees with the two others on a third of shared messages,
+    a message only ``c`` labelled is unsettled, one only ``a`` labelled is not."""
+    from transforms.labels.labelers import dawid_skene
+
+    rows = []
+    for i in range(30):
+        truth = "spam" if i % 2 else "ham"
+        wrong = "ham" if truth == "spam" else "spam"
+        rows += [(f"s{i}", "a", truth), (f"s{i}", "b", truth), (f"s{i}", "c", wrong if i % 3 == 0 else truth)]
+    rows += [("only_c", "c", "spam"), ("only_a", "a", "spam")]
+    labels = pd.DataFrame(rows, columns=["message_id", "labeler_id", "label"]).assign(text="t")
+    model = dawid_skene(labels)
+    posterior = model.messages.set_index("message_id")["confidence"]
+    probability = pd.Series(0.99, index=posterior.index)  # the spam filter is sure of every message
+    queue = review_queue(labels, labels.iloc[0:0].assign(rank=0, suggested_label=""), probability,
+                         margin=0.1, posterior=posterior, min_posterior=0.9)
+    low = queue[queue["reasons"].map(lambda r: "low_posterior" in r)]
+    assert "only_c" in set(low["message_id"]) and "only_a" not in set(queue["message_id"])
+    assert posterior["only_c"] < 0.9 <= posterior["only_a"]
+
+
 def decisions(*rows):
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     return pd.DataFrame([{"message_id": m, "label": lab, "reviewer": r, "reviewed_at": t0 + timedelta(minutes=i),

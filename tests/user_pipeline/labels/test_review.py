@@ -46,6 +46,11 @@ def test_the_queue_renders_a_form_per_item_with_labels_probability_and_rules(lab
     assert f"id='m-{first.message_id}'" in page and "noise" in first.reasons
     assert page.count("<form method=post action=/review>") == len(data.queue) > 0
     assert f"P(spam) = {first.probability:.3f}" in page
+    assert f"labelers' posterior {first.posterior:.3f}" in page
+    # The generated labels hold messages only the model of their labelers leaves unsettled.
+    unsettled = data.queue[data.queue["reasons"].map(lambda r: r == ("low_posterior",))]
+    assert len(unsettled) and (unsettled["posterior"] < 0.9).all()
+    assert (data.queue["posterior"].notna()).all()
     assert "fallback class definitions (no label spec committed)" in page
     assert review.FALLBACK_CLASS_RULES["spam"] in page
     assert "out-of-fold probability of the label-noise detector" in page
