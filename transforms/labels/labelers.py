@@ -11,7 +11,9 @@ are right, ``mean_i P(true_i = their label_i)``; the set's expected accuracy is 
 posterior of the class each message resolves to (``label``, the posterior's argmax).
 
 A labeler is singled out (``outlier``) by the direction of their errors, not their overall
-accuracy: for each error cell (true ``c``, said ``k != c``) their estimated rate
+accuracy, on the messages labelled more than once (where the other labels, not the labeler's own
+confusion matrix, decide the posterior: a labeler seen only alone would be judged by the
+model's prior of them): for each error cell (true ``c``, said ``k != c``) their estimated rate
 ``sum_i P(c | i) [said k] / sum_i P(c | i)`` against the other labelers' pooled rate, by the
 two-proportion z-test (``share_z_test``); an outlier errs more than the others in some cell with
 ``p < alpha``. A habit such as calling promotional ham spam touches few messages, so it hardly
@@ -104,7 +106,10 @@ def dawid_skene(labels: pd.DataFrame, max_iterations: int = 500, tolerance: floa
     for t, true in enumerate(CLASSES):
         for s, answer in enumerate(CLASSES):
             labeler_frame[f"p_{true}_{answer}"] = theta[:, t, s]
-    labeler_frame = labeler_frame.join(_error_habits(counts, alpha))
+    shared = np.bincount(item, minlength=n_items)[item] > 1
+    habits = np.zeros((n_labelers, k, k))
+    np.add.at(habits, (who[shared], slice(None), said[shared]), posterior[item[shared]])
+    labeler_frame = labeler_frame.join(_error_habits(habits, alpha))
     best = posterior.argmax(axis=1) if n_items else np.zeros(0, dtype=np.int64)
     message_frame = pd.DataFrame({"message_id": message_ids, "n_labels": np.bincount(item, minlength=n_items),
                                   "label": np.asarray(CLASSES, dtype=object)[best],

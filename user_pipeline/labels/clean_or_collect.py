@@ -3,12 +3,16 @@
     python -m user_pipeline.labels.clean_or_collect [--labels-version v1] [--seeds 10] [--kind uniform]
         [--multiples 2,3] [--smallest 100] [--jobs 1] [--config ...]
 
-1. **How noisy are the labels?** Two estimates from the labels version itself, no gold needed:
-   the labelers' pairwise agreement on the messages labelled more than once, turned into a
-   per-label error rate (``transforms.labels.sweep.noise_from_agreement``), and the share of label
-   rows confident learning flags (``user_pipeline.labels.noise.detect``). The agreement estimate
-   is the noise rate used when at least ``MIN_MULTI_LABELLED`` messages are labelled twice, else
-   the flagged share.
+1. **How noisy are the labels?** Three estimates from the labels version itself, no gold needed:
+   the labelers' model (Dawid–Skene, ``transforms.labels.labelers``: each labeler's confusion
+   matrix, so unequal and one-sided labelers count as they are), whose expected share of wrong
+   label rows is ``1 - mean P(true class = the label given)``; the labelers' pairwise agreement on
+   the messages labelled more than once, turned into a per-label error rate under symmetric,
+   equal labelers (``transforms.labels.sweep.noise_from_agreement``); and the share of label rows
+   confident learning flags (``user_pipeline.labels.noise.detect``). The labelers' model gives the
+   noise rate used when at least ``MIN_MULTI_LABELLED`` messages are labelled twice (below that
+   it cannot tell a labeler's errors from the messages' classes), else the flagged share; the
+   page shows all three, and the labeler the model singles out.
 2. **What is cleaning worth?** A sweep (``user_pipeline.labels.sweep``) on these messages at the
    reference size ``n = messages // max(multiples)`` (so the noisy curve is measured up to every
    message) and a few smaller sizes, over ``--seeds``, for two noise settings: the labels as they
@@ -37,6 +41,7 @@ import pandas as pd
 from lineage.catalog import Catalog
 from transforms.labels import label_counts, observed_agreement
 from transforms.labels import sweep as logic
+from transforms.labels.labelers import dawid_skene
 from user_pipeline.config import load_config
 from user_pipeline.labels.common import (
     clean_or_collect_page,
@@ -75,29 +80,42 @@ class NoiseEstimate:
     from_agreement: float
     flagged_rows: int
     flagged_share: float
+    # The labelers' model: expected share of wrong label rows, and the labelers it singles out.
+    from_labelers: float = float("nan")
+    outliers: tuple[str, ...] = ()
+
+    @property
+    def identified(self) -> bool:
+        """Enough messages labelled more than once for the labelers' model to be trusted."""
+        return self.multi_labelled >= MIN_MULTI_LABELLED and math.isfinite(self.from_labelers)
 
     @property
     def rate(self) -> float:
-        """The rate the answer simulates: agreement-based when enough messages are labelled twice."""
-        if self.multi_labelled >= MIN_MULTI_LABELLED and math.isfinite(self.from_agreement):
-            return round(self.from_agreement, 4)
-        return round(self.flagged_share, 4)
+        """The rate the answer simulates: the labelers' model's when enough messages are labelled
+        twice, else the detector's flagged share."""
+        return round(self.from_labelers if self.identified else self.flagged_share, 4)
 
     @property
     def source(self) -> str:
-        if self.multi_labelled >= MIN_MULTI_LABELLED and math.isfinite(self.from_agreement):
-            return f"labeler agreement on {self.multi_labelled} messages labelled more than once"
+        if self.identified:
+            return (f"the labelers' model (Dawid–Skene) on {self.label_rows} label rows, {self.multi_labelled} "
+                    "messages labelled more than once")
         return (f"the detector's flagged share (only {self.multi_labelled} messages labelled twice, fewer than "
                 f"{MIN_MULTI_LABELLED})")
 
 
 def estimate_noise(labels: pd.DataFrame, flagged_rows: int) -> NoiseEstimate:
-    """Both estimates of the module docstring for validated label rows and the detector's flag count."""
+    """The three estimates of the module docstring for validated label rows and the detector's flag count."""
     ids, counts = label_counts(labels, min_labels=2)
     agreement = observed_agreement(counts) if len(ids) else float("nan")
+    from_labelers, outliers = float("nan"), ()
+    if len(labels):
+        model = dawid_skene(labels).labelers
+        from_labelers = 1 - float((model["labels"] * model["accuracy"]).sum() / model["labels"].sum())
+        outliers = tuple(model.loc[model["outlier"], "labeler_id"])
     return NoiseEstimate(len(labels), int(labels["message_id"].nunique()), len(ids), agreement,
                          logic.noise_from_agreement(agreement), flagged_rows,
-                         flagged_rows / len(labels) if len(labels) else float("nan"))
+                         flagged_rows / len(labels) if len(labels) else float("nan"), from_labelers, outliers)
 
 
 @dataclass
@@ -153,7 +171,9 @@ def noise_lines(noise: NoiseEstimate) -> list[str]:
     agreement = ("not measurable (no message labelled twice)" if not math.isfinite(noise.observed_agreement)
                  else f"{noise.observed_agreement:.3f} on {noise.multi_labelled} messages labelled more than once "
                       f"-> per-label error ≈ {noise.from_agreement:.1%}")
+    singled = (f"; singled out for one-sided errors: {', '.join(noise.outliers)}" if noise.outliers else "")
     return [f"{noise.label_rows} label rows on {noise.messages} messages",
+            f"the labelers' model (Dawid–Skene): expected share of wrong label rows {noise.from_labelers:.1%}{singled}",
             f"labeler agreement: {agreement}",
             f"the detector flags {noise.flagged_rows} label rows ({noise.flagged_share:.1%})",
             f"noise rate simulated: {noise.rate:.1%}, from {noise.source}"]

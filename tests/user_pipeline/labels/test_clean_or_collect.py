@@ -29,6 +29,26 @@ def test_noise_estimate_hand_computed():
     assert noise.rate == pytest.approx(round(3 / 9, 4)) and "flagged share" in noise.source
 
 
+def test_with_enough_messages_labelled_twice_the_labelers_model_gives_the_rate():
+    """Labelers a, b and d label 200 messages; b calls 20 of the 100 ham messages spam and is
+    otherwise right; labeler c alone adds 40 messages. The labelers' model puts the wrong label
+    rows at b's 20 of 640, singles b out, and is the rate; agreement, which assumes symmetric
+    equal labelers, reads its 1 - 40/600 as 2e(1 - e) instead."""
+    rows = []
+    for i in range(200):
+        truth = "spam" if i % 2 else "ham"
+        rows += [(f"m{i}", "a", truth), (f"m{i}", "b", "spam" if i % 10 == 0 else truth), (f"m{i}", "d", truth)]
+    rows += [(f"c{i}", "c", "spam" if i % 2 else "ham") for i in range(40)]
+    labels = pd.DataFrame(rows, columns=["message_id", "labeler_id", "label"]).assign(text="t")
+    noise = clean_or_collect.estimate_noise(labels, flagged_rows=5)
+    assert noise.multi_labelled == 200 and noise.identified
+    assert noise.from_labelers == pytest.approx(20 / 640, abs=0.01)
+    assert noise.outliers == ("b",)
+    assert noise.rate == pytest.approx(round(noise.from_labelers, 4)) and "Dawid–Skene" in noise.source
+    assert noise.from_agreement == pytest.approx((1 - math.sqrt(1 - 2 * 40 / 600)) / 2)
+    assert any("singled out for one-sided errors: b" in line for line in clean_or_collect.noise_lines(noise))
+
+
 def test_answer_page_and_run_report_link(cfg):
     commit_spam_labels(cfg, "v1", reference.spam_labels(SEED).slice(0, 400))
     write_gold(cfg)
