@@ -30,7 +30,7 @@ import pandas as pd
 from lineage.catalog import Catalog, Manifest
 from transforms.labels import AgreementReport, agreement_report
 from transforms.labels.spec import validate_spec
-from user_pipeline.labels.common import LABELS, label_arguments, write_report
+from user_pipeline.labels.common import LABELS, clean_or_collect_page, label_arguments, write_report
 from user_pipeline.steps.harness import Job, Plan, StepContext
 from user_pipeline.training.spam_filter import load_labels
 
@@ -127,6 +127,9 @@ else ', not converged'}).</p>
 {table(report.model.labelers, "outlier")}
 <h3>Least confident messages (lowest posterior of their most likely class)</h3>
 {table(_least_confident(report), None)}
+<p id=clean-or-collect>What cleaning these labels is worth in more noisy labels, with the noise rate of the model
+above: <a href="{html.escape(clean_or_collect_page(labels_version))}">clean or collect?</a> (written by
+<code>python -m user_pipeline.labels.clean_or_collect --labels-version {html.escape(labels_version)}</code>).</p>
 <h2>Disagreements ({len(report.disagreements)})</h2>{table(report.disagreements, None)}
 </body></html>"""
 

@@ -33,6 +33,7 @@ def test_agreement_commits_stats_and_renders_a_report(cfg):
     assert [f for f in manifest.extra["flags"] if "Dawid-Skene" in f][0].startswith("labeler labeler_03: ham->spam")
     html = Path(f"{cfg.data_root}/reports/labels/spam_label_agreement_v1.html").read_text()
     assert "Cohen's kappa" in html and "labeler_03" in html and "Dawid&ndash;Skene" in html
+    assert '<a href="clean_or_collect_v1.html">clean or collect?</a>' in html  # the page next to it
     again = user_pipeline.labels.agreement.run(["--labels-version", "v1"]).output
     assert again.producer["run_id"] == manifest.producer["run_id"]
 
