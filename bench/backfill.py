@@ -72,9 +72,10 @@ def embedded(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple
 
 def deployed(root: Path, args: argparse.Namespace, env: dict[str, str]) -> tuple[float, list[repairs.Outcome]]:
     """The dates, then the fixes, through a deployment's scheduler (stopped afterwards)."""
+    from user_pipeline.airflow_api import AirflowApi
     from user_pipeline.datagen.generate import generate
     from user_pipeline.deploy import deployment as dep
-    from user_pipeline.deploy.airflow_api import AirflowApi, default_dates, run_pipeline
+    from user_pipeline.deploy.airflow_api import default_dates, run_pipeline
 
     config = _small_config(root, args.users_per_day, args.days)
     deployment = dep.start(dep.Options(config=str(config), api_port=_free_port(), lineage_port=_free_port()))

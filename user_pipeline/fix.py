@@ -281,30 +281,22 @@ def post_asset_event(url: str, dataset: str, extra: dict, *, token: str | None =
     /api/v2/assets/events`` with ``asset_id`` and ``extra``. Authorised by ``token``, or by one
     asked of ``/auth/token`` for ``username`` (the convention of ``lineage backfill
     --airflow-url``). Returns the event Airflow created; AirflowEventError otherwise."""
-    import httpx
-
-    def checked(answer: httpx.Response, call: str) -> dict:
-        if answer.status_code >= 400:
-            raise AirflowEventError(f"Airflow {call}: {answer.status_code} {answer.text[:500]}")
-        return answer.json()
+    from user_pipeline.airflow_api import AirflowApi, AirflowApiError
 
     name, uri = asset_name(dataset), asset_uri(dataset)
     try:
-        with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
-            if token is None and username is not None:
-                token = checked(client.post("/auth/token", json={"username": username, "password": password}),
-                                "POST /auth/token")["access_token"]
-            client.headers.update({"Authorization": f"Bearer {token}"} if token else {})
-            found = checked(client.get("/api/v2/assets", params={"uri_pattern": uri, "limit": 100}),
-                            "GET /api/v2/assets")
+        api = AirflowApi(url, username, password, token=token, timeout_s=timeout_s)
+        try:
+            found = api.call("GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": 100})
             ids = [a["id"] for a in found.get("assets", []) if a.get("uri") == uri and a.get("name") == name]
             if not ids:
                 raise AirflowEventError(f"Airflow at {url} has no asset {name} ({uri}): is the DAG that declares "
                                         f"it ({fix_dag(dataset)}) loaded there?")
-            return checked(client.post("/api/v2/assets/events", json={"asset_id": ids[0], "extra": extra}),
-                           "POST /api/v2/assets/events")
-    except httpx.HTTPError as exc:
-        raise AirflowEventError(f"Airflow at {url} did not answer: {exc}") from exc
+            return api.call("POST", "/api/v2/assets/events", json={"asset_id": ids[0], "extra": extra})
+        finally:
+            api.close()
+    except AirflowApiError as exc:
+        raise AirflowEventError(str(exc)) from exc
 
 
 def announce(ctx: StepContext, outcome: Outcome) -> str | None:

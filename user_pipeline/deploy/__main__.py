@@ -19,9 +19,10 @@ import signal
 import sys
 import time
 
+from user_pipeline.airflow_api import AirflowApi
 from user_pipeline.config import load_config
 from user_pipeline.deploy import deployment as dep
-from user_pipeline.deploy.airflow_api import AirflowApi, default_dates, run_pipeline
+from user_pipeline.deploy.airflow_api import default_dates, run_pipeline
 
 
 def run_dates(deployment: dep.Deployment, dates: list[str], generate: bool = True,

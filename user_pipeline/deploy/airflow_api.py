@@ -1,4 +1,4 @@
-"""Drive the deployment through Airflow 3's REST API (``/api/v2``, a JWT from ``/auth/token``).
+"""Drive the deployment through Airflow 3's REST API (the client: ``user_pipeline.airflow_api``).
 
 ``run_pipeline`` is how the deployment runs dates through the real scheduler without its
 surprises: DAGs are paused at creation, and unpausing a daily DAG with ``catchup=False`` makes the
@@ -10,100 +10,11 @@ there (it never creates a second run for a logical date) and runs the queued one
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import quote
 
-import httpx
-
+from user_pipeline.airflow_api import AirflowApi, RunResult
 from user_pipeline.config import PipelineConfig
 from user_pipeline.steps.registry import ID_MATCHER, LABELS_FIX, SPAM_FILTER
-
-FINISHED = {"success", "failed"}
-
-
-class AirflowApiError(RuntimeError):
-    """A REST call failed: method, path, status and Airflow's answer."""
-
-
-@dataclass
-class RunResult:
-    """One DAG run as the scheduler left it, with each task instance's state and hostname."""
-
-    dag_id: str
-    run_id: str
-    logical_date: str | None
-    state: str
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def hostnames(self) -> set[str]:
-        """Where the run's tasks ran (a task instance's ``hostname``)."""
-        return {t["hostname"] for t in self.tasks if t.get("hostname")}
-
-
-class AirflowApi:
-    """A logged-in client of one api-server."""
-
-    def __init__(self, url: str, username: str, password: str, timeout_s: float = 30.0):
-        self.url = url.rstrip("/")
-        self.credentials = {"username": username, "password": password}
-        self.client = httpx.Client(base_url=self.url, timeout=timeout_s)
-        self._login()
-
-    def _login(self) -> None:
-        answer = self.client.post("/auth/token", json=self.credentials)
-        if answer.status_code >= 400:
-            raise AirflowApiError(f"POST /auth/token: {answer.status_code} {answer.text[:300]}")
-        self.client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One request; logs in again once if the token expired."""
-        answer = self.client.request(method, path, **kwargs)
-        if answer.status_code == 401:
-            self._login()
-            answer = self.client.request(method, path, **kwargs)
-        if answer.status_code >= 400:
-            raise AirflowApiError(f"{method} {path}: {answer.status_code} {answer.text[:500]}")
-        return answer.json() if answer.content else None
-
-    def dag_ids(self) -> set[str]:
-        return {d["dag_id"] for d in self.call("GET", "/api/v2/dags", params={"limit": 1000})["dags"]}
-
-    def import_errors(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/api/v2/importErrors")["import_errors"]
-
-    def dag(self, dag_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/api/v2/dags/{dag_id}")
-
-    def set_paused(self, dag_id: str, paused: bool) -> None:
-        self.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
-
-    def trigger(self, dag_id: str, logical_date: str | None, conf: dict[str, Any] | None = None) -> str:
-        """Create a manual run (``logical_date`` None: a run without one, as Airflow 3 allows); its run id."""
-        body = {"logical_date": logical_date, "conf": conf or {}}
-        return self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
-
-    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
-                         params={"limit": 1000})["task_instances"]
-
-    def wait(self, dag_id: str, run_id: str, timeout_s: float, poll_s: float = 3.0) -> RunResult:
-        """Poll the run until it succeeded or failed (or ``timeout_s`` passed: its state then)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            run = self.run(dag_id, run_id)
-            if run["state"] in FINISHED or time.monotonic() > deadline:
-                break
-            time.sleep(poll_s)
-        tasks = [{k: ti.get(k) for k in ("task_id", "state", "hostname", "try_number")}
-                 for ti in self.task_instances(dag_id, run_id)]
-        return RunResult(dag_id, run_id, run.get("logical_date"), run["state"], tasks)
 
 
 def default_dates(days: int) -> list[str]:

@@ -274,7 +274,7 @@ def _start_redis(deployment: Deployment, env: dict[str, str]) -> str:
 def _wait_healthy(deployment: Deployment, timeout_s: float) -> None:
     """Until the lineage service answers, Airflow reports every component healthy, the login works
     and the DAG folder is parsed without import errors."""
-    from user_pipeline.deploy.airflow_api import AirflowApi
+    from user_pipeline.airflow_api import AirflowApi
 
     deadline = time.monotonic() + timeout_s
     components = ("metadatabase", "scheduler", "triggerer", "dag_processor")

@@ -300,8 +300,8 @@ def _json_documents(text: str) -> list[dict[str, Any]]:
 
 def main(names: list[str], config: str | None, ds: str | None, embedded: bool = False) -> int:
     """``python -m user_pipeline.deploy repair``: the fixes in order, a table of what each did."""
+    from user_pipeline.airflow_api import AirflowApi
     from user_pipeline.deploy import deployment as dep
-    from user_pipeline.deploy.airflow_api import AirflowApi
 
     if embedded:
         cfg = load_config(config)

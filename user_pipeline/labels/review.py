@@ -221,17 +221,17 @@ def airflow_trigger(url: str, token: str | None) -> Callable[[dict], CommitRun]:
     """Start the fix DAG through Airflow's REST API (v2); the scheduler runs what its event queues."""
 
     def trigger(conf: dict) -> CommitRun:
-        import httpx
+        from user_pipeline.airflow_api import AirflowApi, AirflowApiError
 
-        answer = httpx.post(f"{url.rstrip('/')}/api/v2/dags/{LABELS_FIX}/dagRuns", timeout=60.0,
-                            headers={"Authorization": f"Bearer {token}"} if token else {},
-                            json={"logical_date": None, "conf": fix_conf(conf)})
         run = CommitRun(conf["new_version"], conf["decisions_version"], f"Airflow {url}")
-        if answer.status_code >= 400:
-            run.state = f"failed ({answer.status_code})"
-        else:
-            run.state = f"queued as {answer.json().get('dag_run_id')}"
-        run.log.append(answer.text[:2000])
+        api = AirflowApi(url, token=token)
+        try:
+            run.state = f"queued as {api.trigger(LABELS_FIX, None, fix_conf(conf))}"
+        except AirflowApiError as exc:
+            run.state = f"failed ({exc.status or 'no answer'})"
+            run.log.append(str(exc)[:2000])
+        finally:
+            api.close()
         return run
 
     return trigger

@@ -41,13 +41,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 
 from lineage import queries
 from lineage.backfill import BackfillPlan, ExecutionOptions, PlanStep
 from lineage.store import LineageStore, normalise_time, runs
+from user_pipeline.airflow_api import AirflowApi, AirflowApiError
 from user_pipeline.config import PipelineConfig
 
 SKIP_REASON = "inputs and code unchanged: outputs reused (content-addressed skip)"
@@ -169,36 +169,22 @@ class AirflowApiRunner(StepRunner):
     def __init__(self, url: str, token: str | None = None, username: str | None = None,
                  password: str | None = None, *, poll_seconds: float = 10.0, timeout_seconds: float = 6 * 3600,
                  client: Any = None):
-        import httpx
-
-        self.client = client or httpx.Client(base_url=url.rstrip("/"), timeout=60.0)
-        if token is None and username is not None:
-            # Airflow 3: a JWT from the auth manager's token endpoint.
-            answer = self.client.post("/auth/token", json={"username": username, "password": password})
-            answer.raise_for_status()
-            token = answer.json()["access_token"]
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.api = AirflowApi(url, username, password, token=token, client=client)
         self.poll_seconds, self.timeout_seconds = poll_seconds, timeout_seconds
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self.client.request(method, path, headers=self.headers, **kwargs)
-        if answer.status_code >= 400:
-            raise RuntimeError(f"Airflow API {method} {path}: {answer.status_code} {answer.text[:500]}")
-        return answer.json()
 
     def check_runnable(self, step: PlanStep) -> str:
         """The step's DAG run id, once Airflow confirmed the run exists and its DAG is not paused."""
         if step.dag_run_id is None:
             raise LookupError(f"the lineage names no DAG run id for {step.dag_id} {step.logical_date}: "
                               "Airflow runs are addressed by run id")
-        answer = self.client.request("GET", f"/api/v2/dags/{step.dag_id}/dagRuns/{quote(step.dag_run_id, safe='')}",
-                                     headers=self.headers)
-        if answer.status_code == 404:
-            raise LookupError(f"Airflow has no run {step.dag_run_id!r} of {step.dag_id} (the lineage names it: "
-                              "another Airflow, or its metadata database was reset?)")
-        if answer.status_code >= 400:
-            raise RuntimeError(f"Airflow API GET dagRuns/{step.dag_run_id}: {answer.status_code} {answer.text[:500]}")
-        if self._call("GET", f"/api/v2/dags/{step.dag_id}").get("is_paused"):
+        try:
+            self.api.run(step.dag_id, step.dag_run_id)
+        except AirflowApiError as exc:
+            if exc.status == 404:
+                raise LookupError(f"Airflow has no run {step.dag_run_id!r} of {step.dag_id} (the lineage names it: "
+                                  "another Airflow, or its metadata database was reset?)") from exc
+            raise
+        if self.api.dag(step.dag_id).get("is_paused"):
             raise RuntimeError(f"DAG {step.dag_id} is paused: its cleared tasks would never be scheduled "
                                f"(unpause it: airflow dags unpause {step.dag_id})")
         return step.dag_run_id
@@ -207,30 +193,28 @@ class AirflowApiRunner(StepRunner):
         """Clear the step's tasks in waves (``clear_waves``), each once the one before succeeded;
         returns the state of every task cleared (a task of a wave never cleared has none)."""
         dag_run_id = self.check_runnable(step)
-        run_path = f"/api/v2/dags/{step.dag_id}/dagRuns/{quote(dag_run_id, safe='')}"
-        found = self._call("GET", f"/api/v2/dags/{step.dag_id}/tasks")
+        found = self.api.call("GET", f"/api/v2/dags/{step.dag_id}/tasks")
         downstream = {t["task_id"]: list(t.get("downstream_task_ids") or []) for t in found.get("tasks", [])}
         states: dict[str, str] = {}
         for wave in clear_waves(step, downstream):
-            self._call("POST", f"/api/v2/dags/{step.dag_id}/clearTaskInstances", json={
+            self.api.call("POST", f"/api/v2/dags/{step.dag_id}/clearTaskInstances", json={
                 "dry_run": False, "dag_run_id": dag_run_id, "task_ids": wave,
                 "only_failed": False, "reset_dag_runs": True, "include_upstream": False,
                 "include_downstream": False, "include_future": False, "include_past": False,
                 "run_on_latest_version": True, "note": "lineage backfill",
             })
-            self._wait(step.dag_id, dag_run_id, run_path)
-            tis = self._call("GET", f"{run_path}/taskInstances", params={"limit": 1000})
-            now = {ti["task_id"]: ti["state"] for ti in tis.get("task_instances", [])}
+            self._wait(step.dag_id, dag_run_id)
+            now = {ti["task_id"]: ti["state"] for ti in self.api.task_instances(step.dag_id, dag_run_id)}
             states.update({t: now.get(t) for t in wave})
             if any(states[t] != "success" for t in wave):
                 break
         return states
 
-    def _wait(self, dag_id: str, dag_run_id: str, run_path: str) -> None:
+    def _wait(self, dag_id: str, dag_run_id: str) -> None:
         """Until the DAG run ends (clearing set it to queued, so an earlier end is not seen)."""
         deadline = time.monotonic() + self.timeout_seconds
         while True:
-            state = self._call("GET", run_path)["state"]
+            state = self.api.run(dag_id, dag_run_id)["state"]
             if state in ("success", "failed"):
                 return
             if time.monotonic() > deadline:

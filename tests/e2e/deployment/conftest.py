@@ -43,7 +43,7 @@ class Deployed:
     timings: dict[str, float] = field(default_factory=dict)
 
     def api(self):
-        from user_pipeline.deploy.airflow_api import AirflowApi
+        from user_pipeline.airflow_api import AirflowApi
 
         d = self.deployment
         return AirflowApi(d.api_url, d.username, d.password())
@@ -120,7 +120,7 @@ class PipelineRuns:
 
     deployed: Deployed
     dates: list[str]
-    results: list  # user_pipeline.deploy.airflow_api.RunResult
+    results: list  # user_pipeline.airflow_api.RunResult
     seconds: float
 
 

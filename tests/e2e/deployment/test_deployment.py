@@ -93,7 +93,7 @@ def test_a_local_executor_deployment_starts_paused_and_stops_leaving_no_process(
     started = dep.start(dep.Options(config=str(config), api_port=_free_port(), lineage_port=_free_port()))
     try:
         assert dep.load(str(config)).services == started.services
-        from user_pipeline.deploy.airflow_api import AirflowApi
+        from user_pipeline.airflow_api import AirflowApi
 
         api = AirflowApi(started.api_url, started.username, started.password())
         dags = api.call("GET", "/api/v2/dags")["dags"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from user_pipeline.deploy.airflow_api import RunResult, default_dates, run_pipeline
+from user_pipeline.airflow_api import RunResult
+from user_pipeline.deploy.airflow_api import default_dates, run_pipeline
 
 
 class RecordingApi:
