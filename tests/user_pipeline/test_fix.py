@@ -310,9 +310,12 @@ class _Airflow:
     """A tiny stand-in for Airflow's api-server (a real HTTP server in a thread) that records every
     request and answers the calls a fix makes; ``events_status`` is what creating an event answers."""
 
-    def __init__(self, events_status: int = 200):
+    def __init__(self, events_status: int = 200, assets: list[dict] | None = None):
         self.requests: list[dict] = []
         self.events_status = events_status
+        # A substring search, as Airflow's uri_pattern: a longer name matches too, listed first.
+        self.assets = assets or [{"id": 8, "name": f"{PAIRS}_old", "uri": "pipeline://reference/id_pairs_old"},
+                                 {"id": 7, "name": PAIRS, "uri": "pipeline://reference/id_pairs"}]
         airflow = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -337,10 +340,7 @@ class _Airflow:
                 request = self._record()
                 if request["path"] != "/api/v2/assets":
                     return self._answer(404, {"detail": "Not Found"})
-                # A substring search, as Airflow's uri_pattern: a longer name matches too, listed first.
-                assets = [{"id": 8, "name": f"{PAIRS}_old", "uri": "pipeline://reference/id_pairs_old"},
-                          {"id": 7, "name": PAIRS, "uri": "pipeline://reference/id_pairs"}]
-                self._answer(200, {"assets": assets, "total_entries": 2})
+                self._answer(200, {"assets": airflow.assets, "total_entries": len(airflow.assets)})
 
             def do_POST(self):  # noqa: N802
                 request = self._record()

@@ -39,7 +39,7 @@ from transforms.labels import (
 )
 from transforms.labels.review_queue import decisions_to_reviews
 from transforms.schema import CORRECTIONS
-from user_pipeline.fix import commit_fix, replaced_partition
+from user_pipeline.fix import airflow_arguments, announce, commit_fix, replaced_partition
 from user_pipeline.labels.common import LABELS, label_arguments, read_reviews_csv
 from user_pipeline.labels.noise import REVIEWS
 from user_pipeline.steps.harness import Job, Plan, StepContext
@@ -58,6 +58,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     decision.add_argument("--accept-top", type=int, help="accept the suggested label of the K best candidates")
     decision.add_argument("--decisions", action="store_true",
                           help=f"the review page's decisions ({DECISIONS} version=<labels version>)")
+    airflow_arguments(parser)
 
 
 def plan(ctx: StepContext) -> Plan:
@@ -126,7 +127,9 @@ def compute(ctx: StepContext) -> str:
             f"python -m user_pipeline.training.spam_filter --labels-version {args.new_version}")
 
 
-JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON", skips=False)
+# Run by hand, --airflow-url sends the labels' asset event as the fix DAG's outlet would.
+JOB = Job(NAME, compute, plan=plan, arguments=arguments, ds_required=False, integration="PYTHON", skips=False,
+          after_commit=announce)
 run, main = JOB.run, JOB.main
 
 if __name__ == "__main__":

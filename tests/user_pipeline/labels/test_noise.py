@@ -115,3 +115,24 @@ def test_fix_needs_the_reviews_of_the_committed_labels(cfg):
     commit_spam_labels(cfg, "v1", small_labels(300))
     with pytest.raises(FileNotFoundError, match="run python -m user_pipeline.labels.noise --labels-version v1 first"):
         fix.run(["--labels-version", "v1", "--accept-top", "5", "--new-version", "v2"])
+
+
+def test_a_labels_fix_run_by_hand_sends_the_labels_asset_event_with_airflow_url(cfg, capsys, monkeypatch):
+    """As the spam_labels_fix DAG's outlet would: the spam filter DAG is scheduled on it."""
+    from tests.user_pipeline.test_fix import _Airflow
+    from user_pipeline.fix import fix_event_extra
+    from user_pipeline.steps.assets import asset_name, asset_uri
+
+    commit_spam_labels(cfg, "v1", small_labels(300))
+    noise.run(["--labels-version", "v1"])
+    monkeypatch.setenv("AIRFLOW_API_TOKEN", "tok")
+    labels = "reference.spam_labels"
+    with _Airflow(assets=[{"id": 3, "name": asset_name(labels), "uri": asset_uri(labels)}]) as airflow:
+        code = fix.main(["--labels-version", "v1", "--accept-top", "3", "--new-version", "v2",
+                         "--airflow-url", airflow.url])
+    assert code == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"asset event 42 of {labels} version=v2 created in Airflow at {airflow.url}")
+    lookup, event = airflow.requests
+    assert lookup["path"] == "/api/v2/assets" and event["authorization"] == "Bearer tok"
+    assert event["body"] == {"asset_id": 3, "extra": fix_event_extra(cfg, labels, "v2")}
