@@ -89,6 +89,12 @@ class AirflowApi:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> AirflowApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- the calls the project makes -----------------------------------------------------------
     def dag_ids(self) -> set[str]:
         return {d["dag_id"] for d in self.call("GET", "/api/v2/dags", params={"limit": 1000})["dags"]}

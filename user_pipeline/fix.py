@@ -285,16 +285,13 @@ def post_asset_event(url: str, dataset: str, extra: dict, *, token: str | None =
 
     name, uri = asset_name(dataset), asset_uri(dataset)
     try:
-        api = AirflowApi(url, username, password, token=token, timeout_s=timeout_s)
-        try:
+        with AirflowApi(url, username, password, token=token, timeout_s=timeout_s) as api:
             found = api.call("GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": 100})
             ids = [a["id"] for a in found.get("assets", []) if a.get("uri") == uri and a.get("name") == name]
             if not ids:
                 raise AirflowEventError(f"Airflow at {url} has no asset {name} ({uri}): is the DAG that declares "
                                         f"it ({fix_dag(dataset)}) loaded there?")
             return api.call("POST", "/api/v2/assets/events", json={"asset_id": ids[0], "extra": extra})
-        finally:
-            api.close()
     except AirflowApiError as exc:
         raise AirflowEventError(str(exc)) from exc
 

@@ -224,14 +224,12 @@ def airflow_trigger(url: str, token: str | None) -> Callable[[dict], CommitRun]:
         from user_pipeline.airflow_api import AirflowApi, AirflowApiError
 
         run = CommitRun(conf["new_version"], conf["decisions_version"], f"Airflow {url}")
-        api = AirflowApi(url, token=token)
         try:
-            run.state = f"queued as {api.trigger(LABELS_FIX, None, fix_conf(conf))}"
+            with AirflowApi(url, token=token) as api:
+                run.state = f"queued as {api.trigger(LABELS_FIX, None, fix_conf(conf))}"
         except AirflowApiError as exc:
             run.state = f"failed ({exc.status or 'no answer'})"
             run.log.append(str(exc)[:2000])
-        finally:
-            api.close()
         return run
 
     return trigger

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +46,7 @@ import sqlalchemy as sa
 from lineage import queries
 from lineage.backfill import BackfillPlan, ExecutionOptions, PlanStep
 from lineage.store import LineageStore, normalise_time, runs
-from user_pipeline.airflow_api import AirflowApi, AirflowApiError
+from user_pipeline.airflow_api import FINISHED, AirflowApi, AirflowApiError
 from user_pipeline.config import PipelineConfig
 
 SKIP_REASON = "inputs and code unchanged: outputs reused (content-addressed skip)"
@@ -203,23 +202,15 @@ class AirflowApiRunner(StepRunner):
                 "include_downstream": False, "include_future": False, "include_past": False,
                 "run_on_latest_version": True, "note": "lineage backfill",
             })
-            self._wait(step.dag_id, dag_run_id)
-            now = {ti["task_id"]: ti["state"] for ti in self.api.task_instances(step.dag_id, dag_run_id)}
+            # Clearing set the run to queued, so an earlier end is not seen.
+            ended = self.api.wait(step.dag_id, dag_run_id, self.timeout_seconds, self.poll_seconds)
+            if ended.state not in FINISHED:
+                raise TimeoutError(f"{step.dag_id} {dag_run_id} still {ended.state} after {self.timeout_seconds}s")
+            now = {ti["task_id"]: ti["state"] for ti in ended.tasks}
             states.update({t: now.get(t) for t in wave})
             if any(states[t] != "success" for t in wave):
                 break
         return states
-
-    def _wait(self, dag_id: str, dag_run_id: str) -> None:
-        """Until the DAG run ends (clearing set it to queued, so an earlier end is not seen)."""
-        deadline = time.monotonic() + self.timeout_seconds
-        while True:
-            state = self.api.run(dag_id, dag_run_id)["state"]
-            if state in ("success", "failed"):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id} {dag_run_id} still {state} after {self.timeout_seconds}s")
-            time.sleep(self.poll_seconds)
 
 
 def clear_waves(step: PlanStep, downstream: dict[str, list[str]]) -> list[list[str]]:

@@ -203,6 +203,14 @@ def test_airflow_api_runner_refuses_a_paused_dag_an_unknown_run_and_a_step_witho
     assert not any(c[1].endswith("clearTaskInstances") for c in calls)  # nothing was cleared
 
 
+def test_a_cleared_run_that_does_not_end_in_time_stops_the_step():
+    calls: list = []
+    runner = AirflowApiRunner("http://airflow", token="t", poll_seconds=0, timeout_seconds=0,
+                              client=_fake_airflow(calls))
+    with pytest.raises(TimeoutError, match="spam_filter .* still queued after 0s"):
+        runner.run_step(_step())
+
+
 def test_airflow_api_errors_are_reported_with_the_call():
     client = httpx.Client(base_url="http://airflow", transport=httpx.MockTransport(
         lambda request: httpx.Response(403, json={"detail": "Forbidden"})))
