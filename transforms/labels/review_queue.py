@@ -24,11 +24,13 @@ import pandas as pd
 from transforms.labels.validate import LabelError, normalise_labels
 
 REASONS = ("noise", "disagreement", "low_posterior", "low_confidence")
+MARGIN = 0.15         # low_confidence: P(spam) within this of 0.5
+MIN_POSTERIOR = 0.9   # low_posterior: the resolved label's posterior below this
 
 
 def review_queue(labels: pd.DataFrame, candidates: pd.DataFrame, probability: pd.Series,
-                 margin: float = 0.15, limit: int | None = None, posterior: pd.Series | None = None,
-                 min_posterior: float = 0.9) -> pd.DataFrame:
+                 margin: float = MARGIN, limit: int | None = None, posterior: pd.Series | None = None,
+                 min_posterior: float = MIN_POSTERIOR) -> pd.DataFrame:
     """The queue of messages to review (module docstring).
 
     ``labels``: validated label rows (``message_id``, ``text``, ``label``, ``labeler_id``);

@@ -60,7 +60,7 @@ from lineage.catalog import Catalog, Manifest, Producer
 from lineage.service.writes import host_name
 from transforms.labels import CLASSES, LabelError, normalise_labels
 from transforms.labels.labelers import dawid_skene
-from transforms.labels.review_queue import latest_decisions, review_queue
+from transforms.labels.review_queue import MARGIN, MIN_POSTERIOR, latest_decisions, review_queue
 from transforms.schema import DECISIONS as DECISIONS_SCHEMA
 from user_pipeline.config import PipelineConfig, load_config
 from user_pipeline.labels.common import LABELS
@@ -132,7 +132,7 @@ def class_rules(catalog: Catalog, cfg: PipelineConfig, labels: pd.DataFrame) -> 
 
 
 def load_review_data(catalog: Catalog, cfg: PipelineConfig, labels_version: str,
-                     margin: float = 0.15, limit: int = 200, min_posterior: float = 0.9) -> ReviewData:
+                     margin: float = MARGIN, limit: int = 200, min_posterior: float = MIN_POSTERIOR) -> ReviewData:
     """Read the labels version, its noise candidates, the model's probabilities and the labelers'
     model's posteriors; build the queue."""
     from user_pipeline.training.spam_filter import load_labels
@@ -242,7 +242,7 @@ def fix_conf(conf: dict) -> dict:
 
 # -- the app ---------------------------------------------------------------------------------
 def create_app(cfg: PipelineConfig, labels_version: str, *, trigger: Callable[[dict], CommitRun],
-               reviewer: str = "", margin: float = 0.15, limit: int = 200,
+               reviewer: str = "", margin: float = MARGIN, limit: int = 200,
                allowed_hosts: Sequence[str] | None = None, allowed_origins: Sequence[str] | None = None) -> Starlette:
     """The review page of ``labels_version`` (module docstring). ``trigger`` starts the fix DAG."""
     catalog = Catalog(cfg)
