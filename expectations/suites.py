@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from expectations.checks import CheckList
+from expectations.checks import CheckList, gx
 from expectations.results import CRITICAL, INFO, WARNING
 from lineage.catalog import Manifest
 from transforms import features
@@ -125,9 +125,7 @@ def build_checks(ctx: SuiteContext) -> CheckList:
 
 def gx_suite(checks: CheckList) -> Any:
     """The checks as one GX ExpectationSuite named after the dataset (copies: for export and inspection)."""
-    import great_expectations as gx
-
-    out = gx.ExpectationSuite(name=checks.dataset)
+    out = gx().ExpectationSuite(name=checks.dataset)
     for check in checks.checks:
         out.add_expectation(check.expectation.copy(update={"id": None}, deep=True))
     return out

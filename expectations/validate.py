@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from expectations.checks import Check, CheckList
+from expectations.checks import Check, CheckList, gx
 from expectations.results import CheckResult, jsonable
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def new_context() -> Any:
     """An ephemeral GX context: stores in memory, no data docs site, no progress bars in task logs."""
-    import great_expectations as gx
+    gx()  # imported the one way (expectations.checks.gx) before any of its modules
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -49,7 +49,7 @@ def new_context() -> Any:
         progress_bars=ProgressBarsConfig(globally=False),
         analytics_enabled=False,
     )
-    return gx.get_context(mode="ephemeral", project_config=config)
+    return gx().get_context(mode="ephemeral", project_config=config)
 
 
 def to_series(column: pa.ChunkedArray | pa.Array) -> pd.Series:
@@ -73,8 +73,6 @@ def run_checks(table: pa.Table, checks: CheckList, *, examples: int = 5,
     ``examples`` bad values are kept per failed check; with ``id_column`` the ids of rows with
     bad values are kept as well (a null has no value to show, but its row has an id).
     """
-    import great_expectations as gx
-
     context = new_context()
     batch_definition = (
         context.data_sources.add_pandas("gate")
@@ -93,13 +91,13 @@ def run_checks(table: pa.Table, checks: CheckList, *, examples: int = 5,
     for number, ((on_schema, inputs), group) in enumerate(groups.items()):
         frame = schema_frame if on_schema else columns.frame(inputs)
         name = f"{checks.dataset}[{number}:{'schema' if on_schema else ','.join(inputs) or 'table'}]"
-        suite = context.suites.add(gx.ExpectationSuite(name=name))
+        suite = context.suites.add(gx().ExpectationSuite(name=name))
         for check in group:
             suite.add_expectation(check.expectation)
         # A ValidationDefinition fetches the batch once; batch.validate() would fetch (and hash)
         # the frame a second time.
         definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+            gx().ValidationDefinition(name=name, data=batch_definition, suite=suite)
         )
         validation = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
         checks_by_name = {check.name: check for check in group}
