@@ -32,8 +32,9 @@ deploy: install          ## a real Airflow on loopback (LocalExecutor, SQLite) +
 deploy-celery: install   ## the same with CeleryExecutor: two workers, Redis broker, metadata on PostgreSQL
 	.ci/with-postgres.sh sh -c '$(PY) -m user_pipeline.deploy up --executor celery --workers 2 --metadata-db "$$LINEAGE_PG_URL" --run-days 2'
 
-# Two pytest-xdist workers: a module's tests stay together, the deployment's modules share one
-# worker, the slowest go first (tests/conftest.py). TEST_WORKERS=1 runs on one worker.
+# Two pytest-xdist workers: a module's tests stay together, modules sharing session fixtures (the
+# real deployment; the two embedded dates) share one worker, the slowest go first
+# (tests/conftest.py). TEST_WORKERS=1 runs on one worker.
 TEST_WORKERS ?= 2
 test: install            ## the test suite (what CI runs)
 	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

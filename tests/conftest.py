@@ -9,39 +9,49 @@ from openlineage.client.transport import Transport
 
 from user_pipeline.config import load_config
 
-# The modules under this folder share one real deployment (its session fixtures are in the folder's
-# conftest.py): under xdist they are one unit of work, so it starts once.
-SHARED_DEPLOYMENT = "tests/e2e/deployment/"
+# Modules that share session fixtures, in the order they must run: under xdist each group is one
+# unit of work, so its fixtures are built once; on one process too, a group's later modules run
+# after its earlier ones. The real deployment (tests/e2e/deployment/conftest.py): the repairs
+# change the dates the deployment tests read. The two embedded dates (tests/e2e/conftest.py): the
+# backfill restores them as the runner left them, after the DAG module's tests have read them.
+SHARED_UNITS = {
+    "tests/e2e/deployment/": ("tests/e2e/deployment/test_deployment.py", "tests/e2e/deployment/test_repairs.py"),
+    "tests/e2e/two_days": ("tests/e2e/test_user_pipeline_dag.py", "tests/e2e/test_backfill.py"),
+}
+UNIT_OF = {module: (unit, position) for unit, modules in SHARED_UNITS.items()
+           for position, module in enumerate(modules)}
+DEPLOYMENT = "tests/e2e/deployment/"
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadfile``, with the shared deployment's modules as one unit. (``loadgroup`` cannot
+    """``--dist loadfile``, with each group of ``SHARED_UNITS`` as one unit. (``loadgroup`` cannot
     do it: xdist 3.8 names groups by editing a node id pytest 9 no longer reads.)"""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class SharedDeploymentScheduling(LoadFileScheduling):
+    class SharedUnitScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
-            return SHARED_DEPLOYMENT if path.startswith(SHARED_DEPLOYMENT) else path
+            return UNIT_OF.get(path, (path, 0))[0]
 
-    return SharedDeploymentScheduling(config, log)
+    return SharedUnitScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    """On xdist workers, the slowest units first (the deployment's, then the other end-to-end
-    modules): a worker takes the next unit when it is almost done, so the long ones run side by
-    side instead of one after the other at the end. Serial runs keep the collection order."""
-    if not hasattr(config, "workerinput"):
-        return
+    """A shared unit's modules in their order (``SHARED_UNITS``); on xdist workers also the slowest
+    units first (the deployment's, then the other end-to-end modules): a worker takes the next unit
+    when it is almost done, so the long ones run side by side instead of one after the other at
+    the end."""
+    on_worker = hasattr(config, "workerinput")
 
-    def rank(item) -> int:
+    def key(item) -> tuple[int, int]:
         path = item.nodeid.split("::", 1)[0]
-        return 0 if path.startswith(SHARED_DEPLOYMENT) else 1 if item.get_closest_marker("e2e") else 2
+        rank = 0 if path.startswith(DEPLOYMENT) else 1 if item.get_closest_marker("e2e") else 2
+        return (rank if on_worker else 0, UNIT_OF.get(path, ("", 0))[1])
 
-    items.sort(key=rank)  # stable: the order within a rank stays
+    items.sort(key=key)  # stable: the order within a key stays
 
 
 class MemoryTransport(Transport):

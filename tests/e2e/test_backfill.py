@@ -1,11 +1,12 @@
 """The backfill story end to end on generated data (``user_pipeline.runner.demo_backfill``; slow: marked e2e).
 
-Two dates run with spam labels v1, the labels are fixed (v2) by the spam_labels_fix DAG, whose
-asset event retrains the spam filter on v2, the config pin moves to v2, and
-``lineage backfill --fixed reference.spam_labels`` recomputes through ``dag.test``. The new spam
-filter changes the quarantine of every date; whether the kept users change is up to the data,
-and the test asserts that a date whose kept users did not change skips clean, preprocess and
-train, and that nothing current derives from v1 afterwards.
+Two dates run with spam labels v1 (the session's ``two_days``, as the runner left them), the
+labels are fixed (v2) by the spam_labels_fix DAG, whose asset event retrains the spam filter on
+v2, the config pin moves to v2, and ``lineage backfill --fixed reference.spam_labels``
+recomputes through ``dag.test``. The new spam filter changes the quarantine of every date;
+whether the kept users change is up to the data, and the test asserts that a date whose kept
+users did not change skips clean, preprocess and train, and that nothing current derives from v1
+afterwards.
 """
 
 from __future__ import annotations
@@ -20,23 +21,22 @@ import sqlalchemy as sa
 from lineage import backfill
 from lineage.catalog import Catalog
 from lineage.store import LineageStore, normalise_time, run_inputs, runs
-from tests.e2e.small_config import small_config
+from tests.e2e.two_days import DATES
 from user_pipeline.config import load_config
 from user_pipeline.steps import registry
 
-# The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
+# The fixture runs the fix and the backfill, after the session's two dates: longer than the default timeout.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
-DATES = ["2026-01-01", "2026-01-02"]
 FIX = registry.step("fix_spam_labels", registry.LABELS_FIX)
 TRAIN_SPAM_FILTER = registry.step("train_spam_filter", registry.SPAM_FILTER)
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory):
-    root = tmp_path_factory.mktemp("backfill")
-    config, env = small_config(root, users_per_day=500)
-    data_root = root / "data"
+def story(two_days):
+    """The session's two dates (``two_days``) as the runner left them, then the demo's fix and backfill."""
+    two_days.restore()
+    config, env, data_root = two_days.config, two_days.env, two_days.data_root
 
     def snapshot():
         catalog = Catalog(load_config(config))
@@ -44,12 +44,10 @@ def story(tmp_path_factory):
                 for d in ("staging.users_despammed", "staging.spam_quarantine", "staging.users_merged",
                           "curated.users_clean")}
 
-    done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", "--days", "2"], env=env,
-                          capture_output=True, text=True, timeout=1500)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     before = snapshot()
-    demo = subprocess.run([sys.executable, "-m", "user_pipeline.runner.demo_backfill", "--days", "2", "--skip-pipeline",
-                           "--accept-top", "60"], env=env, capture_output=True, text=True, timeout=1800)
+    demo = subprocess.run([sys.executable, "-m", "user_pipeline.runner.demo_backfill", "--days", str(len(DATES)),
+                           "--skip-pipeline", "--accept-top", "60"], env=env, capture_output=True, text=True,
+                          timeout=1800)
     assert demo.returncode == 0, demo.stdout[-5000:] + demo.stderr[-3000:]
     fixed_config = data_root / "demo" / "pipeline.v2.yaml"
     reports = sorted((data_root / "reports" / "backfill").glob("*.json"))

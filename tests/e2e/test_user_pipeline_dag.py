@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from lineage import queries
 from lineage.catalog import Catalog
 from lineage.store import LineageStore, runs
-from tests.e2e.small_config import small_config
-from tests.lineage.test_service import _free_port, start_service
+from tests.e2e.two_days import DATES, run_local
 from user_pipeline.config import load_config
 from user_pipeline.reports import paths
 from user_pipeline.steps.registry import DAILY, steps
@@ -26,41 +25,21 @@ from user_pipeline.steps.registry import DAILY, steps
 # The fixture runs whole DAGs (two dates, the model DAGs first): longer than the default timeout.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
-DATES = ["2026-01-01", "2026-01-02"]
 # The daily steps that commit data (the registry's declarations, not a list of our own).
 STEPS = [s for s in steps(DAILY) if s.writes]
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory):
-    """Generate two small days and run the DAG for both; then re-run the first date. The events go
-    to a ``lineage serve`` over HTTP and to the JSONL log (composite transport), as in production."""
-    root = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    config, env = small_config(root, users_per_day=700, lineage_url=f"http://127.0.0.1:{port}")
-    service = start_service(f"sqlite:///{root / 'served.db'}", port, root / "data", config=config)
-
-    def run(*args):
-        done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", *args], env=env,
-                              capture_output=True, text=True, timeout=1500)
-        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-        return done.stdout
-
-    try:
-        first = run("--days", "2")
-        cfg = load_config(config)
-        catalog = Catalog(cfg)
-        versions_before = _versions(catalog)
-        rerun = run("--no-generate", "--days", "1")
-        yield cfg, catalog, versions_before, first, rerun, env, config, f"http://127.0.0.1:{port}"
-    finally:
-        service.terminate()
-        service.wait(timeout=120)
-
-
-def _runner(env, *args):
-    return subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", *args], env=env,
-                          capture_output=True, text=True, timeout=1500)
+def pipeline_run(two_days):
+    """Two small days through the DAG (the session's ``two_days``, events over HTTP to ``lineage
+    serve`` and to the JSONL log), then the first date again."""
+    cfg = load_config(two_days.config)
+    catalog = Catalog(cfg)
+    versions_before = _versions(catalog)
+    rerun = run_local(two_days.env, "--no-generate", "--days", "1")
+    assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
+    return (cfg, catalog, versions_before, two_days.stdout, rerun.stdout, two_days.env, two_days.config,
+            two_days.url, two_days.served_store)
 
 
 def _versions(catalog: Catalog) -> dict[tuple[str, str], str]:
@@ -198,11 +177,11 @@ def test_the_events_went_over_http_to_lineage_serve_which_answers_impact_like_th
     """Production wiring: every event the DAG runs emitted (Airflow's tasks and our jobs) reached
     ``lineage serve`` through the http transport, and its impact answer over HTTP is the one the
     JSONL log (the composite's other half) gives."""
-    cfg, catalog, *_, url = pipeline_run
+    cfg, catalog, *_, url, served_store = pipeline_run
     assert httpx.get(f"{url}/api/v1/health", params={"wait": "true"}, timeout=120).json()["behind_bytes"] == 0
     from_log = LineageStore(f"sqlite:///{tmp_path / 'from_log.db'}")
     from_log.ingest_files(cfg.openlineage_log_paths())
-    served = LineageStore(f"sqlite:///{Path(cfg.data_root).parent / 'served.db'}")
+    served = LineageStore(f"sqlite:///{served_store}")
     assert served.counts()["events"] == from_log.counts()["events"] == len(_events(cfg)) > 0
     jobs = {e["job"]["name"] for e in _events(cfg)}
     assert "user_pipeline.ingest" in jobs and "beam_jobs.ingest" in jobs  # Airflow's provider and our jobs
@@ -227,13 +206,13 @@ def test_the_events_went_over_http_to_lineage_serve_which_answers_impact_like_th
 def test_a_failing_gate_stops_the_date_and_a_fixed_drop_passes(pipeline_run):
     """A day with duplicated ids fails the staging gate: nothing downstream is written for it,
     the lineage carries the failed assertion; regenerating the day correctly lets it through."""
-    cfg, catalog, *_, env, config, _ = pipeline_run
+    cfg, catalog, *_, env, config, _, _ = pipeline_run
     bad_day = "2026-01-03"
     generate = [sys.executable, "-m", "user_pipeline.datagen.generate", "--config", str(config),
                 "--start-date", bad_day,
                 "--days", "1"]
     subprocess.run([*generate, "--bad-drop", "duplicate_ids"], env=env, check=True, capture_output=True)
-    failed = _runner(env, "--no-generate", "--start-date", bad_day, "--days", "1")
+    failed = run_local(env, "--no-generate", "--start-date", bad_day, "--days", "1")
     assert failed.returncode == 1
     assert catalog.manifest("staging.users_ingested", bad_day) is not None
     assert catalog.manifest("curated.users_clean", bad_day) is None
@@ -245,6 +224,6 @@ def test_a_failing_gate_stops_the_date_and_a_fixed_drop_passes(pipeline_run):
     assert any(a["name"] == "source_record_id.unique" and not a["success"] for a in assertions)
 
     subprocess.run(generate, env=env, check=True, capture_output=True)
-    fixed = _runner(env, "--no-generate", "--start-date", bad_day, "--days", "1")
+    fixed = run_local(env, "--no-generate", "--start-date", bad_day, "--days", "1")
     assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
     assert catalog.manifest("curated.users_clean", bad_day) is not None
