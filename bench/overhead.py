@@ -2,17 +2,21 @@
 
     python -m bench.overhead [--users 2000] [--repeat 3] [--data-root /tmp/overhead]
 
-Generates one date of ``--users`` users, runs the embedded runner on it (the model DAGs first, as
-``make demo`` does), and reads the run's own lineage: for every Airflow task of the daily DAG,
+Generates one date of ``--users`` users on two data roots and runs the embedded runner on each
+(the model DAGs first, as ``make demo`` does): once with each task's process started when the task
+starts (``--cold``, as under a scheduler), once with the next tasks' processes started ahead while
+a task runs (the default: user_pipeline.runner.warm), and checks both committed the same versions.
+For each run it reads the run's own lineage: for every Airflow task of the daily DAG,
 the task's wall time (the provider's START -> COMPLETE), the job's own work (the START ->
 COMPLETE of the job run whose parent is that task) and the difference, the overhead, split into
 before the job's START (task start, interpreter, imports, planning) and after its COMPLETE
 (process exit, task end). Then, per job module, what a process pays before it does anything:
 the interpreter alone, and importing the module (median of ``--repeat`` fresh processes), with
-the heavy libraries among its imports (``-X importtime``). A second run of the same date (every
-step skips) shows the overhead alone. All figures come from one run on one machine: compare
+the heavy libraries among its imports (``-X importtime``). A second run of the same date on each
+root (every step skips) shows the overhead alone. All figures come from one run on one machine: compare
 ratios and medians within a run, not across machines. Heavy libraries a job imports only when it
-computes count as its work in the lineage; their import cost is printed last.
+computes count as its work in the lineage; what each step preloads, and its import cost, is
+printed last.
 """
 
 from __future__ import annotations
@@ -41,13 +45,6 @@ DS = "2026-01-01"
 HEAVY = ("tensorflow", "tensorflow_transform", "tf_keras", "great_expectations", "apache_beam", "sklearn",
          "scipy", "matplotlib", "pandas", "pyarrow", "openlineage", "airflow")
 
-# Libraries jobs import lazily (only when they compute), and the jobs that do.
-LAZY = {
-    "great_expectations": "expectations.gate (when it validates)",
-    "tensorflow_transform.beam": "beam_jobs.preprocess",
-    "tf_keras": "user_pipeline.training.train",
-    "tensorflow": "user_pipeline.training.evaluate (serving model), skew",
-}
 
 
 def _runs(log: Path, since: datetime | None = None) -> dict[str, dict]:
@@ -117,15 +114,24 @@ def import_costs(module: str, env: dict[str, str], repeat: int) -> tuple[float, 
     return median, heavy
 
 
-def run_date(env: dict[str, str], dag_id: str) -> float:
+def run_date(env: dict[str, str], dag_id: str, *flags: str) -> float:
     """Run the embedded runner on the generated date; the daily DAG run's seconds."""
     done = subprocess.run([sys.executable, "-m", "user_pipeline.runner.local", "--no-generate", "--days", "1",
-                           "--start-date", DS], env=env, capture_output=True, text=True)
+                           "--start-date", DS, *flags], env=env, capture_output=True, text=True)
     found = re.search(rf"DAG RUN {re.escape(dag_id)} \S+: success in ([0-9.]+)s", done.stdout)
     if done.returncode != 0 or not found:
         console.print(done.stdout[-3000:], done.stderr[-3000:])
         raise SystemExit("the DAG run failed")
     return float(found.group(1))
+
+
+def _versions(root: Path) -> dict[tuple[str, str], str]:
+    """Every committed (dataset, partition) under ``root`` and its content version."""
+    from lineage.catalog import Catalog
+
+    catalog = Catalog(load_config(data_root=str(root)))
+    return {(d, value): catalog.require(d, value).version for d in catalog.cfg.datasets
+            for value in catalog.committed(d)}
 
 
 def _fmt(value: float | None) -> str:
@@ -156,18 +162,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root")
     args = parser.parse_args(argv)
 
-    root, env = use_data_root(args.data_root, "user-pipeline-overhead-")
-    cfg = load_config()
-    from user_pipeline.datagen.generate import generate
+    base, _ = use_data_root(args.data_root, "user-pipeline-overhead-")
+    # The same generated date on two data roots: each task's process started when the task starts
+    # (--cold, as under a scheduler), then started ahead while the task before runs (the default).
+    walls = {}
+    for mode, flags in (("cold", ("--cold",)), ("warm", ())):
+        root, env = use_data_root(str(base / mode), "")
+        cfg = load_config()
+        from user_pipeline.datagen.generate import generate
 
-    generate(cfg, start_date=DS, days=1, users_per_day=args.users)
-    log = Path(cfg.openlineage_log_paths()[0])
-    first = run_date(env, cfg.airflow.dag_id)
-    show(f"one date, {args.users} users: DAG run {first:.1f}s", task_times(log, cfg.airflow.dag_id))
-    since = datetime.now().astimezone()
-    again = run_date(env, cfg.airflow.dag_id)
-    show(f"the same date again, every step skips: DAG run {again:.1f}s",
-         task_times(log, cfg.airflow.dag_id, since=since))
+        generate(cfg, start_date=DS, days=1, users_per_day=args.users)
+        log = Path(cfg.openlineage_log_paths()[0])
+        walls[mode] = run_date(env, cfg.airflow.dag_id, *flags)
+        show(f"one date, {args.users} users, processes started {'ahead' if mode == 'warm' else 'per task'} "
+             f"({mode}): DAG run {walls[mode]:.1f}s", task_times(log, cfg.airflow.dag_id))
+    versions = {mode: _versions(base / mode) for mode in walls}
+    console.print(f"one date: cold {walls['cold']:.1f}s, warm {walls['warm']:.1f}s "
+                  f"(warm/cold {walls['warm'] / walls['cold']:.2f}); the same {len(versions['warm'])} versions "
+                  f"committed: {versions['cold'] == versions['warm']}")
+    for mode, flags in (("cold", ("--cold",)), ("warm", ())):
+        root, env = use_data_root(str(base / mode), "")
+        cfg = load_config()
+        since = datetime.now().astimezone()
+        again = run_date(env, cfg.airflow.dag_id, *flags)
+        show(f"the same date again ({mode}), every step skips: DAG run {again:.1f}s",
+             task_times(Path(cfg.openlineage_log_paths()[0]), cfg.airflow.dag_id, since=since))
 
     table = Table(title=f"what a fresh process pays before the job starts (median of {args.repeat})")
     for column in ("module", "import s", "heavy libraries among its imports (s, cumulative)"):
@@ -180,16 +199,21 @@ def main(argv: list[str] | None = None) -> int:
                                                           sorted(heavy.items(), key=lambda kv: -kv[1]) if v >= 0.3))
     console.print(table)
     # A job imports these where it computes (not when it skips), so in the lineage they count as
-    # its work: this is what each costs a fresh process, to read the tables above honestly.
-    table = Table(title=f"libraries imported inside a job's work (median of {args.repeat} fresh processes)")
-    for column in ("library", "import s", "imported by"):
+    # its work: what each costs a fresh process (the steps' preload, user_pipeline.steps.registry).
+    table = Table(title=f"what the daily steps preload (median of {args.repeat} fresh processes)")
+    for column in ("preload", "import s", "steps"):
         table.add_column(column)
-    for library, users in LAZY.items():
-        seconds = statistics.median(_wall([sys.executable, "-c", f"import {library}"], env)
-                                    for _ in range(args.repeat))
-        table.add_row(library, f"{seconds:.2f}", users)
+    preloads: dict[str, list[str]] = defaultdict(list)
+    for step in steps(DAILY):
+        for entry in step.preload:
+            preloads[entry].append(step.name)
+    for entry, names in preloads.items():
+        module, _, function = entry.partition(":")
+        code = f"import {module}" + (f"; {module}.{function}()" if function else "")
+        seconds = statistics.median(_wall([sys.executable, "-c", code], env) for _ in range(args.repeat))
+        table.add_row(entry, f"{seconds:.2f}", ", ".join(names))
     console.print(table)
-    console.print(f"data under {root}")
+    console.print(f"data under {base}")
     return 0
 
 

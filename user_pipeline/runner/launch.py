@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -98,9 +99,41 @@ class ChildLines:
         return logging.ERROR, line
 
 
+def start_warm_processes() -> None:
+    """From now on, ``run_module`` starts the processes of the jobs it is told come next while a
+    job runs, and hands a job to its process started ahead (``user_pipeline.runner.warm``): for a
+    runner that runs a DAG's tasks one after the other in this process (``dag.test``)."""
+    global _WARM
+    if _WARM is None:
+        from user_pipeline.runner.warm import WarmPool
+
+        _WARM = WarmPool(quiet_env(os.environ))
+
+
+def stop_warm_processes() -> None:
+    """End the processes started ahead that no task took (``start_warm_processes``)."""
+    global _WARM
+    if _WARM is not None:
+        _WARM.close()
+        _WARM = None
+
+
+def warm(jobs: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """Start the processes of ``jobs`` (module, preload; one per task to come) ahead, if
+    ``start_warm_processes`` was called: as many waiting per module as it is named."""
+    if _WARM is not None:
+        jobs = list(jobs)
+        counts = Counter(job for job, _ in jobs)
+        for job, preload in dict(jobs).items():
+            _WARM.warm(job, preload, counts[job])
+
+
+_WARM = None  # the WarmPool of start_warm_processes
+
+
 def run_module(
     module: str, *, ds: str | None, ti, dag_run_id: str, logical_date, config: str, extra_args: Sequence[str] = (),
-    dag_run=None, not_run: str = "could not run",
+    dag_run=None, not_run: str = "could not run", ahead: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> str:
     """Run ``python -m <module> --ds <ds> ... <extra_args>`` and return the last line it printed.
 
@@ -112,7 +145,10 @@ def run_module(
     date its lineage shows (unique per run, so the ``version=`` outputs of two such runs on one
     day do not replace each other). What names the run is its id, always passed
     (``--dag_run_id``): a backfill re-runs the task in that run, found by id
-    (``lineage.backfill.planner``), never by a date rebuilt from the lineage."""
+    (``lineage.backfill.planner``), never by a date rebuilt from the lineage.
+
+    ``ahead``: the jobs (module, preload) of the tasks that come next, started ahead while this one
+    runs where the runner asked for that (``start_warm_processes``)."""
     from airflow.providers.openlineage.plugins.macros import lineage_parent_id, lineage_root_parent_id
 
     dag_run_id = dag_run_id or getattr(dag_run, "run_id", None)
@@ -131,7 +167,7 @@ def run_module(
     task = (str(getattr(ti, "dag_id", "")), str(getattr(ti, "task_id", module)), ds)
     log.info("launching %s", shlex.join(cmd), extra={"launch": Launch(*task, state="running")})
     start = time.perf_counter()
-    done = run_child(cmd)
+    done = run_child(cmd, ahead=ahead)
     seconds = time.perf_counter() - start
     lines = done.stdout.strip().splitlines()
     state = "success" if done.returncode == 0 else not_run if done.returncode == 2 else "failed"
@@ -151,8 +187,10 @@ def summary_line(stdout_lines: Sequence[str]) -> str:
     return (unindented or [""])[-1].strip()
 
 
-def run_child(cmd: Sequence[str], attempts: int = 2) -> subprocess.CompletedProcess:
+def run_child(cmd: Sequence[str], attempts: int = 2, ahead: Sequence[tuple[str, Sequence[str]]] = ()
+              ) -> subprocess.CompletedProcess:
     """Run ``cmd``, relaying its output to this module's logger; re-launch it once if a signal killed it.
+    Once it runs, the processes of the jobs ``ahead`` are started (``warm``).
 
     Seen here: a Beam job (clean) aborted at interpreter exit ("terminate called without an
     active exception", SIGABRT) after it had committed and emitted COMPLETE, once in an end-to-end
@@ -161,7 +199,7 @@ def run_child(cmd: Sequence[str], attempts: int = 2) -> subprocess.CompletedProc
     what the first did not commit. A non-zero exit code (a failed gate, a job's own error) is an
     answer and is not retried."""
     for attempt in range(1, attempts + 1):
-        done = _relayed(cmd, _log_line)
+        done = _relayed(cmd, _log_line, ahead if attempt == 1 else ())
         if done.returncode >= 0 or attempt == attempts:
             return done
         log.warning("%s was killed by signal %d%s; launching it again (attempt %d of %d)",
@@ -181,11 +219,16 @@ def _log_line(level: int, message: str) -> None:
     log.log(level, "%s", message)
 
 
-def _relayed(cmd: Sequence[str], emit: Callable[[int, str], None]) -> subprocess.CompletedProcess:
-    """Run ``cmd`` to its end, handing each line of its stdout and stderr to ``emit`` with its level
-    as it comes; returns what ``subprocess.run(..., capture_output=True, text=True)`` would."""
-    child = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=quiet_env(os.environ))
+def _relayed(cmd: Sequence[str], emit: Callable[[int, str], None], ahead: Sequence[tuple[str, Sequence[str]]] = ()
+             ) -> subprocess.CompletedProcess:
+    """Run ``cmd`` to its end (in its process started ahead, if there is one), handing each line of
+    its stdout and stderr to ``emit`` with its level as it comes; returns what
+    ``subprocess.run(..., capture_output=True, text=True)`` would. Once it runs, starts ``ahead``."""
+    env = quiet_env(os.environ)
+    child = _WARM.claim(cmd, env) if _WARM is not None else None
+    if child is None:
+        child = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    warm(ahead)  # after taking its own: a next task of the same job gets a process of its own
     lines = ChildLines()
     lock = threading.Lock()  # the two streams share ChildLines and arrive in one order in the log
     captured: dict[bool, list[str]] = {False: [], True: []}

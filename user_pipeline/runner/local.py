@@ -12,6 +12,10 @@ While it runs it prints a line per task as its job starts and ends, and the jobs
 errors; each job's full output goes to a log file per task under the Airflow home
 (``logs/runner/<dag>/<date>/<task>.log``; ``user_pipeline.runner.progress``). ``-v`` prints it all.
 
+The tasks of a DAG run one after the other here, so while one runs, the processes of the next
+tasks' jobs are started and import what they compute with (``user_pipeline.runner.warm``);
+``--cold`` starts each task's process only when the task starts.
+
 There is no scheduler on the embedded default, so this runner also does the scheduler's asset
 step: after its runs, every DAG that Airflow queued because an asset it is scheduled on got an
 event (a task's outlet, e.g. the labels fix) is run, with the events in its run conf
@@ -35,8 +39,10 @@ from rich.table import Table
 
 from lineage.catalog import Catalog, Manifest
 from user_pipeline.config import REPO_ROOT, PipelineConfig, load_config
+from user_pipeline.runner import launch
 from user_pipeline.runner.launch import Launch
 from user_pipeline.runner.progress import TaskProgress
+from user_pipeline.runner.warm import ahead
 from user_pipeline.steps.logs import QUIET_ENV
 from user_pipeline.steps.registry import DAILY, steps
 
@@ -105,6 +111,7 @@ def run_dag(dag_id: str, dates: list[str], conf: dict | None = None,
     results = []
     for ds in dates:
         start = time.perf_counter()
+        launch.warm(ahead(None, steps(dag_id)))  # the first tasks and the next ones
         run = dag.test(logical_date=pendulum.parse(ds), run_conf=conf)
         state = str(getattr(run.state, "value", run.state))
         results.append((ds, state, time.perf_counter() - start))
@@ -232,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-generate", action="store_true", help="use the raw data already there")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print every line of every job and Airflow's logs at INFO, not only warnings and errors")
+    parser.add_argument("--cold", action="store_true",
+                        help="start each task's process when the task starts, not ahead while the task before runs")
     parser.add_argument("--trigger", metavar="DAG_ID", help="run only this DAG once (today), then the asset step")
     parser.add_argument("--conf", default="{}", help="with --trigger: the run conf (JSON)")
     args = parser.parse_args(argv)
@@ -243,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
     os.environ.update(env)  # before the first Airflow import: Airflow reads its settings once
+    if not args.cold:
+        launch.start_warm_processes()
     progress = TaskProgress(console, task_log_dir(env), verbose=args.verbose,
                             rows=lambda launch: task_rows(cfg, launch))
     progress.attach()

@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk import Asset, task
 
 from user_pipeline.config import PipelineConfig
+from user_pipeline.runner.warm import ahead
 from user_pipeline.steps.assets import asset_name, asset_uri
 from user_pipeline.steps.code import config_part
 from user_pipeline.steps.declare import Step
@@ -53,8 +54,9 @@ def task_arguments(cfg: PipelineConfig, step: Step, dag_run: Any = None, trigger
     return args
 
 
-def launch_task(cfg: PipelineConfig, step: Step):
-    """The task of ``step``: ``python -m <job> --ds {{ ds }} <its arguments>``; returns the job's last line."""
+def launch_task(cfg: PipelineConfig, step: Step, next_jobs: list[tuple[str, tuple[str, ...]]] | None = None):
+    """The task of ``step``: ``python -m <job> --ds {{ ds }} <its arguments>``; returns the job's last line.
+    ``next_jobs``: the jobs to start ahead while it runs, where the runner does that (``ahead``)."""
 
     @task(task_id=step.name, doc_md=f"`python -m {step.job} --ds {{{{ ds }}}} {' '.join(step.command())}`",
           outlets=[asset(d) for d in step.outlets])
@@ -64,7 +66,7 @@ def launch_task(cfg: PipelineConfig, step: Step):
 
         args = task_arguments(cfg, step, dag_run, triggering_asset_events)
         return run_module(step.job, ds=ds, ti=ti, dag_run_id=run_id, logical_date=logical_date, dag_run=dag_run,
-                          config=cfg.source_path, extra_args=args, not_run=step.not_run)
+                          config=cfg.source_path, extra_args=args, not_run=step.not_run, ahead=next_jobs or ())
 
     return launch()
 
@@ -72,8 +74,9 @@ def launch_task(cfg: PipelineConfig, step: Step):
 def build_tasks(cfg: PipelineConfig, dag: str) -> dict[str, Any]:
     """Every declared step of ``dag`` as a task, with the declared edges; returns them by name."""
     built: dict[str, Any] = {}
-    for step in steps(dag):
-        built[step.name] = launch_task(cfg, step)
+    dag_steps = steps(dag)
+    for step in dag_steps:
+        built[step.name] = launch_task(cfg, step, ahead(step, dag_steps))
     for step in steps(dag):
         upstream = [built[name] for name in step.after]
         if step.teardown:

@@ -45,6 +45,11 @@ class Step:
     # What the runner calls exit code 2 of the job: it could not do its work on its input
     # (user_pipeline.steps.harness.StepCouldNotRun), which is neither a pass nor a failed check.
     not_run: str = "could not run"
+    # What the job computes with that is slow to import (modules, or ``module:function`` for a
+    # library the project imports its own way): a runner that starts the job's process ahead of
+    # its task imports these while the task before runs (user_pipeline.runner.warm). Speed only:
+    # the job imports what it uses itself either way.
+    preload: tuple[str, ...] = ()
 
     @property
     def main_output(self) -> str | None:

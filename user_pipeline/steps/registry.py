@@ -17,54 +17,63 @@ LABELS_FIX = "spam_labels_fix"
 FIX_JOB = "user_pipeline.fix"
 FIX_JOBS = (FIX_JOB, "user_pipeline.labels.fix")
 RAW_USERS = ("raw.users_web", "raw.users_mobile", "raw.users_partner")
+# Step.preload of the jobs: what each computes with that is slow to import.
+GX = ("expectations.checks:gx",)
+BEAM = ("beam_jobs.common",)
+TENSORFLOW = ("user_pipeline.training.predict",)
+PLOTS = ("matplotlib.pyplot",)
 
 
 def gate(dataset: str, dag: str = DAILY, after: tuple[str, ...] = (), **kwargs) -> Step:
     """The Great Expectations gate of one dataset: a failed critical check fails the task."""
     return Step(f"gate_{dataset.split('.', 1)[1]}", "expectations.gate", dag, reads=(dataset,), config=("gates",),
-                after=after, dataset=dataset, not_run="could not validate", **kwargs)
+                after=after, dataset=dataset, not_run="could not validate", preload=GX, **kwargs)
 
 
 STEPS: tuple[Step, ...] = (
     # -- the daily pipeline ------------------------------------------------------------------
     Step("ingest", "beam_jobs.ingest", DAILY, reads=RAW_USERS,
-         writes=("staging.users_ingested", "staging.ingest_dead_letter"), config=("beam.batch_size",)),
+         writes=("staging.users_ingested", "staging.ingest_dead_letter"), config=("beam.batch_size",), preload=BEAM),
     gate("staging.users_ingested", after=("ingest",)),
     gate("raw.job_outcomes"),
     # De-spam and ID-merge score with the models derived from the pinned reference versions
     # (spam.labels_version, id_merge.pairs_version), trained by the spam_filter and id_matcher DAGs.
     Step("despam", "beam_jobs.despam", DAILY, reads=("staging.users_ingested", "models.spam_filter"),
          writes=("staging.users_despammed", "staging.spam_quarantine"),
-         config=("spam.threshold", "spam.signal_weights", "spam.signals"), after=("gate_users_ingested",)),
+         config=("spam.threshold", "spam.signal_weights", "spam.signals"), after=("gate_users_ingested",),
+         preload=BEAM),
     gate("staging.users_despammed", after=("despam",)),
     Step("id_merge", "beam_jobs.id_merge", DAILY,
          reads=("staging.users_despammed", "models.id_matcher", "staging.users_merged", "staging.id_map"),
          writes=("staging.users_merged", "staging.id_map"),
-         config=("id_merge", "!id_merge.model", "!id_merge.pairs_version"), after=("gate_users_despammed",)),
+         config=("id_merge", "!id_merge.model", "!id_merge.pairs_version"), after=("gate_users_despammed",),
+         preload=BEAM),
     gate("staging.users_merged", after=("id_merge",)),
     Step("clean", "beam_jobs.clean", DAILY, reads=("staging.users_merged",), writes=("curated.users_clean",),
-         config=("clean",), after=("gate_users_merged",)),
+         config=("clean",), after=("gate_users_merged",), preload=BEAM),
     gate("curated.users_clean", after=("clean",)),
     Step("statistics_users_clean", "beam_jobs.statistics", DAILY, reads=("curated.users_clean",),
          writes=("stats.users_clean",), config=("statistics", "drift"), after=("gate_users_clean",),
-         dataset="curated.users_clean"),
+         dataset="curated.users_clean", preload=("transforms.statistics", *PLOTS)),
     Step("preprocess", "beam_jobs.preprocess", DAILY,
          reads=("curated.users_clean", "raw.job_outcomes", "features.split_assignments"),
          writes=("features.users_transformed", "models.transform_fn", "features.split_assignments"),
          config=("preprocess",), libraries=("tensorflow-transform",),
-         after=("statistics_users_clean", "gate_job_outcomes")),
+         after=("statistics_users_clean", "gate_job_outcomes"), preload=("tensorflow_transform.beam",)),
     gate("features.users_transformed", after=("preprocess",)),
     Step("train", "user_pipeline.training.train", DAILY,
          reads=("features.users_transformed", "models.transform_fn"), writes=("models.job_seeker",),
-         config=("train",), after=("gate_users_transformed",)),
+         config=("train",), after=("gate_users_transformed",),
+         preload=("user_pipeline.training.model", "sklearn.metrics")),
     Step("evaluate", "user_pipeline.training.evaluate", DAILY,
          reads=("models.job_seeker", "features.users_transformed", "curated.users_clean"),
-         writes=("evaluation.job_seeker_slices",), config=("evaluation",), after=("train",)),
+         writes=("evaluation.job_seeker_slices",), config=("evaluation",), after=("train",),
+         preload=(*TENSORFLOW, *PLOTS)),
     Step("training_serving_skew", "user_pipeline.training.skew", DAILY,
          reads=("features.users_transformed", "curated.users_clean"), config=("drift", "statistics.num_buckets"),
-         after=("train",)),
+         after=("train",), preload=(*TENSORFLOW, *PLOTS)),
     Step("run_report", "user_pipeline.reports.run_report", DAILY, after=("evaluate", "training_serving_skew"),
-         teardown=True),
+         teardown=True, preload=PLOTS),
     # -- a new labels version: gate, train the spam filter, label reports ---------------------
     gate("reference.spam_labels", dag=SPAM_FILTER, version_flag="--version", version_pin="spam.labels_version"),
     Step("train_spam_filter", "user_pipeline.training.spam_filter", SPAM_FILTER,

@@ -198,7 +198,7 @@ def test_a_run_without_logical_date_works_on_its_run_after_date_and_records_its_
     from user_pipeline.runner import launch
 
     launched = []
-    monkeypatch.setattr(launch, "run_child", lambda cmd: launched.append(cmd) or types.SimpleNamespace(
+    monkeypatch.setattr(launch, "run_child", lambda cmd, **_: launched.append(cmd) or types.SimpleNamespace(
         returncode=0, stdout="done\n", stderr=""))
     ti = types.SimpleNamespace(dag_id="spam_filter", task_id="train_spam_filter", try_number=2)
     run_id = "asset_triggered__2026-03-01T15:04:05.123456+00:00_Xk2pQ9aB"

@@ -43,3 +43,4 @@ def test_each_version_taking_step_defaults_to_its_own_pin(cfg):
     pins = {s.name: pinned_version(cfg, s) for s in steps() if s.version_flag}
     assert pins["train_spam_filter"] == pins["gate_spam_labels"] == cfg.spam.labels_version
     assert pins["train_id_matcher"] == pins["gate_id_pairs"] == cfg.id_merge.pairs_version
+
