@@ -120,15 +120,28 @@ def stop_warm_processes() -> None:
 
 def warm(jobs: Iterable[tuple[str, Sequence[str]]]) -> None:
     """Start the processes of ``jobs`` (module, preload; one per task to come) ahead, if
-    ``start_warm_processes`` was called: as many waiting per module as it is named."""
+    ``start_warm_processes`` was called: as many waiting per module as it is named. Fewer than
+    ``AHEAD`` (a run's last tasks) come with the first tasks of the next run (``next_run``)."""
     if _WARM is not None:
+        from user_pipeline.runner.warm import AHEAD
+
         jobs = list(jobs)
+        if len(jobs) < AHEAD:
+            jobs += _NEXT_RUN
         counts = Counter(job for job, _ in jobs)
         for job, preload in dict(jobs).items():
             _WARM.warm(job, preload, counts[job])
 
 
+def next_run(jobs: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """The first tasks' jobs of the DAG run that comes after the current one (none: nothing
+    follows), so that its first task's process is started while this run's last tasks run."""
+    global _NEXT_RUN
+    _NEXT_RUN = list(jobs)
+
+
 _WARM = None  # the WarmPool of start_warm_processes
+_NEXT_RUN: list[tuple[str, Sequence[str]]] = []  # next_run
 
 
 def run_module(

@@ -102,16 +102,19 @@ def _bag():
 
 
 def run_dag(dag_id: str, dates: list[str], conf: dict | None = None,
-            progress: TaskProgress | None = None) -> list[tuple[str, str, float]]:
+            progress: TaskProgress | None = None, then: str | None = None) -> list[tuple[str, str, float]]:
     """``dag.test`` of ``dag_id`` for each date, in order; returns (date, state, seconds), stops at a failure.
-    ``progress`` is told the state of the tasks whose job never started (upstream failed, skipped)."""
+    ``progress`` is told the state of the tasks whose job never started (upstream failed, skipped).
+    ``then``: the DAG run next, whose first tasks' processes are started during the last date's run."""
     import pendulum
 
     dag = _bag().dags[dag_id]
     results = []
-    for ds in dates:
+    for i, ds in enumerate(dates):
         start = time.perf_counter()
-        launch.warm(ahead(None, steps(dag_id)))  # the first tasks and the next ones
+        launch.warm(ahead(None, _steps_of(dag_id)))  # the first tasks and the next ones
+        following = dag_id if i + 1 < len(dates) else then
+        launch.next_run(ahead(None, _steps_of(following)) if following else [])
         run = dag.test(logical_date=pendulum.parse(ds), run_conf=conf)
         state = str(getattr(run.state, "value", run.state))
         results.append((ds, state, time.perf_counter() - start))
@@ -121,6 +124,11 @@ def run_dag(dag_id: str, dates: list[str], conf: dict | None = None,
         if state != "success":
             break
     return results
+
+
+def _steps_of(dag_id: str) -> list:
+    """The declared steps of the DAG ``dag_id`` (the daily DAG's id is the config's)."""
+    return steps(DAILY if dag_id == load_config().airflow.dag_id else dag_id)
 
 
 def queued_asset_runs() -> dict[str, list[dict]]:
@@ -281,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     # De-spam and ID-merge score with the models of the pinned reference versions: the spam_filter
     # and id_matcher DAGs train them (a scheduler would run them on their reference assets; they
     # skip when the model is already committed).
-    for model_dag in ("spam_filter", "id_matcher"):
-        trained = run_dag(model_dag, dates[:1], progress=progress)
+    model_dags = ("spam_filter", "id_matcher")
+    for model_dag, following in zip(model_dags, (*model_dags[1:], cfg.airflow.dag_id), strict=True):
+        trained = run_dag(model_dag, dates[:1], progress=progress, then=following)
         console.print(f"DAG RUN {model_dag} {trained[0][0]}: {trained[0][1]} in {trained[0][2]:.1f}s")
         if trained[0][1] != "success":
             return 1

@@ -34,11 +34,15 @@ from collections.abc import Mapping, Sequence
 
 from user_pipeline.steps.declare import Step
 
+# How many tasks ahead a task's start starts processes for: enough for a short task (a gate that
+# only validates, ~0.6 s) not to leave the next one waiting on its imports, few enough that those
+# imports do not crowd the running task on 2 cores (measured: bench.overhead).
+AHEAD = 2
 # What every job imports: the harness (configuration, catalog, lineage client, pandas, pyarrow).
 BASE = ("user_pipeline.steps.harness",)
 
 
-def ahead(step: Step | None, dag_steps: list[Step], count: int = 2) -> list[tuple[str, tuple[str, ...]]]:
+def ahead(step: Step | None, dag_steps: list[Step], count: int = AHEAD) -> list[tuple[str, tuple[str, ...]]]:
     """The jobs (with their ``preload``), one per task, of the ``count`` tasks declared after
     ``step`` in its DAG (None: the first task and the ``count`` after it). Declaration order is
     a topological order (user_pipeline.steps.registry), so for a runner that runs the DAG's tasks
@@ -61,6 +65,7 @@ def preload(entries: Sequence[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Preload, wait for the task's request, run the job module as ``__main__`` (module doc)."""
     args = sys.argv[1:] if argv is None else argv
     module, entries = args[0], args[1:]
     preload(entries)
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if not line.strip():
         return 0  # the runner ended without this task
     request = json.loads(line)
+    # The task's environment (what a library read while it was imported came from the runner's,
+    # which the task's extends: the pool starts these with the runner's environment).
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = [module, *request["argv"]]

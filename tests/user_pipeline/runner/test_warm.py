@@ -104,7 +104,13 @@ def test_run_module_starts_the_next_jobs_ahead_and_their_tasks_take_them(modules
         second = launch.run_module("toy_job", ds="2026-01-02", ti=ti, dag_run_id="manual__2", logical_date=None,
                                    config="conf.yaml")
         assert launch._WARM.waiting["toy_job"] == [] and taken.returncode == 0
+        # A run's last task (nothing ahead in its run) starts the next run's first task's process.
+        launch.next_run([("toy_job", ())])
+        launch.run_module("toy_job", ds="2026-01-02", ti=ti, dag_run_id="manual__2", logical_date=None,
+                          config="conf.yaml")
+        assert len(launch._WARM.waiting["toy_job"]) == 1
     finally:
+        launch.next_run([])
         launch.stop_warm_processes()
     assert '"preloaded": false' in first and '"preloaded": true' in second and "--ds=2026-01-02" in second
 
