@@ -17,6 +17,10 @@ from urllib.parse import quote
 import httpx
 
 FINISHED = {"success", "failed"}
+# How often a waiting caller asks for a run's state: one small GET, nothing for the API server;
+# every second of it is added, on average half of it, to each waited run (a backfill waits on one
+# run per step, the deployment on one per date).
+POLL_SECONDS = 2.0
 
 
 class AirflowApiError(RuntimeError):
@@ -125,7 +129,7 @@ class AirflowApi:
         return self.call("GET", f"{self.run_path(dag_id, run_id)}/taskInstances",
                          params={"limit": 1000})["task_instances"]
 
-    def wait(self, dag_id: str, run_id: str, timeout_s: float, poll_s: float = 3.0) -> RunResult:
+    def wait(self, dag_id: str, run_id: str, timeout_s: float, poll_s: float = POLL_SECONDS) -> RunResult:
         """Poll the run until it succeeded or failed (or ``timeout_s`` passed: its state then)."""
         deadline = time.monotonic() + timeout_s
         while True:

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 from lineage import queries
 from lineage.backfill import BackfillPlan, ExecutionOptions, PlanStep
 from lineage.store import LineageStore, normalise_time, runs
-from user_pipeline.airflow_api import FINISHED, AirflowApi, AirflowApiError
+from user_pipeline.airflow_api import FINISHED, POLL_SECONDS, AirflowApi, AirflowApiError
 from user_pipeline.config import PipelineConfig
 
 SKIP_REASON = "inputs and code unchanged: outputs reused (content-addressed skip)"
@@ -166,7 +166,7 @@ class AirflowApiRunner(StepRunner):
     mode = "airflow-api"
 
     def __init__(self, url: str, token: str | None = None, username: str | None = None,
-                 password: str | None = None, *, poll_seconds: float = 10.0, timeout_seconds: float = 6 * 3600,
+                 password: str | None = None, *, poll_seconds: float = POLL_SECONDS, timeout_seconds: float = 6 * 3600,
                  client: Any = None):
         self.api = AirflowApi(url, username, password, token=token, client=client)
         self.poll_seconds, self.timeout_seconds = poll_seconds, timeout_seconds
