@@ -109,12 +109,13 @@ def run_dag(dag_id: str, dates: list[str], conf: dict | None = None,
     import pendulum
 
     dag = _bag().dags[dag_id]
+    first = ahead(None, _steps_of(dag_id))  # the first tasks and the next ones
+    then_first = ahead(None, _steps_of(then)) if then else []
     results = []
     for i, ds in enumerate(dates):
         start = time.perf_counter()
-        launch.warm(ahead(None, _steps_of(dag_id)))  # the first tasks and the next ones
-        following = dag_id if i + 1 < len(dates) else then
-        launch.next_run(ahead(None, _steps_of(following)) if following else [])
+        launch.warm(first)
+        launch.next_run(first if i + 1 < len(dates) else then_first)
         run = dag.test(logical_date=pendulum.parse(ds), run_conf=conf)
         state = str(getattr(run.state, "value", run.state))
         results.append((ds, state, time.perf_counter() - start))
@@ -289,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     # De-spam and ID-merge score with the models of the pinned reference versions: the spam_filter
     # and id_matcher DAGs train them (a scheduler would run them on their reference assets; they
     # skip when the model is already committed).
-    model_dags = ("spam_filter", "id_matcher")
-    for model_dag, following in zip(model_dags, (*model_dags[1:], cfg.airflow.dag_id), strict=True):
+    for model_dag, following in (("spam_filter", "id_matcher"), ("id_matcher", cfg.airflow.dag_id)):
         trained = run_dag(model_dag, dates[:1], progress=progress, then=following)
         console.print(f"DAG RUN {model_dag} {trained[0][0]}: {trained[0][1]} in {trained[0][2]:.1f}s")
         if trained[0][1] != "success":

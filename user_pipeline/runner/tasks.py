@@ -77,7 +77,7 @@ def build_tasks(cfg: PipelineConfig, dag: str) -> dict[str, Any]:
     dag_steps = steps(dag)
     for step in dag_steps:
         built[step.name] = launch_task(cfg, step, ahead(step, dag_steps))
-    for step in steps(dag):
+    for step in dag_steps:
         upstream = [built[name] for name in step.after]
         if step.teardown:
             # Runs whatever happened upstream; Airflow ignores teardowns for the DAG run's state,
